@@ -1,0 +1,219 @@
+// Package jose is the one place where the module uses a JOSE library
+// (github.com/lestrrat-go/jwx/v2). Everything else speaks in plain Go types
+// through this small seam, so that moving to another JOSE library, or to a
+// later jwx major version, changes only this file.
+package jose
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
+)
+
+// Errors returned by [KeySet.Verify].
+var (
+	// ErrUnknownKey means that the key set has no key with the token's kid.
+	ErrUnknownKey = errors.New("no key with that key id")
+	// ErrKeyMismatch means that the key named by kid cannot be used with the
+	// token's algorithm (wrong key type, wrong use or a different alg).
+	ErrKeyMismatch = errors.New("key does not fit the token's algorithm")
+	// ErrSignature means that the signature did not verify.
+	ErrSignature = errors.New("signature does not verify")
+	// ErrMalformed means that the token is not a compact JWS with one signature.
+	ErrMalformed = errors.New("malformed token")
+)
+
+// Header is the part of a JWS protected header that callers look at.
+type Header struct {
+	Alg string // "alg"
+	Kid string // "kid"
+	Typ string // "typ"
+}
+
+// ParseHeader returns the protected header of a compact JWS without
+// verifying anything.
+func ParseHeader(token []byte) (Header, error) {
+	msg, err := jws.Parse(token, jws.WithCompact())
+	if err != nil {
+		return Header{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	sigs := msg.Signatures()
+	if len(sigs) != 1 {
+		return Header{}, ErrMalformed
+	}
+	h := sigs[0].ProtectedHeaders()
+	return Header{Alg: string(h.Algorithm()), Kid: h.KeyID(), Typ: h.Type()}, nil
+}
+
+// KeySet is a remote JSON Web Key Set, fetched on first use, cached and
+// refreshed in the background.
+type KeySet struct {
+	cache *jwk.Cache
+	url   string
+}
+
+// NewKeySet registers url with a new cache. Nothing is fetched until the
+// first [KeySet.Verify] or [KeySet.Refresh]. ctx bounds the life of the
+// background refresh: cancel it to stop refreshing.
+func NewKeySet(ctx context.Context, url string, client *http.Client, minRefresh time.Duration) (*KeySet, error) {
+	c := jwk.NewCache(ctx)
+	if err := c.Register(url, jwk.WithHTTPClient(client), jwk.WithMinRefreshInterval(minRefresh)); err != nil {
+		return nil, err
+	}
+	return &KeySet{cache: c, url: url}, nil
+}
+
+// Refresh fetches the key set anew.
+func (s *KeySet) Refresh(ctx context.Context) error {
+	_, err := s.cache.Refresh(ctx, s.url)
+	return err
+}
+
+// Ready fetches the key set if it was never fetched.
+func (s *KeySet) Ready(ctx context.Context) error {
+	_, err := s.cache.Get(ctx, s.url)
+	return err
+}
+
+// Verify checks the signature of the compact JWS token with the key named kid
+// and the algorithm alg, and returns the payload. The caller has already
+// checked that alg is one it accepts; Verify refuses "none" and symmetric keys
+// whatever it is given. kid may be empty only when the set holds exactly one
+// signing key.
+func (s *KeySet) Verify(ctx context.Context, token []byte, alg, kid string) ([]byte, error) {
+	set, err := s.cache.Get(ctx, s.url)
+	if err != nil {
+		return nil, err
+	}
+	key, err := pick(set, kid)
+	if err != nil {
+		return nil, err
+	}
+	if key.KeyType() == "oct" || alg == "none" || alg == "" {
+		return nil, ErrKeyMismatch
+	}
+	if use := key.KeyUsage(); use != "" && use != "sig" {
+		return nil, ErrKeyMismatch
+	}
+	if ka := key.Algorithm().String(); ka != "" && ka != alg {
+		return nil, ErrKeyMismatch
+	}
+	payload, err := jws.Verify(token, jws.WithKey(jwa.SignatureAlgorithm(alg), key))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
+	}
+	return payload, nil
+}
+
+func pick(set jwk.Set, kid string) (jwk.Key, error) {
+	if kid != "" {
+		key, ok := set.LookupKeyID(kid)
+		if !ok {
+			return nil, ErrUnknownKey
+		}
+		return key, nil
+	}
+	var found jwk.Key
+	for i := 0; i < set.Len(); i++ {
+		k, _ := set.Key(i)
+		if k.KeyUsage() == "enc" {
+			continue
+		}
+		if found != nil {
+			return nil, ErrUnknownKey // ambiguous without a kid
+		}
+		found = k
+	}
+	if found == nil {
+		return nil, ErrUnknownKey
+	}
+	return found, nil
+}
+
+// SigningKey is a private key with its key id and algorithm, used by the mock
+// provider to sign tokens.
+type SigningKey struct {
+	Kid string
+	Alg string // RS256 or ES256
+	key crypto.Signer
+	jwk jwk.Key
+}
+
+// NewRSAKey makes a 2048-bit RSA key for RS256.
+func NewRSAKey(kid string) (*SigningKey, error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	return newSigningKey(kid, "RS256", k)
+}
+
+// NewECKey makes a P-256 key for ES256.
+func NewECKey(kid string) (*SigningKey, error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return newSigningKey(kid, "ES256", k)
+}
+
+func newSigningKey(kid, alg string, k crypto.Signer) (*SigningKey, error) {
+	j, err := jwk.FromRaw(k)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.Set(jwk.KeyIDKey, kid); err != nil {
+		return nil, err
+	}
+	return &SigningKey{Kid: kid, Alg: alg, key: k, jwk: j}, nil
+}
+
+// Public returns the public half of the key.
+func (k *SigningKey) Public() crypto.PublicKey { return k.key.Public() }
+
+// Sign signs payload as a compact JWS. The header carries alg, kid and
+// typ "JWT", plus extra (which may override any of them except alg).
+func (k *SigningKey) Sign(payload []byte, extra map[string]any) ([]byte, error) {
+	h := jws.NewHeaders()
+	_ = h.Set(jws.TypeKey, "JWT")
+	_ = h.Set(jws.KeyIDKey, k.Kid)
+	for name, v := range extra {
+		if name == jws.AlgorithmKey {
+			continue
+		}
+		if err := h.Set(name, v); err != nil {
+			return nil, err
+		}
+	}
+	return jws.Sign(payload, jws.WithKey(jwa.SignatureAlgorithm(k.Alg), k.key, jws.WithProtectedHeaders(h)))
+}
+
+// PublicJWKS returns the JSON Web Key Set of the public halves of keys, each
+// with kid, alg and use "sig".
+func PublicJWKS(keys ...*SigningKey) ([]byte, error) {
+	set := jwk.NewSet()
+	for _, k := range keys {
+		pub, err := jwk.PublicKeyOf(k.jwk)
+		if err != nil {
+			return nil, err
+		}
+		_ = pub.Set(jwk.AlgorithmKey, jwa.SignatureAlgorithm(k.Alg))
+		_ = pub.Set(jwk.KeyUsageKey, "sig")
+		if err := set.AddKey(pub); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(set)
+}
