@@ -1,8 +1,13 @@
 module github.com/vippslogin/vippslogin
 
-go 1.25.0
+go 1.26.0
 
-require github.com/lestrrat-go/jwx/v2 v2.1.7
+require (
+	github.com/alexedwards/scs/v2 v2.9.0
+	github.com/go-chi/chi/v5 v5.5.0
+	github.com/lestrrat-go/jwx/v2 v2.1.7
+	golang.org/x/oauth2 v0.37.0
+)
 
 require (
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.1 // indirect

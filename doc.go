@@ -1,0 +1,71 @@
+// Package vippslogin adds "Log in with Vipps MobilePay" to a server-rendered
+// Go web site. It is net/http middleware for the Vipps MobilePay Login
+// OpenID Connect provider (authorization code flow with PKCE), and works with
+// any OpenID Connect provider that follows the same rules.
+//
+// # Use
+//
+//	sessions := scs.New()
+//	auth, err := vippslogin.New(vippslogin.Config{
+//		ClientID:     os.Getenv("VIPPS_CLIENT_ID"),
+//		ClientSecret: vippslogin.Secret(os.Getenv("VIPPS_CLIENT_SECRET")),
+//		Environment:  vippslogin.Test,
+//		BaseURL:      "https://shop.example",
+//		Sessions:     sessions,
+//		Scopes:       []string{"openid", "name", "email"},
+//	})
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	mux := http.NewServeMux()
+//	mux.Handle("/auth/", auth.Handler()) // /auth/login, /auth/callback, /auth/logout
+//	mux.Handle("/account", auth.RequireLogin(account))
+//	log.Fatal(http.ListenAndServe(":8080", sessions.LoadAndSave(mux)))
+//
+// In account, [ClaimsFromContext] gives the verified [Claims]. Register
+// [Client.RedirectURI] (here https://shop.example/auth/callback) in the Vipps
+// MobilePay portal. chi users call [Client.MountChi] instead of mounting
+// Handler.
+//
+// # What is verified
+//
+// Every login: the callback's state names a pending login started by this
+// browser, not expired and not used before (pending logins live in the
+// session store, one record each, bound to the browser by an HttpOnly
+// cookie); the iss parameter names the issuer when present (and is required
+// when the provider advertises it); the code is exchanged with the PKCE
+// verifier (S256) and the exact redirect URI; the ID token is signed with an
+// asymmetric algorithm that discovery lists (never "none", never HMAC) by a
+// key in the provider's key set; its iss is the configured issuer, aud
+// contains the client id, azp (when present) is the client id, exp and iat
+// hold within Config.ClockSkew, nonce is the one sent, and at_hash (when
+// present) matches the access token; userinfo's sub equals the ID token's.
+// Then the session token is renewed, so a session fixed before the login is
+// worthless after it. Only the verified claims are saved in the session; the
+// tokens are not kept.
+//
+// Discovery's issuer must equal the configured issuer byte for byte (Vipps'
+// ends in "/"). The key set is cached and refreshed in the background; a
+// token naming an unknown key id refetches it at once, a few times in a row
+// and then at most once per 10 seconds, so key rotation works and a flood of
+// forged key ids cannot hammer the provider.
+//
+// # What the site still owns
+//
+// The session cookie's settings and lifetime (scs's Lifetime, IdleTimeout,
+// Cookie.Secure: set it when the site is on https), linking a Vipps user to
+// its own accounts (Config.AfterLogin; link on [Claims.Subject], and check
+// EmailVerified before trusting an email), CSRF protection of its own forms,
+// and TLS. RequireLogin and the handlers must run inside the session
+// manager's LoadAndSave.
+//
+// # Errors
+//
+// Every failed request is logged through Config.Logger and answered by
+// Config.ErrorHandler, by default [WriteError]: a page a person understands
+// for browsers and JSON for API clients, never the error's text or any
+// token. The errors wrap this package's sentinels ([ErrLoginExpired],
+// [ErrStateMismatch], [ErrInvalidIDToken], ...) and typed errors
+// ([*ProviderError], [*TokenError], [*LoginError]) for errors.Is and
+// errors.As.
+package vippslogin

@@ -1,0 +1,224 @@
+package vippslogin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Errors a login can fail with. They reach Config.ErrorHandler wrapped, so
+// test for them with errors.Is.
+var (
+	// ErrLoginCancelled is matched by a *ProviderError whose code is
+	// access_denied: the user cancelled the login.
+	ErrLoginCancelled = errors.New("vippslogin: login cancelled")
+
+	// ErrStateMissing means the callback came without a state parameter.
+	ErrStateMissing = errors.New("vippslogin: callback without state")
+	// ErrStateMismatch means no pending login has the callback's state: it
+	// was never started here, was forgotten, or the callback is forged.
+	ErrStateMismatch = errors.New("vippslogin: unknown state")
+	// ErrLoginExpired means the pending login ran past Config.PendingLoginTTL.
+	ErrLoginExpired = errors.New("vippslogin: login expired")
+	// ErrLoginReplayed means the pending login was already used.
+	ErrLoginReplayed = errors.New("vippslogin: login already completed")
+	// ErrBrowserMismatch means the callback came to a browser other than the
+	// one that started the login.
+	ErrBrowserMismatch = errors.New("vippslogin: login started in another browser")
+	// ErrBadCallback means the callback's query is malformed: a repeated
+	// parameter, a missing code, or an iss that does not name the issuer.
+	ErrBadCallback = errors.New("vippslogin: malformed callback")
+	// ErrInvalidReturnTo means return_to is not a path on this site.
+	ErrInvalidReturnTo = errors.New("vippslogin: return_to is not a path on this site")
+
+	// ErrProviderUnavailable means discovery or the key set could not be
+	// fetched. It clears by itself when the provider answers again.
+	ErrProviderUnavailable = errors.New("vippslogin: provider unavailable")
+	// ErrTimeout means a call to the provider ran past Config.HTTPTimeout.
+	ErrTimeout = errors.New("vippslogin: provider call timed out")
+	// ErrTokenExchange means the token endpoint refused the code or failed.
+	// A *TokenError holds the details when the endpoint answered.
+	ErrTokenExchange = errors.New("vippslogin: code exchange failed")
+	// ErrInvalidIDToken means the ID token failed verification. One of the
+	// Err*-reasons below is wrapped with it.
+	ErrInvalidIDToken = errors.New("vippslogin: invalid ID token")
+	// ErrUserinfo means the userinfo endpoint failed or answered badly.
+	ErrUserinfo = errors.New("vippslogin: userinfo failed")
+	// ErrSubjectMismatch means userinfo's sub differs from the ID token's.
+	ErrSubjectMismatch = errors.New("vippslogin: userinfo sub does not match the ID token")
+	// ErrLoginRefused wraps the error Config.AfterLogin returned.
+	ErrLoginRefused = errors.New("vippslogin: login refused")
+
+	// ErrNotLoggedIn is given to the error handler when RequireLogin stops a
+	// request that cannot be sent to the login page.
+	ErrNotLoggedIn = errors.New("vippslogin: not logged in")
+	// ErrCrossOrigin means a logout came from another origin.
+	ErrCrossOrigin = errors.New("vippslogin: cross-origin request refused")
+	// ErrSessionStore means the session or pending-login store failed.
+	ErrSessionStore = errors.New("vippslogin: session store failed")
+)
+
+// Reasons an ID token is refused, each wrapped together with
+// ErrInvalidIDToken.
+var (
+	ErrMalformedToken  = errors.New("vippslogin: malformed token")
+	ErrAlgorithm       = errors.New("vippslogin: signing algorithm not allowed")
+	ErrUnknownKey      = errors.New("vippslogin: token signed with an unknown key")
+	ErrSignature       = errors.New("vippslogin: bad signature")
+	ErrIssuer          = errors.New("vippslogin: wrong issuer")
+	ErrAudience        = errors.New("vippslogin: wrong audience")
+	ErrExpired         = errors.New("vippslogin: token expired")
+	ErrIssuedAt        = errors.New("vippslogin: iat missing or in the future")
+	ErrNotYetValid     = errors.New("vippslogin: token not yet valid")
+	ErrMissingSubject  = errors.New("vippslogin: sub missing")
+	ErrNonceMismatch   = errors.New("vippslogin: nonce missing or wrong")
+	ErrAccessTokenHash = errors.New("vippslogin: at_hash does not match the access token")
+)
+
+// ProviderError is the error the provider sent back to the callback, such as
+// access_denied when the user cancelled. Vipps documents access_denied,
+// server_error, login_required, invalid_app_callback_uri,
+// app_callback_uri_not_registered, outdated_app_version, wrong_challenge and
+// unknown_reject_reason, and warns that others occur.
+type ProviderError struct {
+	Code        string // the error parameter
+	Description string // error_description: free text, not for matching
+}
+
+func (e *ProviderError) Error() string { return "vippslogin: provider error " + e.Code }
+
+// Is reports whether target is ErrLoginCancelled and the code access_denied.
+func (e *ProviderError) Is(target error) bool {
+	return target == ErrLoginCancelled && e.Code == "access_denied"
+}
+
+// TokenError is the token endpoint's answer to a refused code exchange.
+type TokenError struct {
+	StatusCode  int    // HTTP status
+	Code        string // the OAuth error code, e.g. invalid_grant
+	Description string // error_description, if any
+}
+
+func (e *TokenError) Error() string {
+	return fmt.Sprintf("vippslogin: token endpoint answered %d %s", e.StatusCode, e.Code)
+}
+
+// Unwrap makes errors.Is(err, ErrTokenExchange) hold.
+func (e *TokenError) Unwrap() error { return ErrTokenExchange }
+
+// LoginError is how a failed login reaches the error handler: it says where
+// the user was going, so that the page can offer to try again.
+type LoginError struct {
+	// ReturnTo is the checked return_to path of the failed login, or "" when
+	// it is not known.
+	ReturnTo string
+	// LoginURL starts a new login that returns to ReturnTo.
+	LoginURL string
+	// Home is the site's default page (Config.DefaultReturnTo).
+	Home string
+	// Err is the cause.
+	Err error
+}
+
+func (e *LoginError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *LoginError) Unwrap() error { return e.Err }
+
+// problem is what the default handler tells the user about an error.
+type problem struct {
+	status  int
+	code    string // machine-readable, for JSON
+	title   string
+	message string
+	retry   bool // offer to log in again
+	level   int  // 0 info, 1 warn, 2 error
+}
+
+func describe(err error) problem {
+	var pe *ProviderError
+	var te *TokenError
+	switch {
+	case errors.As(err, &pe):
+		return providerProblem(pe.Code)
+	case errors.Is(err, ErrInvalidReturnTo):
+		return problem{http.StatusBadRequest, "invalid_return_to", "That link can't be used",
+			"The address to return to after logging in is not a page on this site.", false, 1}
+	case errors.Is(err, ErrLoginExpired):
+		return problem{http.StatusBadRequest, "login_expired", "Your login took too long",
+			"The login was not finished in time. Please start again.", true, 0}
+	case errors.Is(err, ErrLoginReplayed):
+		return problem{http.StatusBadRequest, "login_replayed", "This login is already finished",
+			"This login link has already been used. Please log in again.", true, 1}
+	case errors.Is(err, ErrStateMissing), errors.Is(err, ErrStateMismatch), errors.Is(err, ErrBrowserMismatch), errors.Is(err, ErrBadCallback):
+		return problem{http.StatusBadRequest, "invalid_callback", "We couldn't finish your login",
+			"This login was not started in this browser, or it has been forgotten. Please log in again.", true, 1}
+	case errors.Is(err, ErrTimeout):
+		return problem{http.StatusGatewayTimeout, "provider_timeout", "Vipps MobilePay is slow to answer",
+			"Logging in took too long because Vipps MobilePay did not answer in time. Please try again in a moment.", true, 2}
+	case errors.Is(err, ErrProviderUnavailable):
+		return problem{http.StatusServiceUnavailable, "provider_unavailable", "Vipps MobilePay can't be reached",
+			"Logging in with Vipps MobilePay is not possible right now. Please try again in a few minutes.", true, 2}
+	case errors.As(err, &te) && te.Code == "invalid_grant":
+		return problem{http.StatusBadRequest, "login_failed", "We couldn't finish your login",
+			"The login could not be completed, perhaps because it was already used or took too long. Please log in again.", true, 1}
+	case errors.Is(err, ErrTokenExchange), errors.Is(err, ErrInvalidIDToken), errors.Is(err, ErrUserinfo), errors.Is(err, ErrSubjectMismatch):
+		return problem{http.StatusBadGateway, "login_failed", "We couldn't finish your login",
+			"Something went wrong between this site and Vipps MobilePay. Please try again.", true, 2}
+	case errors.Is(err, ErrLoginRefused):
+		return problem{http.StatusForbidden, "login_refused", "This account can't be used here",
+			"You logged in with Vipps MobilePay, but this site does not accept the account. Contact the site if you think this is wrong.", false, 1}
+	case errors.Is(err, ErrNotLoggedIn):
+		return problem{http.StatusUnauthorized, "login_required", "Please log in",
+			"You need to log in to see this page.", true, 0}
+	case errors.Is(err, ErrCrossOrigin):
+		return problem{http.StatusForbidden, "cross_origin", "Request refused",
+			"This request came from another site and was refused.", false, 1}
+	case errors.Is(err, context.Canceled):
+		return problem{499, "cancelled", "Request cancelled", "The request was cancelled.", true, 0}
+	}
+	return problem{http.StatusInternalServerError, "internal_error", "Something went wrong",
+		"Something went wrong on our side. Please try again.", true, 2}
+}
+
+func providerProblem(code string) problem {
+	p := problem{http.StatusBadRequest, code, "We couldn't finish your login",
+		"Vipps MobilePay could not complete the login. Please try again.", true, 1}
+	switch code {
+	case "access_denied":
+		p.code, p.title, p.message, p.level = "access_denied", "You cancelled the login",
+			"No problem: nothing was shared. You can log in again whenever you like.", 0
+	case "outdated_app_version":
+		p.title, p.message = "Update your app", "Your Vipps or MobilePay app is too old to log in. Update it from the app store and try again."
+	case "wrong_challenge":
+		p.title, p.message = "The login was not confirmed", "The code chosen in the app did not match the one shown here. Please try again and pick the same one."
+	case "login_required":
+		p.title, p.message = "Please log in again", "Vipps MobilePay needs you to log in again."
+	case "server_error":
+		p.status, p.message, p.level = http.StatusBadGateway, "Vipps MobilePay had a problem. Please try again in a moment.", 2
+	case "invalid_request", "invalid_client", "unauthorized_client", "invalid_scope", "unsupported_response_type",
+		"invalid_app_callback_uri", "app_callback_uri_not_registered":
+		p.message, p.level = "This site's login is not set up correctly. Please tell the site.", 2
+	default:
+		if !validErrorCode(code) {
+			p.code = "provider_error"
+		}
+	}
+	return p
+}
+
+// validErrorCode reports whether code looks like an OAuth error code, so it
+// can be echoed in JSON without carrying anything else.
+func validErrorCode(code string) bool {
+	if code == "" || len(code) > 64 {
+		return false
+	}
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,281 @@
+package vippslogin_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/vippstest"
+)
+
+// clock is a settable clock shared by the site and the mock provider.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// harness is a site using vippslogin against a vippstest provider.
+type harness struct {
+	t        testing.TB
+	clock    *clock
+	idp      *vippstest.Provider
+	sessions *scs.SessionManager
+	auth     *vippslogin.Client
+	site     *httptest.Server
+	logs     *syncBuffer
+
+	mu   sync.Mutex
+	errs []error // errors given to the error handler
+}
+
+type options struct {
+	idp  func(*vippstest.Config)
+	site func(*vippslogin.Config)
+}
+
+func newHarness(t testing.TB, opts ...options) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: newClock(), logs: &syncBuffer{}}
+	idpCfg := vippstest.Config{AutoApprove: true, Now: h.clock.Now}
+	for _, o := range opts {
+		if o.idp != nil {
+			o.idp(&idpCfg)
+		}
+	}
+	idp, err := vippstest.New(idpCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	h.idp = idp
+
+	h.site = httptest.NewUnstartedServer(nil)
+	base := "http://" + h.site.Listener.Addr().String()
+	h.sessions = scs.New()
+	cfg := vippslogin.Config{
+		ClientID:     idp.ClientID(),
+		ClientSecret: vippslogin.Secret(idp.ClientSecret()),
+		Issuer:       idp.Issuer(),
+		BaseURL:      base,
+		Sessions:     h.sessions,
+		Scopes:       []string{"openid", "name", "email", "phoneNumber", "address", "birthDate"},
+		Now:          h.clock.Now,
+		Logger:       slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			h.mu.Lock()
+			h.errs = append(h.errs, err)
+			h.mu.Unlock()
+			vippslogin.WriteError(w, r, err)
+		},
+		System: vippslogin.SystemInfo{Name: "testshop", Version: "1.2.3"},
+	}
+	for _, o := range opts {
+		if o.site != nil {
+			o.site(&cfg)
+		}
+	}
+	auth, err := vippslogin.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = auth.Close() })
+	h.auth = auth
+	idp.AddRedirectURI(auth.RedirectURI())
+
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", auth.Handler())
+	mux.Handle("/profile", auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := vippslogin.ClaimsFromContext(r.Context())
+		if !ok {
+			http.Error(w, "no claims", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(c)
+	})))
+	mux.HandleFunc("/visit", func(w http.ResponseWriter, r *http.Request) {
+		h.sessions.Put(r.Context(), "visited", true)
+		_, _ = io.WriteString(w, "hello")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "home") })
+	h.site.Config.Handler = h.sessions.LoadAndSave(mux)
+	h.site.Start()
+	t.Cleanup(h.site.Close)
+	return h
+}
+
+// lastErr returns the last error the error handler got.
+func (h *harness) lastErr() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.errs) == 0 {
+		return nil
+	}
+	return h.errs[len(h.errs)-1]
+}
+
+// browser is a cookie-keeping client that does not follow redirects.
+type browser struct {
+	h *harness
+	*http.Client
+}
+
+func (h *harness) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{h: h, Client: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// get fetches u (absolute, or a path on the site) with optional headers as
+// name, value pairs, and returns the response with its body read.
+func (b *browser) get(u string, header ...string) (*http.Response, string) {
+	b.h.t.Helper()
+	return b.do(http.MethodGet, u, nil, header...)
+}
+
+func (b *browser) do(method, u string, body io.Reader, header ...string) (*http.Response, string) {
+	b.h.t.Helper()
+	if strings.HasPrefix(u, "/") {
+		u = b.h.site.URL + u
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, u, body)
+	if err != nil {
+		b.h.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := b.Do(req)
+	if err != nil {
+		b.h.t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return resp, string(data)
+}
+
+// startLogin starts a login and follows it through the provider, returning
+// the callback URL the provider sent the browser to.
+func (b *browser) startLogin(returnTo string) string {
+	b.h.t.Helper()
+	path := "/auth/login"
+	if returnTo != "" {
+		path += "?return_to=" + url.QueryEscape(returnTo)
+	}
+	resp, _ := b.get(path)
+	if resp.StatusCode != http.StatusFound {
+		b.h.t.Fatalf("login: status %d, want 302 (last error %v)", resp.StatusCode, b.h.lastErr())
+	}
+	authz := resp.Header.Get("Location")
+	if !strings.HasPrefix(authz, b.h.idp.URL()) {
+		b.h.t.Fatalf("login redirected to %q, not the provider", authz)
+	}
+	resp, _ = b.get(authz)
+	cb := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(cb, b.h.site.URL+"/auth/callback") {
+		b.h.t.Fatalf("authorize: status %d, location %q", resp.StatusCode, cb)
+	}
+	return cb
+}
+
+// login logs in and checks that the callback redirects to returnTo.
+func (b *browser) login(returnTo string) {
+	b.h.t.Helper()
+	resp, _ := b.get(b.startLogin(returnTo))
+	want := returnTo
+	if want == "" {
+		want = "/"
+	}
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != want {
+		b.h.t.Fatalf("callback: status %d location %q, want 303 %q (error %v)", resp.StatusCode, resp.Header.Get("Location"), want, b.h.lastErr())
+	}
+}
+
+// profile fetches /profile as an API client and returns the claims, or nil
+// when the answer is 401.
+func (b *browser) profile() map[string]any {
+	b.h.t.Helper()
+	resp, body := b.get("/profile", "Accept", "application/json")
+	switch resp.StatusCode {
+	case http.StatusOK:
+		var m map[string]any
+		if err := json.Unmarshal([]byte(body), &m); err != nil {
+			b.h.t.Fatalf("profile: %v in %q", err, body)
+		}
+		return m
+	case http.StatusUnauthorized:
+		return nil
+	}
+	b.h.t.Fatalf("profile: status %d: %s", resp.StatusCode, body)
+	return nil
+}
+
+// cookie returns the value of the named cookie the browser holds for the site.
+func (b *browser) cookie(name string) string {
+	u, _ := url.Parse(b.h.site.URL)
+	for _, c := range b.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// wantErr checks that the last error the handler got matches target.
+func (h *harness) wantErr(target error) {
+	h.t.Helper()
+	err := h.lastErr()
+	if !errors.Is(err, target) {
+		h.t.Fatalf("error = %v, want %v", err, target)
+	}
+}

@@ -1,0 +1,439 @@
+package vippslogin
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Client is a configured Vipps MobilePay Login relying party. It serves the
+// login, callback and logout routes and guards the site's pages. It is safe
+// for concurrent use.
+type Client struct {
+	s        *settings
+	provider *provider
+	csrf     *http.CrossOriginProtection
+	mux      *http.ServeMux
+}
+
+// New checks cfg and returns a Client. It does not touch the network:
+// discovery and the key set are fetched on first use (or by
+// [Client.Ready]), so a site starts even while the provider is down. The
+// errors it returns wrap ErrInvalidConfig and say which field to fix.
+func New(cfg Config) (*Client, error) {
+	s, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{s: s, provider: newProvider(s), csrf: http.NewCrossOriginProtection()}
+	if s.secure && cfg.Sessions != nil && !cfg.Sessions.Cookie.Secure {
+		s.Logger.Warn("vippslogin: BaseURL is https but the session cookie is not Secure; set Sessions.Cookie.Secure = true")
+	}
+	if err := c.csrf.AddTrustedOrigin(s.base.Scheme + "://" + s.base.Host); err != nil {
+		return nil, configErr("BaseURL", "%v", err)
+	}
+	// The routes answer both with AuthPath stripped (http.StripPrefix) and
+	// without.
+	mux := http.NewServeMux()
+	registerRoutes(mux, "", c)
+	registerRoutes(mux, s.basePath+s.AuthPath, c)
+	if s.basePath != "" {
+		registerRoutes(mux, s.AuthPath, c)
+	}
+	c.mux = mux
+	return c, nil
+}
+
+func registerRoutes(mux *http.ServeMux, prefix string, c *Client) {
+	mux.Handle("GET "+prefix+"/login", c.LoginHandler())
+	mux.Handle("GET "+prefix+"/callback", c.CallbackHandler())
+	mux.Handle("POST "+prefix+"/logout", c.LogoutHandler())
+}
+
+// Close stops the background refresh of the provider's key set.
+func (c *Client) Close() error {
+	c.provider.cancel()
+	return nil
+}
+
+// Ready fetches the provider's discovery document and key set, if they are
+// not cached yet, and reports whether that worked. Call it at start-up to
+// fail fast, or from a readiness probe. A nil error means logins can start.
+func (c *Client) Ready(ctx context.Context) error {
+	return c.provider.ready(ctx)
+}
+
+// RedirectURI returns the redirect URI the client sends to the provider:
+// BaseURL + AuthPath + "/callback". Register exactly this string in the Vipps
+// MobilePay portal.
+func (c *Client) RedirectURI() string { return c.s.redirectURI }
+
+// LoginURL returns the site-absolute URL of the login route that returns to
+// returnTo afterwards. An empty or unacceptable returnTo is left out, so the
+// login ends at Config.DefaultReturnTo.
+func (c *Client) LoginURL(returnTo string) string {
+	if rt, err := cleanReturnTo(returnTo); err == nil && rt != "" && !c.isAuthPath(rt) {
+		return c.s.loginPath + "?return_to=" + url.QueryEscape(rt)
+	}
+	return c.s.loginPath
+}
+
+// Handler serves the login (GET /login), callback (GET /callback) and logout
+// (POST /logout) routes. Mount it at AuthPath either with the prefix stripped
+// or not:
+//
+//	mux.Handle("/auth/", http.StripPrefix("/auth", auth.Handler()))
+//	mux.Handle("/auth/", auth.Handler())
+//
+// It must run inside the scs SessionManager's LoadAndSave.
+func (c *Client) Handler() http.Handler { return c.mux }
+
+// LoginHandler starts a login: GET ?return_to=/path redirects the browser to
+// the provider's authorization endpoint with a fresh state, nonce and PKCE
+// S256 challenge. return_to must be a path on this site; without it the
+// login ends at Config.DefaultReturnTo.
+func (c *Client) LoginHandler() http.Handler { return http.HandlerFunc(c.login) }
+
+// LogoutHandler ends the local session on POST and redirects to return_to
+// (a same-site path from the form or query) or Config.DefaultReturnTo.
+// Cross-origin requests are refused (http.CrossOriginProtection). Vipps has
+// no provider logout: the user stays logged in at Vipps if they chose to be
+// remembered there.
+func (c *Client) LogoutHandler() http.Handler { return http.HandlerFunc(c.logout) }
+
+// RequireLogin lets logged-in requests through to next, with their claims in
+// the context ([ClaimsFromContext]). Others are not: a browser GET or HEAD is
+// redirected to the login route and back to where it was afterwards; API,
+// XHR, fetch and htmx requests (Accept: application/json, X-Requested-With,
+// HX-Request, or Sec-Fetch-Mode other than navigate) get 401 JSON with a
+// login_url, and htmx requests an HX-Redirect header too, so a background
+// request never starts a login; other methods get 401.
+//
+// It must run inside the scs SessionManager's LoadAndSave. It fits both
+// mux.Handle(p, auth.RequireLogin(h)) and chi's r.Use(auth.RequireLogin).
+func (c *Client) RequireLogin(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, err := c.loadClaims(r.Context())
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if claims != nil {
+			next.ServeHTTP(w, r.WithContext(ContextWithClaims(r.Context(), claims)))
+			return
+		}
+		c.loginRequired(w, r)
+	})
+}
+
+// LoadClaims puts the claims of logged-in requests in the context and lets
+// every request through, for pages that show more to logged-in users but are
+// public. It must run inside LoadAndSave.
+func (c *Client) LoadClaims(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, err := c.loadClaims(r.Context())
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		if claims != nil {
+			r = r.WithContext(ContextWithClaims(r.Context(), claims))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// loadClaims returns the session's claims, or nil when it is not logged in.
+// Data that does not decode is treated as logged out.
+func (c *Client) loadClaims(ctx context.Context) (*Claims, error) {
+	b, err := c.s.SessionStore.Load(ctx)
+	if err != nil {
+		return nil, wrapStore(err)
+	}
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var claims Claims
+	if err := claims.UnmarshalJSON(b); err != nil || claims.Subject == "" {
+		c.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: session holds unreadable claims; treating it as logged out")
+		return nil, nil
+	}
+	return &claims, nil
+}
+
+func (c *Client) loginRequired(w http.ResponseWriter, r *http.Request) {
+	returnTo := r.URL.RequestURI()
+	if isHTMX(r) {
+		// htmx asks for a fragment; come back to the page it sits on.
+		if u, err := url.Parse(r.Header.Get("HX-Current-URL")); err == nil && u.Host == c.s.base.Host && u.Scheme == c.s.base.Scheme {
+			returnTo = u.RequestURI()
+		}
+	}
+	loginURL := c.LoginURL(returnTo)
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isBackground(r) {
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, loginURL, http.StatusSeeOther)
+		return
+	}
+	if isHTMX(r) {
+		w.Header().Set("HX-Redirect", loginURL)
+	}
+	err := &LoginError{ReturnTo: returnTo, LoginURL: loginURL, Home: c.s.DefaultReturnTo, Err: ErrNotLoggedIn}
+	c.s.ErrorHandler(w, r, err) // not logged: an anonymous visitor is not an event
+}
+
+func (c *Client) login(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if len(q["return_to"]) > 1 {
+		c.fail(w, r, c.loginErr("", ErrInvalidReturnTo))
+		return
+	}
+	returnTo, err := cleanReturnTo(q.Get("return_to"))
+	if err != nil {
+		c.fail(w, r, c.loginErr("", err))
+		return
+	}
+	if returnTo == "" || c.isAuthPath(returnTo) {
+		returnTo = c.s.DefaultReturnTo
+	}
+	meta, err := c.provider.metadata(r.Context())
+	if err != nil {
+		c.fail(w, r, c.loginErr(returnTo, err))
+		return
+	}
+
+	state, nonce := randomString(), randomString()
+	verifier := oauth2.GenerateVerifier()
+	binding, pending := c.readBinding(r)
+	if binding == "" {
+		binding = randomString()
+	}
+	rec, _ := json.Marshal(pendingLogin{
+		Verifier: verifier,
+		Nonce:    nonce,
+		ReturnTo: returnTo,
+		Created:  c.s.Now().Unix(),
+		Binding:  bindingHash(binding),
+	})
+	if err := c.s.PendingStore.Put(r.Context(), pendingKey(state), rec, c.s.Now().Add(c.s.PendingLoginTTL)); err != nil {
+		c.fail(w, r, c.loginErr(returnTo, wrapStore(err)))
+		return
+	}
+	pending = append(pending, state)
+	for len(pending) > c.s.MaxPendingLogins {
+		// Forget this browser's oldest pending login.
+		if _, err := c.s.PendingStore.Take(r.Context(), pendingKey(pending[0])); err != nil {
+			c.s.Logger.LogAttrs(r.Context(), levelWarn, "vippslogin: could not forget an old pending login", attrErr(err))
+		}
+		pending = pending[1:]
+	}
+	c.setBinding(w, binding, pending)
+
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, c.oauth(meta).AuthCodeURL(state,
+		oauth2.S256ChallengeOption(verifier),
+		oauth2.SetAuthURLParam("nonce", nonce),
+	), http.StatusFound)
+}
+
+func (c *Client) logout(w http.ResponseWriter, r *http.Request) {
+	if err := c.csrf.Check(r); err != nil {
+		c.fail(w, r, fmt.Errorf("%w: %v", ErrCrossOrigin, err))
+		return
+	}
+	returnTo := c.s.DefaultReturnTo
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	}
+	if rt, err := cleanReturnTo(r.FormValue("return_to")); err == nil && rt != "" && !c.isAuthPath(rt) {
+		returnTo = rt
+	}
+	if err := c.s.SessionStore.Destroy(r.Context()); err != nil {
+		c.fail(w, r, wrapStore(err))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, returnTo, http.StatusSeeOther)
+}
+
+// oauth returns the x/oauth2 configuration for the provider's endpoints.
+func (c *Client) oauth(meta *metadata) *oauth2.Config {
+	style := oauth2.AuthStyleInHeader
+	if c.s.TokenAuthMethod == ClientSecretPost {
+		style = oauth2.AuthStyleInParams
+	}
+	return &oauth2.Config{
+		ClientID:     c.s.ClientID,
+		ClientSecret: string(c.s.ClientSecret),
+		Endpoint: oauth2.Endpoint{
+			AuthURL:   meta.AuthorizationEndpoint,
+			TokenURL:  meta.TokenEndpoint,
+			AuthStyle: style,
+		},
+		RedirectURL: c.s.redirectURI,
+		Scopes:      c.s.Scopes,
+	}
+}
+
+// fail logs err and hands it to the error handler.
+func (c *Client) fail(w http.ResponseWriter, r *http.Request, err error) {
+	logError(c.s.Logger, r, err)
+	c.s.ErrorHandler(w, r, err)
+}
+
+func (c *Client) loginErr(returnTo string, err error) error {
+	return &LoginError{ReturnTo: returnTo, LoginURL: c.LoginURL(returnTo), Home: c.s.DefaultReturnTo, Err: err}
+}
+
+func (c *Client) isAuthPath(p string) bool {
+	prefix := c.s.basePath + c.s.AuthPath
+	return p == prefix || strings.HasPrefix(p, prefix+"/") || strings.HasPrefix(p, prefix+"?")
+}
+
+func wrapStore(err error) error {
+	if errors.Is(err, ErrSessionStore) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", ErrSessionStore, err)
+}
+
+// cleanReturnTo accepts a same-site path with an optional query, and
+// refuses anything a browser could take to another site: a scheme or host
+// ("https://x", "//x"), a backslash ("/\x", which browsers read as "//x"),
+// control characters and over-long values. "" is returned as "".
+func cleanReturnTo(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if len(s) > 2048 || s[0] != '/' || strings.HasPrefix(s, "//") || strings.ContainsRune(s, '\\') {
+		return "", ErrInvalidReturnTo
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return "", ErrInvalidReturnTo
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return "", ErrInvalidReturnTo
+	}
+	return s, nil
+}
+
+// isHTMX reports whether r comes from htmx.
+func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+
+// isBackground reports whether r is an API, XHR, fetch or htmx request,
+// which must get a status code, not a page or a redirect to a login.
+func isBackground(r *http.Request) bool {
+	if isHTMX(r) || r.Header.Get("X-Requested-With") != "" {
+		return true
+	}
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
+		return true
+	}
+	return prefersJSON(r.Header.Get("Accept"))
+}
+
+// prefersJSON reports whether an Accept header asks for JSON rather than
+// HTML.
+func prefersJSON(accept string) bool {
+	if accept == "" {
+		return false
+	}
+	json, html := false, false
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || params["q"] == "0" {
+			continue
+		}
+		switch {
+		case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+			json = true
+		case mt == "text/html" || mt == "application/xhtml+xml":
+			html = true
+		}
+	}
+	return json && !html
+}
+
+// randomString returns 32 random bytes, base64url: 43 characters.
+func randomString() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// The binding cookie ties pending logins to the browser that started them.
+// Its value is the browser's secret, then the states of its pending logins,
+// oldest first, separated by dots.
+func (c *Client) bindingCookie() string {
+	if c.s.secure {
+		return "__Host-vippslogin"
+	}
+	return "vippslogin"
+}
+
+func (c *Client) readBinding(r *http.Request) (secret string, states []string) {
+	ck, err := r.Cookie(c.bindingCookie())
+	if err != nil {
+		return "", nil
+	}
+	parts := strings.Split(ck.Value, ".")
+	if len(parts) > 1+maxCookieStates || !validToken(parts[0]) {
+		return "", nil
+	}
+	for _, s := range parts[1:] {
+		if validToken(s) {
+			states = append(states, s)
+		}
+	}
+	return parts[0], states
+}
+
+const maxCookieStates = 20
+
+func (c *Client) setBinding(w http.ResponseWriter, secret string, states []string) {
+	ck := &http.Cookie{
+		Name:     c.bindingCookie(),
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   c.s.secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+	// The secret outlives the list: a tab whose state a concurrent login
+	// dropped from the list is still bound to this browser.
+	ck.Value = strings.Join(append([]string{secret}, states...), ".")
+	ck.MaxAge = int(c.s.PendingLoginTTL / time.Second)
+	http.SetCookie(w, ck)
+}
+
+// validToken reports whether s looks like a randomString.
+func validToken(s string) bool {
+	if len(s) != 43 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+const levelWarn = slog.LevelWarn
+
+func attrErr(err error) slog.Attr { return slog.String("error", err.Error()) }

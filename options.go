@@ -1,0 +1,434 @@
+package vippslogin
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+// Version is the version of this package, sent to Vipps in the
+// Vipps-System-Plugin-Version header unless [SystemInfo] says otherwise.
+const Version = "0.1.0"
+
+// Environment selects one of the two Vipps MobilePay Login environments.
+// Test and production have separate keys and separate lists of redirect URIs.
+type Environment int
+
+const (
+	// Test is the Vipps MobilePay test environment (apitest.vipps.no).
+	Test Environment = iota + 1
+	// Production is the Vipps MobilePay production environment (api.vipps.no).
+	Production
+)
+
+// Issuer returns the OpenID Connect issuer of the environment. It ends in a
+// slash, as Vipps' issuer does, and is compared byte for byte with the issuer
+// that discovery and the ID tokens name.
+func (e Environment) Issuer() string {
+	switch e {
+	case Test:
+		return "https://apitest.vipps.no/access-management-1.0/access/"
+	case Production:
+		return "https://api.vipps.no/access-management-1.0/access/"
+	}
+	return ""
+}
+
+// String returns "test", "production" or "unset".
+func (e Environment) String() string {
+	switch e {
+	case Test:
+		return "test"
+	case Production:
+		return "production"
+	}
+	return "unset"
+}
+
+// TokenAuthMethod is how the client authenticates to the token endpoint.
+// Vipps accepts only the method configured for the sales unit in the portal.
+type TokenAuthMethod string
+
+const (
+	// ClientSecretBasic sends the client id and secret in an HTTP Basic
+	// Authorization header. It is Vipps' default.
+	ClientSecretBasic TokenAuthMethod = "client_secret_basic"
+	// ClientSecretPost sends them in the form body. It must first be switched
+	// on for the sales unit in the Vipps MobilePay portal.
+	ClientSecretPost TokenAuthMethod = "client_secret_post"
+)
+
+// Secret is a string that is never printed: it formats, logs and marshals as
+// "[redacted]". Use it for the client secret.
+type Secret string
+
+// String returns "[redacted]".
+func (Secret) String() string { return "[redacted]" }
+
+// GoString returns "[redacted]", so %#v does not print the secret either.
+func (Secret) GoString() string { return `"[redacted]"` }
+
+// LogValue makes slog print "[redacted]".
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// MarshalText returns "[redacted]", so encoders do not print the secret.
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// SystemInfo fills the Vipps-System-* headers that Vipps asks every
+// integration to send on its server-to-server calls (discovery, JWKS, token,
+// userinfo). Each value is at most 30 printable ASCII characters.
+type SystemInfo struct {
+	// Name is the name of the site or shop system, e.g. "acme-shop".
+	// Default: none (the header is not sent).
+	Name string
+	// Version is the site's version. Default: none.
+	Version string
+	// PluginName names the integration. Default: "vippslogin".
+	PluginName string
+	// PluginVersion is the integration's version. Default: [Version].
+	PluginVersion string
+}
+
+// Config configures a [Client]. [New] checks every field and fills in the
+// defaults; it never touches the network.
+type Config struct {
+	// ClientID is the client_id of the sales unit, from the Vipps MobilePay
+	// portal. Required.
+	ClientID string
+
+	// ClientSecret is the client_secret of the sales unit. Required.
+	ClientSecret Secret
+
+	// Environment selects the Vipps test or production environment.
+	// Required unless Issuer is set.
+	Environment Environment
+
+	// Issuer, when set, overrides Environment with the issuer URL of any
+	// OpenID Connect provider (the mock provider of package vippstest, for
+	// one). Discovery is read from Issuer + ".well-known/openid-configuration"
+	// (a slash is put between them when Issuer has none). Default: the
+	// Environment's issuer.
+	Issuer string
+
+	// BaseURL is the public origin of the site, with an optional path prefix
+	// when the site lives below one, e.g. "https://shop.example". The redirect
+	// URI is BaseURL + AuthPath + "/callback"; register exactly that in the
+	// portal. Cookies are Secure exactly when BaseURL is https. It must be
+	// https, except for localhost and loopback addresses. Required.
+	BaseURL string
+
+	// AuthPath is where the site mounts [Client.Handler], below BaseURL's
+	// path. Default: "/auth".
+	AuthPath string
+
+	// Sessions is the site's scs session manager. Logged-in state lives in its
+	// sessions and pending logins in its Store, as records of their own. Any
+	// scs store works (memory, Redis, Postgres, ...). Required unless both
+	// SessionStore and PendingStore are set.
+	Sessions *scs.SessionManager
+
+	// SessionStore overrides where the logged-in state lives.
+	// Default: the session of Sessions, under the key "vippslogin.claims".
+	SessionStore SessionStore
+
+	// PendingStore overrides where pending logins live.
+	// Default: Sessions.Store, under keys that start with "vippslogin:".
+	PendingStore PendingStore
+
+	// Scopes are the scopes to ask for; "openid" must be one of them. Vipps'
+	// names are camelCase: openid name email phoneNumber address birthDate
+	// nin. Default: openid.
+	Scopes []string
+
+	// TokenAuthMethod is how to authenticate to the token endpoint.
+	// Default: ClientSecretBasic.
+	TokenAuthMethod TokenAuthMethod
+
+	// HTTPClient makes the calls to the provider. Its Transport is wrapped to
+	// add the Vipps-System-* headers. Default: a client using
+	// http.DefaultTransport.
+	HTTPClient *http.Client
+
+	// HTTPTimeout bounds each call to the provider, end to end.
+	// Default: 10 seconds.
+	HTTPTimeout time.Duration
+
+	// ClockSkew is how far the provider's clock may be from ours when the ID
+	// token's exp, iat and nbf are checked. At most 5 minutes.
+	// Default: 1 minute.
+	ClockSkew time.Duration
+
+	// PendingLoginTTL is how long a started login may take before its
+	// callback is refused as expired. Default: 10 minutes.
+	PendingLoginTTL time.Duration
+
+	// MaxPendingLogins is how many logins one browser may have pending at
+	// once (one per tab); starting one more forgets the oldest. Default: 5.
+	MaxPendingLogins int
+
+	// DefaultReturnTo is where a login ends when it names no return_to, and
+	// where a logout ends. Default: BaseURL's path, or "/".
+	DefaultReturnTo string
+
+	// System fills the Vipps-System-* headers.
+	System SystemInfo
+
+	// MerchantSerialNumber, when set, is sent in the Merchant-Serial-Number
+	// header on every call to the provider. Partners must send the
+	// merchant's number. Default: none.
+	MerchantSerialNumber string
+
+	// AfterLogin, when set, runs after the login is verified and the session
+	// renewed, before the claims are saved. It can link the Vipps user to the
+	// site's own user registry (w and r give it the renewed session) or refuse
+	// the login by returning an error, which reaches ErrorHandler wrapped in
+	// ErrLoginRefused. Default: none.
+	AfterLogin func(w http.ResponseWriter, r *http.Request, c *Claims) error
+
+	// ErrorHandler answers every failed request, after the error has been
+	// logged to Logger. err can be tested with errors.Is and errors.As
+	// against this package's errors. Default: [WriteError]: a human page for
+	// browsers, JSON for API clients.
+	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
+
+	// Logger receives a record for every failed login and provider problem.
+	// Default: slog.Default().
+	Logger *slog.Logger
+
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// ErrInvalidConfig is wrapped by every error [New] returns.
+var ErrInvalidConfig = errors.New("vippslogin: invalid config")
+
+func configErr(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+}
+
+// settings is a validated Config with its derived values.
+type settings struct {
+	Config
+	issuer       string
+	discoveryURL string
+	base         *url.URL
+	basePath     string // BaseURL's path without a trailing slash; "" for the root
+	redirectURI  string
+	loginPath    string // site-absolute path of the login route
+	secure       bool
+	headers      http.Header
+}
+
+func (cfg Config) validate() (*settings, error) {
+	s := &settings{Config: cfg}
+	if strings.TrimSpace(cfg.ClientID) == "" {
+		return nil, configErr("ClientID", "is empty; copy it from the Vipps MobilePay portal")
+	}
+	if cfg.ClientSecret == "" {
+		return nil, configErr("ClientSecret", "is empty; copy it from the Vipps MobilePay portal")
+	}
+
+	s.issuer = cfg.Issuer
+	if s.issuer == "" {
+		s.issuer = cfg.Environment.Issuer()
+		if s.issuer == "" {
+			return nil, configErr("Environment", "is not set; use vippslogin.Test or vippslogin.Production, or set Issuer")
+		}
+	} else if cfg.Environment != 0 && cfg.Environment.Issuer() == "" {
+		return nil, configErr("Environment", "has an unknown value %d", int(cfg.Environment))
+	}
+	iss, err := url.Parse(s.issuer)
+	if err != nil || iss.Host == "" || iss.RawQuery != "" || iss.Fragment != "" || iss.User != nil {
+		return nil, configErr("Issuer", "%q is not an absolute URL without query or fragment", s.issuer)
+	}
+	if iss.Scheme != "https" && !(iss.Scheme == "http" && isLoopback(iss.Hostname())) {
+		return nil, configErr("Issuer", "%q must use https (http only for localhost)", s.issuer)
+	}
+	s.discoveryURL = strings.TrimSuffix(s.issuer, "/") + "/.well-known/openid-configuration"
+
+	if cfg.BaseURL == "" {
+		return nil, configErr("BaseURL", "is empty; set the public origin of the site, e.g. https://shop.example")
+	}
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil || !base.IsAbs() || base.Host == "" || base.Opaque != "" {
+		return nil, configErr("BaseURL", "%q is not an absolute URL such as https://shop.example", cfg.BaseURL)
+	}
+	switch {
+	case base.User != nil:
+		return nil, configErr("BaseURL", "must not hold a user name or password")
+	case base.RawQuery != "" || base.ForceQuery:
+		return nil, configErr("BaseURL", "must not have a query")
+	case base.Fragment != "" || strings.Contains(cfg.BaseURL, "#"):
+		return nil, configErr("BaseURL", "must not contain '#': Vipps refuses redirect URIs with a fragment")
+	case base.Scheme == "https":
+		s.secure = true
+	case base.Scheme == "http" && isLoopback(base.Hostname()):
+	case base.Scheme == "http":
+		return nil, configErr("BaseURL", "%q must use https: Vipps allows http redirect URIs only for localhost", cfg.BaseURL)
+	default:
+		return nil, configErr("BaseURL", "%q has scheme %q; use https", cfg.BaseURL, base.Scheme)
+	}
+	s.base = base
+	s.basePath = strings.TrimSuffix(base.EscapedPath(), "/")
+
+	if s.AuthPath == "" {
+		s.AuthPath = "/auth"
+	}
+	if !strings.HasPrefix(s.AuthPath, "/") || strings.HasSuffix(s.AuthPath, "/") || strings.ContainsAny(s.AuthPath, "?#%\\ ") || strings.Contains(s.AuthPath, "//") {
+		return nil, configErr("AuthPath", "%q must be a path like /auth: leading slash, no trailing slash, no query", s.AuthPath)
+	}
+	s.redirectURI = base.Scheme + "://" + base.Host + s.basePath + s.AuthPath + "/callback"
+	s.loginPath = s.basePath + s.AuthPath + "/login"
+
+	if cfg.Sessions == nil && (cfg.SessionStore == nil || cfg.PendingStore == nil) {
+		return nil, configErr("Sessions", "is nil; pass the site's *scs.SessionManager (scs.New())")
+	}
+	if s.SessionStore == nil {
+		s.SessionStore = NewSCSSessionStore(cfg.Sessions)
+	}
+	if s.PendingStore == nil {
+		if cfg.Sessions.Store == nil {
+			return nil, configErr("Sessions", "has a nil Store")
+		}
+		s.PendingStore = NewSCSPendingStore(cfg.Sessions.Store)
+	}
+
+	if len(s.Scopes) == 0 {
+		s.Scopes = []string{"openid"}
+	}
+	hasOpenID := false
+	for _, sc := range s.Scopes {
+		if sc == "" || strings.ContainsFunc(sc, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '"' || r == '\\' }) {
+			return nil, configErr("Scopes", "%q is not a valid scope name", sc)
+		}
+		if sc == "openid" {
+			hasOpenID = true
+		}
+	}
+	if !hasOpenID {
+		return nil, configErr("Scopes", "must include \"openid\"")
+	}
+	s.Scopes = append([]string(nil), s.Scopes...)
+
+	switch s.TokenAuthMethod {
+	case "":
+		s.TokenAuthMethod = ClientSecretBasic
+	case ClientSecretBasic, ClientSecretPost:
+	default:
+		return nil, configErr("TokenAuthMethod", "%q is not client_secret_basic or client_secret_post", s.TokenAuthMethod)
+	}
+
+	if s.HTTPTimeout == 0 {
+		s.HTTPTimeout = 10 * time.Second
+	} else if s.HTTPTimeout < 0 || s.HTTPTimeout > 2*time.Minute {
+		return nil, configErr("HTTPTimeout", "%v is outside 0 to 2m", s.HTTPTimeout)
+	}
+	if s.ClockSkew == 0 {
+		s.ClockSkew = time.Minute
+	} else if s.ClockSkew < 0 || s.ClockSkew > 5*time.Minute {
+		return nil, configErr("ClockSkew", "%v is outside 0 to 5m", s.ClockSkew)
+	}
+	if s.PendingLoginTTL == 0 {
+		s.PendingLoginTTL = 10 * time.Minute
+	} else if s.PendingLoginTTL < 30*time.Second || s.PendingLoginTTL > time.Hour {
+		return nil, configErr("PendingLoginTTL", "%v is outside 30s to 1h", s.PendingLoginTTL)
+	}
+	if s.MaxPendingLogins == 0 {
+		s.MaxPendingLogins = 5
+	} else if s.MaxPendingLogins < 1 || s.MaxPendingLogins > 20 {
+		return nil, configErr("MaxPendingLogins", "%d is outside 1 to 20", s.MaxPendingLogins)
+	}
+	if s.DefaultReturnTo == "" {
+		s.DefaultReturnTo = s.basePath + "/"
+	} else if _, err := cleanReturnTo(s.DefaultReturnTo); err != nil {
+		return nil, configErr("DefaultReturnTo", "%q must be a path on this site, like /account", s.DefaultReturnTo)
+	}
+
+	if s.System.PluginName == "" {
+		s.System.PluginName = "vippslogin"
+		if s.System.PluginVersion == "" {
+			s.System.PluginVersion = Version
+		}
+	}
+	s.headers = http.Header{}
+	for _, h := range []struct{ name, value string }{
+		{"Vipps-System-Name", s.System.Name},
+		{"Vipps-System-Version", s.System.Version},
+		{"Vipps-System-Plugin-Name", s.System.PluginName},
+		{"Vipps-System-Plugin-Version", s.System.PluginVersion},
+	} {
+		if h.value == "" {
+			continue
+		}
+		if len(h.value) > 30 || !printableASCII(h.value) {
+			return nil, configErr("System", "%s %q must be 1 to 30 printable ASCII characters", h.name, h.value)
+		}
+		s.headers.Set(h.name, h.value)
+	}
+	if msn := s.MerchantSerialNumber; msn != "" {
+		if len(msn) > 12 || strings.Trim(msn, "0123456789") != "" {
+			return nil, configErr("MerchantSerialNumber", "%q must be digits only", msn)
+		}
+		s.headers.Set("Merchant-Serial-Number", msn)
+	}
+
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.ErrorHandler == nil {
+		s.ErrorHandler = WriteError
+	}
+
+	hc := http.Client{}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
+	}
+	hc.Transport = &headerTransport{base: hc.Transport, headers: s.headers}
+	s.HTTPClient = &hc
+	return s, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// headerTransport adds fixed headers to every request it carries.
+type headerTransport struct {
+	base    http.RoundTripper
+	headers http.Header
+}
+
+func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r2 := r.Clone(r.Context())
+	for k, v := range t.headers {
+		r2.Header[k] = v
+	}
+	base := t.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	return base.RoundTrip(r2)
+}

@@ -1,0 +1,270 @@
+package vippslogin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vippslogin/vippslogin/internal/jose"
+)
+
+// metadata is the part of the provider's discovery document we use.
+type metadata struct {
+	Issuer                string   `json:"issuer"`
+	AuthorizationEndpoint string   `json:"authorization_endpoint"`
+	TokenEndpoint         string   `json:"token_endpoint"`
+	JWKSURI               string   `json:"jwks_uri"`
+	UserinfoEndpoint      string   `json:"userinfo_endpoint"`
+	SigningAlgs           []string `json:"id_token_signing_alg_values_supported"`
+	IssParameter          bool     `json:"authorization_response_iss_parameter_supported"`
+
+	algs map[string]bool // SigningAlgs we accept
+}
+
+// asymmetric lists the signature algorithms an ID token may use. HMAC
+// (which would turn the public key into a shared secret) and "none" are
+// never accepted, whatever discovery says.
+var asymmetric = map[string]bool{
+	"RS256": true, "RS384": true, "RS512": true,
+	"PS256": true, "PS384": true, "PS512": true,
+	"ES256": true, "ES384": true, "ES512": true,
+	"EdDSA": true,
+}
+
+const (
+	maxDocumentSize  = 1 << 20
+	discoveryMinTTL  = time.Minute
+	discoveryMaxTTL  = 24 * time.Hour
+	discoveryDefault = time.Hour
+	// failureBackoff is how long a failed discovery fetch is not repeated;
+	// requests in that time get the remembered error.
+	failureBackoff = 2 * time.Second
+	// unknownKidBurst refetches of the key set may be made at once for
+	// tokens with unknown key ids; then one per unknownKidEvery.
+	unknownKidBurst = 3
+	unknownKidEvery = 10 * time.Second
+)
+
+// provider holds the cached discovery document and key set.
+type provider struct {
+	s      *settings
+	ctx    context.Context // bounds the key set's background refresh
+	cancel context.CancelFunc
+
+	mu       sync.Mutex // guards all below; held while fetching
+	meta     *metadata
+	expires  time.Time
+	failedAt time.Time
+	lastErr  error
+	keys     *jose.KeySet
+	keysURL  string
+
+	kidMu     sync.Mutex
+	kidTokens float64
+	kidLast   time.Time
+}
+
+func newProvider(s *settings) *provider {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &provider{s: s, ctx: ctx, cancel: cancel, kidTokens: unknownKidBurst}
+}
+
+// metadata returns the discovery document, fetching it when it is missing or
+// stale. A stale document is kept when a refresh fails, so a provider outage
+// does not stop logins that need only what is cached.
+func (p *provider) metadata(ctx context.Context) (*metadata, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.s.Now()
+	if p.meta != nil && now.Before(p.expires) {
+		return p.meta, nil
+	}
+	if d := now.Sub(p.failedAt); p.lastErr != nil && d >= 0 && d < failureBackoff {
+		if p.meta != nil {
+			return p.meta, nil
+		}
+		return nil, p.lastErr
+	}
+	m, ttl, err := p.fetchMetadata(ctx)
+	if err != nil {
+		p.lastErr, p.failedAt = err, now
+		if p.meta != nil {
+			p.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: discovery refresh failed; using the cached document",
+				attrErr(err))
+			return p.meta, nil
+		}
+		return nil, err
+	}
+	p.lastErr = nil
+	p.meta, p.expires = m, now.Add(ttl)
+	if p.keys == nil || p.keysURL != m.JWKSURI {
+		ks, err := jose.NewKeySet(p.ctx, m.JWKSURI, p.s.HTTPClient, 5*time.Minute)
+		if err != nil {
+			return nil, fmt.Errorf("%w: key set: %v", ErrProviderUnavailable, err)
+		}
+		p.keys, p.keysURL = ks, m.JWKSURI
+	}
+	return m, nil
+}
+
+func (p *provider) keySet() *jose.KeySet {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.keys
+}
+
+func (p *provider) fetchMetadata(ctx context.Context) (*metadata, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.s.HTTPTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.s.discoveryURL, nil)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrProviderUnavailable, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := p.s.HTTPClient.Do(req)
+	if err != nil {
+		return nil, 0, upstreamErr(ctx, ErrProviderUnavailable, "discovery", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, 0, fmt.Errorf("%w: discovery answered %d", ErrProviderUnavailable, resp.StatusCode)
+	}
+	var m metadata
+	if err := decodeJSON(resp, &m); err != nil {
+		return nil, 0, fmt.Errorf("%w: discovery: %v", ErrProviderUnavailable, err)
+	}
+	if err := p.check(&m); err != nil {
+		return nil, 0, fmt.Errorf("%w: discovery: %v", ErrProviderUnavailable, err)
+	}
+	return &m, maxAge(resp.Header.Get("Cache-Control")), nil
+}
+
+// check validates a discovery document against the configuration.
+func (p *provider) check(m *metadata) error {
+	if m.Issuer != p.s.issuer {
+		return fmt.Errorf("issuer %q is not the configured %q", m.Issuer, p.s.issuer)
+	}
+	for _, e := range []struct{ name, value string }{
+		{"authorization_endpoint", m.AuthorizationEndpoint},
+		{"token_endpoint", m.TokenEndpoint},
+		{"jwks_uri", m.JWKSURI},
+		{"userinfo_endpoint", m.UserinfoEndpoint},
+	} {
+		u, err := url.Parse(e.value)
+		if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
+			return fmt.Errorf("%s %q is not an absolute URL", e.name, e.value)
+		}
+		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+			return fmt.Errorf("%s %q is not https", e.name, e.value)
+		}
+	}
+	algs := m.SigningAlgs
+	if len(algs) == 0 {
+		algs = []string{"RS256"} // the default OpenID Connect Discovery names
+	}
+	m.algs = map[string]bool{}
+	for _, a := range algs {
+		if asymmetric[a] {
+			m.algs[a] = true
+		}
+	}
+	if len(m.algs) == 0 {
+		return fmt.Errorf("no acceptable ID token signing algorithm in %q", algs)
+	}
+	return nil
+}
+
+// allowKeyRefetch reports whether a token with an unknown kid may refetch
+// the key set now: a burst of unknownKidBurst, then one per unknownKidEvery.
+func (p *provider) allowKeyRefetch() bool {
+	p.kidMu.Lock()
+	defer p.kidMu.Unlock()
+	now := p.s.Now()
+	if !p.kidLast.IsZero() {
+		if d := now.Sub(p.kidLast); d > 0 {
+			p.kidTokens += d.Seconds() / unknownKidEvery.Seconds()
+		}
+	}
+	if p.kidTokens > unknownKidBurst {
+		p.kidTokens = unknownKidBurst
+	}
+	p.kidLast = now
+	if p.kidTokens < 1 {
+		return false
+	}
+	p.kidTokens--
+	return true
+}
+
+// ready fetches discovery and the key set.
+func (p *provider) ready(ctx context.Context) error {
+	if _, err := p.metadata(ctx); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, p.s.HTTPTimeout)
+	defer cancel()
+	if err := p.keySet().Ready(ctx); err != nil {
+		return upstreamErr(ctx, ErrProviderUnavailable, "key set", err)
+	}
+	return nil
+}
+
+func maxAge(cc string) time.Duration {
+	for _, d := range strings.Split(cc, ",") {
+		d = strings.TrimSpace(d)
+		if v, ok := strings.CutPrefix(strings.ToLower(d), "max-age="); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				t := time.Duration(n) * time.Second
+				return min(max(t, discoveryMinTTL), discoveryMaxTTL)
+			}
+		}
+	}
+	return discoveryDefault
+}
+
+// decodeJSON reads a bounded JSON object from a response that says it is
+// JSON.
+func decodeJSON(resp *http.Response, v any) error {
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return fmt.Errorf("content type %q is not JSON", ct)
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
+	if err != nil {
+		return err
+	}
+	if len(body) > maxDocumentSize {
+		return errors.New("response too large")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return errors.New("response is not valid JSON")
+	}
+	return nil
+}
+
+// upstreamErr classifies a failed call: a time-out becomes ErrTimeout, a
+// cancelled request stays context.Canceled, anything else wraps kind.
+func upstreamErr(ctx context.Context, kind error, what string, err error) error {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%w: %w: %s", kind, ErrTimeout, what)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %s: %w", kind, what, context.Canceled)
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL is known; keep the cause
+	}
+	return fmt.Errorf("%w: %s: %v", kind, what, err)
+}

@@ -1,0 +1,168 @@
+package vippslogin
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+// SessionStore keeps the logged-in state of the current browser session: the
+// encoded, verified claims. The ctx is the request's, which carries the
+// session (for scs, inside LoadAndSave).
+type SessionStore interface {
+	// Load returns what Save stored in this session, or nil when the session
+	// is not logged in.
+	Load(ctx context.Context) ([]byte, error)
+	// Save stores data in this session.
+	Save(ctx context.Context, data []byte) error
+	// Renew gives the session a new token, keeping its data, so that a token
+	// fixed before the login is worthless after it.
+	Renew(ctx context.Context) error
+	// Destroy ends the session and deletes its data.
+	Destroy(ctx context.Context) error
+}
+
+// PendingStore keeps pending logins, each as its own record, so that
+// requests that save the browser's session while a login is under way cannot
+// overwrite it. Keys are made by this package and are safe in any store.
+type PendingStore interface {
+	// Put stores data under key until expiry.
+	Put(ctx context.Context, key string, data []byte, expiry time.Time) error
+	// Take returns the data under key and deletes it. It returns nil, nil
+	// when there is no such record or it has expired. Of several Take calls
+	// for the same key at the same time at most one should get the data;
+	// stores that cannot promise that across processes still get single use
+	// from the provider, which redeems each code once.
+	Take(ctx context.Context, key string) ([]byte, error)
+}
+
+// sessionKey is the scs key under which the claims are saved.
+const sessionKey = "vippslogin.claims"
+
+// NewSCSSessionStore returns a SessionStore that keeps the claims in the
+// sessions of sm, under the key "vippslogin.claims". Handlers that use it
+// must run inside sm.LoadAndSave.
+func NewSCSSessionStore(sm *scs.SessionManager) SessionStore { return scsSession{sm} }
+
+type scsSession struct{ sm *scs.SessionManager }
+
+// errNoSession is returned instead of scs's panic when a handler runs
+// outside LoadAndSave.
+var errNoSession = fmt.Errorf("%w: no scs session in the request context; wrap the site's handler in SessionManager.LoadAndSave", ErrSessionStore)
+
+// guard turns scs's "no session data in context" panic into an error, so a
+// mis-mounted handler answers with a clear error instead of crashing.
+func guard(err *error) {
+	if recover() != nil {
+		*err = errNoSession
+	}
+}
+
+func (s scsSession) Load(ctx context.Context) (b []byte, err error) {
+	defer guard(&err)
+	return s.sm.GetBytes(ctx, sessionKey), nil
+}
+
+func (s scsSession) Save(ctx context.Context, data []byte) (err error) {
+	defer guard(&err)
+	s.sm.Put(ctx, sessionKey, data)
+	return nil
+}
+
+func (s scsSession) Renew(ctx context.Context) (err error) {
+	defer guard(&err)
+	return s.sm.RenewToken(ctx)
+}
+
+func (s scsSession) Destroy(ctx context.Context) (err error) {
+	defer guard(&err)
+	return s.sm.Destroy(ctx)
+}
+
+// pendingPrefix starts every key this package writes to an scs store. scs's
+// own tokens are base64url and never contain ':'.
+const pendingPrefix = "vippslogin:pending:"
+
+// NewSCSPendingStore returns a PendingStore that keeps each pending login as
+// a record of its own in an scs store (the same store the site's sessions
+// use, such as memstore, redisstore or postgresstore), beside the sessions
+// and not inside one. Take is single-use within this process; across
+// processes it is a find followed by a delete.
+func NewSCSPendingStore(store scs.Store) PendingStore {
+	return &scsPending{store: store, seed: maphash.MakeSeed()}
+}
+
+type scsPending struct {
+	store scs.Store
+	seed  maphash.Seed
+	locks [64]sync.Mutex
+}
+
+func (s *scsPending) Put(ctx context.Context, key string, data []byte, expiry time.Time) error {
+	if cs, ok := s.store.(scs.CtxStore); ok {
+		return cs.CommitCtx(ctx, pendingPrefix+key, data, expiry)
+	}
+	return s.store.Commit(pendingPrefix+key, data, expiry)
+}
+
+func (s *scsPending) Take(ctx context.Context, key string) ([]byte, error) {
+	mu := &s.locks[maphash.String(s.seed, key)%uint64(len(s.locks))]
+	mu.Lock()
+	defer mu.Unlock()
+	k := pendingPrefix + key
+	var (
+		b     []byte
+		found bool
+		err   error
+	)
+	cs, isCtx := s.store.(scs.CtxStore)
+	if isCtx {
+		b, found, err = cs.FindCtx(ctx, k)
+	} else {
+		b, found, err = s.store.Find(k)
+	}
+	if err != nil || !found {
+		return nil, err
+	}
+	if isCtx {
+		err = cs.DeleteCtx(ctx, k)
+	} else {
+		err = s.store.Delete(k)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// pendingLogin is the record of a started login, stored under the hash of
+// its state.
+type pendingLogin struct {
+	Verifier string `json:"v"`           // PKCE code_verifier
+	Nonce    string `json:"n"`           // nonce sent in the request
+	ReturnTo string `json:"r"`           // checked same-site path
+	Created  int64  `json:"c"`           // unix seconds
+	Binding  string `json:"b"`           // hash of the browser's binding secret
+	Done     bool   `json:"d,omitempty"` // the login was completed: a tombstone
+}
+
+// pendingKey is the store key of the login with the given state.
+func pendingKey(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// bindingHash is what a pending login keeps of the browser's binding secret.
+func bindingHash(secret string) string {
+	sum := sha256.Sum256([]byte("vippslogin binding\x00" + secret))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+var errCorruptRecord = errors.New("vippslogin: corrupt pending-login record")

@@ -1,0 +1,188 @@
+package vippslogin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+
+	"github.com/vippslogin/vippslogin/internal/jose"
+)
+
+// idTokenErr wraps reason together with ErrInvalidIDToken.
+func idTokenErr(reason error, format string, args ...any) error {
+	if format == "" {
+		return fmt.Errorf("%w: %w", ErrInvalidIDToken, reason)
+	}
+	return fmt.Errorf("%w: %w: %s", ErrInvalidIDToken, reason, fmt.Sprintf(format, args...))
+}
+
+// verifyIDToken checks the ID token's signature against the provider's key
+// set and its claims against the request, and returns the claims.
+//
+// The signature must be made with an asymmetric algorithm that discovery
+// names, by a key in the key set; a token naming an unknown key id refetches
+// the key set (rate-limited) to follow key rotation. The claims must have
+// iss equal to the issuer, aud containing the client id (and azp naming it
+// when present or when aud names others too), exp not past and iat not in
+// the future (both with Config.ClockSkew), nbf if present not in the
+// future, a non-empty sub, nonce equal to the one sent, and at_hash, when
+// present, matching the access token.
+func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw, nonce, accessToken string) (map[string]any, error) {
+	token := []byte(raw)
+	hdr, err := jose.ParseHeader(token)
+	if err != nil {
+		return nil, idTokenErr(ErrMalformedToken, "")
+	}
+	if !meta.algs[hdr.Alg] {
+		return nil, idTokenErr(ErrAlgorithm, "alg %q", safeText(hdr.Alg))
+	}
+	payload, err := c.verifySignature(ctx, token, hdr)
+	if err != nil {
+		return nil, err
+	}
+
+	d := json.NewDecoder(bytes.NewReader(payload))
+	d.UseNumber()
+	var claims map[string]any
+	if err := d.Decode(&claims); err != nil || claims == nil {
+		return nil, idTokenErr(ErrMalformedToken, "claims are not a JSON object")
+	}
+
+	if iss, _ := claims["iss"].(string); iss != meta.Issuer {
+		return nil, idTokenErr(ErrIssuer, "")
+	}
+	if err := c.checkAudience(claims); err != nil {
+		return nil, err
+	}
+	now := c.s.Now()
+	skew := c.s.ClockSkew
+	exp, ok := unixTime(claims["exp"])
+	if !ok {
+		return nil, idTokenErr(ErrExpired, "exp missing")
+	}
+	if !now.Before(exp.Add(skew)) {
+		return nil, idTokenErr(ErrExpired, "")
+	}
+	iat, ok := unixTime(claims["iat"])
+	if !ok || iat.After(now.Add(skew)) {
+		return nil, idTokenErr(ErrIssuedAt, "")
+	}
+	if v, present := claims["nbf"]; present {
+		nbf, ok := unixTime(v)
+		if !ok || nbf.After(now.Add(skew)) {
+			return nil, idTokenErr(ErrNotYetValid, "")
+		}
+	}
+	if sub, _ := claims["sub"].(string); sub == "" || len(sub) > 255 {
+		return nil, idTokenErr(ErrMissingSubject, "")
+	}
+	got, _ := claims["nonce"].(string)
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(nonce)) != 1 {
+		return nil, idTokenErr(ErrNonceMismatch, "")
+	}
+	if v, present := claims["at_hash"]; present {
+		atHash, _ := v.(string)
+		if !accessTokenHashOK(hdr.Alg, accessToken, atHash) {
+			return nil, idTokenErr(ErrAccessTokenHash, "")
+		}
+	}
+	if v, present := claims["auth_time"]; present {
+		if _, ok := unixTime(v); !ok {
+			return nil, idTokenErr(ErrMalformedToken, "auth_time is not a number")
+		}
+	}
+	return claims, nil
+}
+
+func (c *Client) verifySignature(ctx context.Context, token []byte, hdr jose.Header) ([]byte, error) {
+	keys := c.provider.keySet()
+	fetchCtx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
+	defer cancel()
+	payload, err := keys.Verify(fetchCtx, token, hdr.Alg, hdr.Kid)
+	if errors.Is(err, jose.ErrUnknownKey) && c.provider.allowKeyRefetch() {
+		// The provider may have rotated its keys since the last fetch.
+		if rerr := keys.Refresh(fetchCtx); rerr != nil {
+			return nil, upstreamErr(fetchCtx, ErrProviderUnavailable, "key set", rerr)
+		}
+		payload, err = keys.Verify(fetchCtx, token, hdr.Alg, hdr.Kid)
+	}
+	switch {
+	case err == nil:
+		return payload, nil
+	case errors.Is(err, jose.ErrUnknownKey):
+		return nil, idTokenErr(ErrUnknownKey, "kid %q", safeText(hdr.Kid))
+	case errors.Is(err, jose.ErrKeyMismatch):
+		return nil, idTokenErr(ErrAlgorithm, "key %q does not fit alg %q", safeText(hdr.Kid), safeText(hdr.Alg))
+	case errors.Is(err, jose.ErrSignature):
+		return nil, idTokenErr(ErrSignature, "")
+	case errors.Is(err, jose.ErrMalformed):
+		return nil, idTokenErr(ErrMalformedToken, "")
+	}
+	return nil, upstreamErr(fetchCtx, ErrProviderUnavailable, "key set", err)
+}
+
+// checkAudience requires aud (a string or an array, Vipps sends an array) to
+// contain the client id, and azp, when present, to be the client id. A token
+// for several audiences must carry azp.
+func (c *Client) checkAudience(claims map[string]any) error {
+	var aud []string
+	switch v := claims["aud"].(type) {
+	case string:
+		aud = []string{v}
+	case []any:
+		for _, a := range v {
+			s, ok := a.(string)
+			if !ok {
+				return idTokenErr(ErrAudience, "aud holds a non-string")
+			}
+			aud = append(aud, s)
+		}
+	default:
+		return idTokenErr(ErrAudience, "aud missing")
+	}
+	found := false
+	for _, a := range aud {
+		if a == c.s.ClientID {
+			found = true
+		}
+	}
+	if !found {
+		return idTokenErr(ErrAudience, "")
+	}
+	azp, present := claims["azp"]
+	if present {
+		if s, _ := azp.(string); s != c.s.ClientID {
+			return idTokenErr(ErrAudience, "azp is not the client id")
+		}
+	} else if len(aud) > 1 {
+		return idTokenErr(ErrAudience, "azp missing for several audiences")
+	}
+	return nil
+}
+
+// accessTokenHashOK checks at_hash: the left half of the hash of the access
+// token, with the hash of the token's signing algorithm, base64url-encoded.
+func accessTokenHashOK(alg, accessToken, atHash string) bool {
+	var h hash.Hash
+	switch alg {
+	case "RS256", "PS256", "ES256":
+		h = sha256.New()
+	case "RS384", "PS384", "ES384":
+		h = sha512.New384()
+	case "RS512", "PS512", "ES512", "EdDSA":
+		h = sha512.New()
+	default:
+		return false
+	}
+	h.Write([]byte(accessToken))
+	sum := h.Sum(nil)
+	want := base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+	return atHash != "" && subtle.ConstantTimeCompare([]byte(want), []byte(atHash)) == 1
+}
