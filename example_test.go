@@ -1,0 +1,120 @@
+package vippslogin_test
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/vippstest"
+)
+
+// A site with one protected page, logging in against the mock provider. A
+// browser that asks for the page is sent through the login and back.
+func ExampleNew() {
+	idp, err := vippstest.New(vippstest.Config{AutoApprove: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer idp.Close()
+
+	site := httptest.NewUnstartedServer(nil)
+	sessions := scs.New()
+	auth, err := vippslogin.New(vippslogin.Config{
+		ClientID:     idp.ClientID(),
+		ClientSecret: vippslogin.Secret(idp.ClientSecret()),
+		Issuer:       idp.Issuer(), // or Environment: vippslogin.Test
+		BaseURL:      "http://" + site.Listener.Addr().String(),
+		Sessions:     sessions,
+		Scopes:       []string{"openid", "name"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer auth.Close()
+	idp.AddRedirectURI(auth.RedirectURI())
+
+	account := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := vippslogin.ClaimsFromContext(r.Context())
+		fmt.Fprintf(w, "Hello, %s!", claims.Name)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", auth.Handler())
+	mux.Handle("/account", auth.RequireLogin(account))
+	site.Config.Handler = sessions.LoadAndSave(mux)
+	site.Start()
+	defer site.Close()
+
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err := browser.Get(site.URL + "/account")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.Request.URL.Path, string(body))
+	// Output: /account Hello, Kari Nordmann!
+}
+
+// RequireLogin redirects a browser to the login route, but answers API,
+// XHR, fetch and htmx requests with 401 and JSON.
+func ExampleClient_RequireLogin() {
+	sessions := scs.New()
+	auth, err := vippslogin.New(vippslogin.Config{
+		ClientID:     "client-id",
+		ClientSecret: "client-secret",
+		Environment:  vippslogin.Test,
+		BaseURL:      "https://shop.example",
+		Sessions:     sessions,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	orders := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "your orders") })
+	h := sessions.LoadAndSave(auth.RequireLogin(orders))
+
+	page := httptest.NewRequest(http.MethodGet, "https://shop.example/orders?page=2", nil)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, page)
+	fmt.Println(w.Code, w.Header().Get("Location"))
+
+	api := httptest.NewRequest(http.MethodGet, "https://shop.example/orders", nil)
+	api.Header.Set("Accept", "application/json")
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, api)
+	fmt.Println(w.Code, strings.TrimSpace(w.Body.String()))
+	// Output:
+	// 303 /auth/login?return_to=%2Forders%3Fpage%3D2
+	// 401 {"error":"login_required","message":"You need to log in to see this page.","login_url":"/auth/login?return_to=%2Forders"}
+}
+
+// Handlers behind RequireLogin read the verified claims from the context.
+// ContextWithClaims puts claims there, so such handlers can be unit-tested
+// without a login.
+func ExampleClaimsFromContext() {
+	greet := func(w http.ResponseWriter, r *http.Request) {
+		claims, ok := vippslogin.ClaimsFromContext(r.Context())
+		if !ok {
+			http.Error(w, "not logged in", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprintf(w, "Hei, %s (%s)", claims.GivenName, claims.PhoneNumber)
+	}
+
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r = r.WithContext(vippslogin.ContextWithClaims(r.Context(), &vippslogin.Claims{
+		Subject:     "c3a9f3e2-5d1b-4f0e-9a6c-2b7d8e4f1a05",
+		GivenName:   "Kari",
+		PhoneNumber: "4791234567",
+	}))
+	w := httptest.NewRecorder()
+	greet(w, r)
+	fmt.Println(w.Body.String())
+	// Output: Hei, Kari (4791234567)
+}

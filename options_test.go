@@ -1,0 +1,125 @@
+package vippslogin_test
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/alexedwards/scs/v2"
+	"github.com/vippslogin/vippslogin"
+)
+
+func validConfig() vippslogin.Config {
+	return vippslogin.Config{
+		ClientID:     "client-id",
+		ClientSecret: "client-secret",
+		Environment:  vippslogin.Test,
+		BaseURL:      "https://shop.example",
+		Sessions:     scs.New(),
+	}
+}
+
+func TestNewValidates(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*vippslogin.Config)
+		want   string // part of the error message; "" for no error
+	}{
+		{"valid", func(*vippslogin.Config) {}, ""},
+		{"production", func(c *vippslogin.Config) { c.Environment = vippslogin.Production }, ""},
+		{"issuer override", func(c *vippslogin.Config) { c.Environment = 0; c.Issuer = "https://idp.example/" }, ""},
+		{"localhost http", func(c *vippslogin.Config) { c.BaseURL = "http://localhost:8080" }, ""},
+		{"loopback http", func(c *vippslogin.Config) { c.BaseURL = "http://127.0.0.1:8080" }, ""},
+		{"base path", func(c *vippslogin.Config) { c.BaseURL = "https://shop.example/store/" }, ""},
+		{"no client id", func(c *vippslogin.Config) { c.ClientID = " " }, "ClientID"},
+		{"no secret", func(c *vippslogin.Config) { c.ClientSecret = "" }, "ClientSecret"},
+		{"no environment", func(c *vippslogin.Config) { c.Environment = 0 }, "Environment"},
+		{"bad environment", func(c *vippslogin.Config) { c.Environment = 7; c.Issuer = "https://idp.example/" }, "Environment"},
+		{"http issuer", func(c *vippslogin.Config) { c.Issuer = "http://idp.example/" }, "Issuer"},
+		{"relative issuer", func(c *vippslogin.Config) { c.Issuer = "/idp" }, "Issuer"},
+		{"no base URL", func(c *vippslogin.Config) { c.BaseURL = "" }, "BaseURL"},
+		{"relative base URL", func(c *vippslogin.Config) { c.BaseURL = "shop.example" }, "BaseURL"},
+		{"http base URL", func(c *vippslogin.Config) { c.BaseURL = "http://shop.example" }, "https"},
+		{"fragment", func(c *vippslogin.Config) { c.BaseURL = "https://shop.example/#x" }, "'#'"},
+		{"empty fragment", func(c *vippslogin.Config) { c.BaseURL = "https://shop.example/#" }, "'#'"},
+		{"query", func(c *vippslogin.Config) { c.BaseURL = "https://shop.example/?a=b" }, "query"},
+		{"user info", func(c *vippslogin.Config) { c.BaseURL = "https://u:p@shop.example" }, "user"},
+		{"ftp", func(c *vippslogin.Config) { c.BaseURL = "ftp://shop.example" }, "scheme"},
+		{"auth path without slash", func(c *vippslogin.Config) { c.AuthPath = "auth" }, "AuthPath"},
+		{"auth path trailing slash", func(c *vippslogin.Config) { c.AuthPath = "/auth/" }, "AuthPath"},
+		{"auth path root", func(c *vippslogin.Config) { c.AuthPath = "/" }, "AuthPath"},
+		{"no sessions", func(c *vippslogin.Config) { c.Sessions = nil }, "Sessions"},
+		{"scopes without openid", func(c *vippslogin.Config) { c.Scopes = []string{"name"} }, "openid"},
+		{"scope with space", func(c *vippslogin.Config) { c.Scopes = []string{"openid", "name email"} }, "scope"},
+		{"empty scope", func(c *vippslogin.Config) { c.Scopes = []string{"openid", ""} }, "scope"},
+		{"token auth", func(c *vippslogin.Config) { c.TokenAuthMethod = "private_key_jwt" }, "TokenAuthMethod"},
+		{"negative timeout", func(c *vippslogin.Config) { c.HTTPTimeout = -1 }, "HTTPTimeout"},
+		{"huge skew", func(c *vippslogin.Config) { c.ClockSkew = 10 * 60e9 }, "ClockSkew"},
+		{"short ttl", func(c *vippslogin.Config) { c.PendingLoginTTL = 1e9 }, "PendingLoginTTL"},
+		{"too many pending", func(c *vippslogin.Config) { c.MaxPendingLogins = 100 }, "MaxPendingLogins"},
+		{"default return to", func(c *vippslogin.Config) { c.DefaultReturnTo = "//evil.example" }, "DefaultReturnTo"},
+		{"long system name", func(c *vippslogin.Config) { c.System.Name = strings.Repeat("x", 31) }, "Vipps-System-Name"},
+		{"system name newline", func(c *vippslogin.Config) { c.System.Name = "a\r\nX-Evil: 1" }, "Vipps-System-Name"},
+		{"30-char system name", func(c *vippslogin.Config) { c.System.Name = strings.Repeat("x", 30) }, ""},
+		{"msn letters", func(c *vippslogin.Config) { c.MerchantSerialNumber = "12ab" }, "MerchantSerialNumber"},
+		{"msn", func(c *vippslogin.Config) { c.MerchantSerialNumber = "123456" }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := validConfig()
+			tt.change(&cfg)
+			_, err := vippslogin.New(cfg)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, vippslogin.ErrInvalidConfig) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New: %v, want an ErrInvalidConfig naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRedirectURI(t *testing.T) {
+	tests := []struct{ base, authPath, want string }{
+		{"https://shop.example", "", "https://shop.example/auth/callback"},
+		{"https://shop.example/", "", "https://shop.example/auth/callback"},
+		{"https://shop.example/store", "/login", "https://shop.example/store/login/callback"},
+		{"http://localhost:8080", "", "http://localhost:8080/auth/callback"},
+	}
+	for _, tt := range tests {
+		cfg := validConfig()
+		cfg.BaseURL, cfg.AuthPath = tt.base, tt.authPath
+		c, err := vippslogin.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.RedirectURI(); got != tt.want {
+			t.Errorf("RedirectURI(%q, %q) = %q, want %q", tt.base, tt.authPath, got, tt.want)
+		}
+	}
+}
+
+func TestEnvironmentIssuers(t *testing.T) {
+	if got := vippslogin.Test.Issuer(); got != "https://apitest.vipps.no/access-management-1.0/access/" {
+		t.Errorf("Test.Issuer() = %q", got)
+	}
+	if got := vippslogin.Production.Issuer(); got != "https://api.vipps.no/access-management-1.0/access/" {
+		t.Errorf("Production.Issuer() = %q", got)
+	}
+}
+
+func TestSecretIsRedacted(t *testing.T) {
+	s := vippslogin.Secret("hunter2-very-secret")
+	var buf syncBuffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("cfg", "secret", s)
+	for _, got := range []string{fmt.Sprint(s), fmt.Sprintf("%v %s %#v %+v", s, s, s, s), buf.String(), fmt.Sprintf("%+v", validConfig())} {
+		if strings.Contains(got, "hunter2") || strings.Contains(got, "client-secret") {
+			t.Errorf("secret printed: %s", got)
+		}
+	}
+}

@@ -1,0 +1,614 @@
+package vippstest
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vippslogin/vippslogin/internal/jose"
+)
+
+// endpoint counts the request, keeps its headers and applies the fault set
+// for e before handing the request to h.
+func (p *Provider) endpoint(e Endpoint, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		p.hits[e]++
+		p.headers[e] = r.Header.Clone()
+		f := p.faults[e]
+		p.mu.Unlock()
+		if p.fault(w, r, f) {
+			return
+		}
+		h(w, r)
+	})
+}
+
+// fault applies f and reports whether it answered the request.
+func (p *Provider) fault(w http.ResponseWriter, r *http.Request, f Fault) bool {
+	if f.Delay > 0 {
+		t := time.NewTimer(f.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return true
+		case <-p.done:
+			hangUp(w)
+			return true
+		}
+	}
+	if f.Down {
+		hangUp(w)
+		return true
+	}
+	if f.Status == 0 {
+		return false
+	}
+	if f.Body == "" {
+		code := "invalid_request"
+		if f.Status >= 500 {
+			code = "server_error"
+		}
+		writeError(w, f.Status, code, "fault injected by vippstest")
+		return true
+	}
+	ct := "text/plain; charset=utf-8"
+	switch {
+	case json.Valid([]byte(f.Body)):
+		ct = "application/json"
+	case strings.HasPrefix(f.Body, "<"):
+		ct = "text/html; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(f.Status)
+	_, _ = w.Write([]byte(f.Body))
+	return true
+}
+
+// hangUp closes the connection of w without an answer.
+func hangUp(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		// Makes net/http abort the response and close the connection.
+		panic(http.ErrAbortHandler)
+	}
+	_ = conn.Close()
+}
+
+type discoveryDocument struct {
+	Issuer                   string   `json:"issuer"`
+	AuthorizationEndpoint    string   `json:"authorization_endpoint"`
+	TokenEndpoint            string   `json:"token_endpoint"`
+	JWKSURI                  string   `json:"jwks_uri"`
+	UserinfoEndpoint         string   `json:"userinfo_endpoint"`
+	ResponseTypes            []string `json:"response_types_supported"`
+	ResponseModes            []string `json:"response_modes_supported"`
+	GrantTypes               []string `json:"grant_types_supported"`
+	SubjectTypes             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgs       []string `json:"id_token_signing_alg_values_supported"`
+	Scopes                   []string `json:"scopes_supported"`
+	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
+	CodeChallengeMethods     []string `json:"code_challenge_methods_supported"`
+	IssParameterSupported    bool     `json:"authorization_response_iss_parameter_supported"`
+}
+
+func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	base := p.URL()
+	w.Header().Set("Cache-Control", "max-age=3600")
+	writeJSON(w, http.StatusOK, discoveryDocument{
+		Issuer:                   p.Issuer(),
+		AuthorizationEndpoint:    base + authorizePath,
+		TokenEndpoint:            base + tokenPath,
+		JWKSURI:                  base + jwksPath,
+		UserinfoEndpoint:         base + userinfoPath,
+		ResponseTypes:            []string{"code"},
+		ResponseModes:            []string{"query"},
+		GrantTypes:               []string{"authorization_code"},
+		SubjectTypes:             []string{"public"},
+		IDTokenSigningAlgs:       []string{"RS256"},
+		Scopes:                   []string{"openid", "name", "email", "phoneNumber", "address", "birthDate", "nin"},
+		TokenEndpointAuthMethods: []string{methodBasic, methodPost},
+		CodeChallengeMethods:     []string{"S256", "plain"},
+		IssParameterSupported:    p.issParam,
+	})
+}
+
+func (p *Provider) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	keys := []*jose.SigningKey{p.key}
+	for i := len(p.oldKeys) - 1; i >= 0; i-- {
+		keys = append(keys, p.oldKeys[i])
+	}
+	p.mu.Unlock()
+	body, err := jose.PublicJWKS(keys...)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "server_error", "cannot encode the key set")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "max-age=3600")
+	_, _ = w.Write(body)
+}
+
+// serveAuthorize checks an authorization request. Requests with a bad
+// client_id or redirect_uri get an error page, since there is nowhere safe
+// to send the user; other bad requests are sent back to the client.
+func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	for _, name := range []string{"client_id", "redirect_uri"} {
+		if len(q[name]) > 1 {
+			p.errorPage(w, "invalid_request", name+" is given more than once")
+			return
+		}
+	}
+	if q.Get("client_id") != p.clientID {
+		p.errorPage(w, "invalid_request", "unknown client_id")
+		return
+	}
+	redirectURI := q.Get("redirect_uri")
+	if !p.redirectAllowed(redirectURI) {
+		p.errorPage(w, "invalid_request", "redirect_uri is not registered for this client")
+		return
+	}
+	g := grant{
+		redirectURI:     redirectURI,
+		state:           q.Get("state"),
+		scope:           q.Get("scope"),
+		nonce:           q.Get("nonce"),
+		challenge:       q.Get("code_challenge"),
+		challengeMethod: q.Get("code_challenge_method"),
+		requestedAt:     p.now(),
+	}
+	if g.challengeMethod == "" {
+		g.challengeMethod = "plain" // as at Vipps
+	}
+	if desc := checkAuthorize(q, g); desc != "" {
+		p.redirectError(w, r, g, "invalid_request", desc)
+		return
+	}
+	p.mu.Lock()
+	hookErr := p.hooks.AuthorizeError
+	g.sub = p.sub
+	p.mu.Unlock()
+	if hookErr != "" {
+		p.redirectError(w, r, g, hookErr, "error set in vippstest Hooks.AuthorizeError")
+		return
+	}
+	if p.autoApprove {
+		p.approve(w, r, g)
+		return
+	}
+	p.showConsent(w, g)
+}
+
+// checkAuthorize returns what is wrong with an authorization request whose
+// client_id and redirect_uri are good, or "".
+func checkAuthorize(q url.Values, g grant) string {
+	for _, name := range []string{"response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method"} {
+		if len(q[name]) > 1 {
+			return name + " is given more than once"
+		}
+	}
+	switch {
+	case q.Get("response_type") != "code":
+		return "response_type must be code"
+	case !slices.Contains(strings.Fields(g.scope), "openid"):
+		return "scope must contain openid"
+	case g.state == "":
+		return "state is missing"
+	case len(g.state) < 8:
+		return "state must be at least 8 characters long"
+	case g.challengeMethod != "S256" && g.challengeMethod != "plain":
+		return "code_challenge_method must be S256 or plain"
+	case g.challenge == "":
+		return "code_challenge is missing"
+	}
+	return ""
+}
+
+// redirectAllowed reports whether uri may be used as a redirect URI.
+func (p *Provider) redirectAllowed(uri string) bool {
+	if checkRedirectURI(uri) != nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.redirectURIs) > 0 {
+		return slices.Contains(p.redirectURIs, uri)
+	}
+	u, _ := url.Parse(uri)
+	return (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// approve issues a code for g and sends the user back with it.
+func (p *Provider) approve(w http.ResponseWriter, r *http.Request, g grant) {
+	code := randomToken()
+	now := p.now()
+	p.mu.Lock()
+	p.sweepLocked(now)
+	p.codes[code] = &authCode{grant: g, authTime: now, sid: newUUID(), expires: now.Add(p.codeTTL)}
+	p.mu.Unlock()
+	p.redirect(w, r, g.redirectURI, "code", code, "state", g.state, "scope", g.scope)
+}
+
+// redirectError sends the user back to the client with an error.
+func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, g grant, code, desc string) {
+	p.redirect(w, r, g.redirectURI, "error", code, "error_description", desc, "state", g.state)
+}
+
+// redirect sends the user to target with the query parameters in kv (name,
+// value, name, value...), plus iss if configured. Spaces are encoded as
+// %20, as at Vipps.
+func (p *Provider) redirect(w http.ResponseWriter, r *http.Request, target string, kv ...string) {
+	if p.issParam {
+		kv = append(kv, "iss", p.Issuer())
+	}
+	var b strings.Builder
+	b.WriteString(target)
+	sep := "?"
+	if strings.Contains(target, "?") {
+		sep = "&"
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		b.WriteString(sep)
+		sep = "&"
+		b.WriteString(kv[i])
+		b.WriteByte('=')
+		b.WriteString(strings.ReplaceAll(url.QueryEscape(kv[i+1]), "+", "%20"))
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Location", b.String())
+	w.WriteHeader(http.StatusFound)
+}
+
+var consentPage = template.Must(template.New("consent").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Log in with Vipps – test provider</title>
+<style>` + pageStyle + `</style>
+</head>
+<body>
+<main>
+<h1>Log in with Vipps</h1>
+<p><strong>{{.ClientID}}</strong> asks for: <span class="scopes">{{.Scope}}</span></p>
+<p>You log in as <strong>{{.Name}}</strong>{{with .Phone}} (+{{.}}){{end}}.</p>
+<form method="post" action="{{.Action}}">
+<input type="hidden" name="request" value="{{.Request}}">
+<div class="buttons">
+<button id="approve" name="decision" value="approve">Approve</button>
+<button id="cancel" name="decision" value="cancel">Cancel</button>
+</div>
+</form>
+<p class="note">vippstest: a local mock of Vipps MobilePay Login. No real account is used.</p>
+</main>
+</body>
+</html>
+`))
+
+var errorPageTemplate = template.Must(template.New("error").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Login failed – test provider</title>
+<style>` + pageStyle + `</style>
+</head>
+<body>
+<main>
+<h1>Uff da, something went wrong</h1>
+<p>The login cannot go on: <code>{{.Error}}</code>.</p>
+<p>{{.Description}}</p>
+<p class="note">vippstest: a local mock of Vipps MobilePay Login.</p>
+</main>
+</body>
+</html>
+`))
+
+const pageStyle = `
+body{font-family:system-ui,sans-serif;background:#f5f2ef;color:#1f1f1f;margin:0;padding:3rem 1rem;display:flex;justify-content:center}
+main{background:#fff;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.1);max-width:28rem;width:100%;padding:2rem}
+h1{font-size:1.5rem;margin-top:0}
+.scopes,code{font-family:ui-monospace,monospace;background:#f1ece8;padding:.1rem .35rem;border-radius:4px}
+.buttons{display:flex;gap:.75rem;margin-top:1.5rem}
+button{font:inherit;font-weight:600;border:2px solid #cc4a12;border-radius:999px;padding:.65rem 1.5rem;cursor:pointer}
+#approve{background:#cc4a12;color:#fff}
+#cancel{background:#fff;color:#a63b0e}
+button:hover{filter:brightness(.92)}
+button:focus-visible{outline:3px solid #1f1f1f;outline-offset:2px}
+.note{font-size:.875rem;color:#555;margin-top:2rem}
+`
+
+func (p *Provider) showConsent(w http.ResponseWriter, g grant) {
+	id := randomToken()
+	now := p.now()
+	u, _ := p.user(g.sub)
+	p.mu.Lock()
+	p.sweepLocked(now)
+	p.pending[id] = &consent{grant: g, expires: now.Add(consentTTL)}
+	p.mu.Unlock()
+	setPageHeaders(w)
+	w.WriteHeader(http.StatusOK)
+	_ = consentPage.Execute(w, map[string]string{
+		"ClientID": p.clientID,
+		"Scope":    g.scope,
+		"Name":     u.Name,
+		"Phone":    u.PhoneNumber,
+		"Action":   decisionPath,
+		"Request":  id,
+	})
+}
+
+// serveDecision takes the user's answer on the consent page.
+func (p *Provider) serveDecision(w http.ResponseWriter, r *http.Request) {
+	id := r.PostFormValue("request")
+	now := p.now()
+	p.mu.Lock()
+	c, ok := p.pending[id]
+	delete(p.pending, id)
+	p.mu.Unlock()
+	if !ok || !now.Before(c.expires) {
+		p.errorPage(w, "invalid_request", "unknown, expired or already answered login request")
+		return
+	}
+	switch r.PostFormValue("decision") {
+	case "approve":
+		p.approve(w, r, c.grant)
+	case "cancel":
+		p.redirectError(w, r, c.grant, "access_denied", "user cancelled the login")
+	default:
+		p.errorPage(w, "invalid_request", "decision must be approve or cancel")
+	}
+}
+
+func (p *Provider) errorPage(w http.ResponseWriter, code, desc string) {
+	setPageHeaders(w)
+	w.WriteHeader(http.StatusBadRequest)
+	_ = errorPageTemplate.Execute(w, map[string]string{"Error": code, "Description": desc})
+}
+
+func setPageHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+type tokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope"`
+	IDToken     string `json:"id_token"`
+}
+
+// serveToken exchanges an authorization code. The client is authenticated
+// before the code is looked at, so a request that fails client
+// authentication leaves the code usable; any later failure uses it up.
+func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	if err := r.ParseForm(); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the body is not a valid form")
+		return
+	}
+	form := r.PostForm
+	if form.Get("grant_type") == "" {
+		writeError(w, http.StatusBadRequest, "invalid_request", "grant_type is missing")
+		return
+	}
+	if !p.authenticateClient(r) {
+		if _, _, basic := r.BasicAuth(); basic {
+			w.Header().Set("WWW-Authenticate", `Basic realm="vippstest"`)
+		}
+		writeError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+		return
+	}
+	if form.Get("grant_type") != "authorization_code" {
+		writeError(w, http.StatusBadRequest, "unsupported_grant_type", "only authorization_code is supported")
+		return
+	}
+
+	now := p.now()
+	token := randomToken()
+	p.mu.Lock()
+	c, ok := p.codes[form.Get("code")]
+	var replayed bool
+	if ok {
+		replayed = c.used
+		if replayed {
+			// RFC 6749 section 4.1.2: revoke what the code gave.
+			c.replayed = true
+			delete(p.tokens, c.accessToken)
+		} else {
+			c.used = true
+			c.accessToken = token
+		}
+	}
+	p.mu.Unlock()
+	switch {
+	case !ok:
+		writeError(w, http.StatusBadRequest, "invalid_grant", "unknown authorization code")
+		return
+	case replayed:
+		writeError(w, http.StatusBadRequest, "invalid_grant", "the authorization code has been used already")
+		return
+	case !now.Before(c.expires):
+		writeError(w, http.StatusBadRequest, "invalid_grant", "the authorization code has expired")
+		return
+	case form.Get("redirect_uri") != c.redirectURI:
+		writeError(w, http.StatusBadRequest, "invalid_grant", "redirect_uri does not match the authorization request")
+		return
+	}
+	if desc := checkVerifier(form.Get("code_verifier"), c.challenge, c.challengeMethod); desc != "" {
+		writeError(w, http.StatusBadRequest, "invalid_grant", desc)
+		return
+	}
+
+	p.mu.Lock()
+	replayed = c.replayed // by a request that came in meanwhile
+	if !replayed {
+		p.sweepLocked(now)
+		p.tokens[token] = &accessToken{sub: c.sub, sid: c.sid, scopes: strings.Fields(c.scope), expires: now.Add(p.accessTTL)}
+	}
+	p.mu.Unlock()
+	if replayed {
+		writeError(w, http.StatusBadRequest, "invalid_grant", "the authorization code has been used already")
+		return
+	}
+
+	idToken, err := p.idToken(c, token, now)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "server_error", "cannot sign the ID token")
+		return
+	}
+	writeJSON(w, http.StatusOK, tokenResponse{
+		AccessToken: token,
+		TokenType:   "bearer",
+		ExpiresIn:   max(int64(p.accessTTL/time.Second)-1, 0),
+		Scope:       c.scope,
+		IDToken:     idToken,
+	})
+}
+
+// authenticateClient checks the client's credentials, accepting only the
+// configured method.
+func (p *Provider) authenticateClient(r *http.Request) bool {
+	p.mu.Lock()
+	method := p.authMethod
+	p.mu.Unlock()
+	user, pass, basic := r.BasicAuth()
+	_, hasHeader := r.Header["Authorization"]
+	_, postSecret := r.PostForm["client_secret"]
+	switch method {
+	case methodBasic:
+		if !basic || postSecret {
+			return false
+		}
+		// RFC 6749 section 2.3.1: both parts are form-encoded first.
+		var err1, err2 error
+		user, err1 = url.QueryUnescape(user)
+		pass, err2 = url.QueryUnescape(pass)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		if id := r.PostForm.Get("client_id"); id != "" && id != user {
+			return false
+		}
+	case methodPost:
+		if hasHeader {
+			return false
+		}
+		user, pass = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	default:
+		return false
+	}
+	okID := subtle.ConstantTimeCompare([]byte(user), []byte(p.clientID))
+	okSecret := subtle.ConstantTimeCompare([]byte(pass), []byte(p.clientSecret))
+	return okID&okSecret == 1
+}
+
+// checkVerifier returns what is wrong with a PKCE code verifier (RFC 7636),
+// or "".
+func checkVerifier(verifier, challenge, method string) string {
+	if verifier == "" {
+		return "code_verifier is missing"
+	}
+	if len(verifier) < 43 || len(verifier) > 128 || strings.IndexFunc(verifier, notUnreserved) >= 0 {
+		return "code_verifier must be 43 to 128 unreserved characters"
+	}
+	want := verifier
+	if method == "S256" {
+		sum := sha256.Sum256([]byte(verifier))
+		want = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	if subtle.ConstantTimeCompare([]byte(want), []byte(challenge)) != 1 {
+		return "code_verifier does not match code_challenge"
+	}
+	return ""
+}
+
+func notUnreserved(c rune) bool {
+	return !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' ||
+		c == '-' || c == '.' || c == '_' || c == '~')
+}
+
+// idToken makes the ID token for the code c and the access token.
+func (p *Provider) idToken(c *authCode, token string, now time.Time) (string, error) {
+	p.mu.Lock()
+	key := p.key
+	hook := p.hooks.IDToken
+	p.mu.Unlock()
+	sum := sha256.Sum256([]byte(token))
+	header := map[string]any{"alg": key.Alg, "kid": key.Kid, "typ": "JWT"}
+	claims := map[string]any{
+		"iss":       p.Issuer(),
+		"sub":       c.sub,
+		"aud":       []any{p.clientID},
+		"exp":       now.Add(p.idTTL).Unix(),
+		"iat":       now.Unix(),
+		"auth_time": c.authTime.Unix(),
+		"rat":       c.requestedAt.Unix(),
+		"jti":       newUUID(),
+		"nonce":     c.nonce,
+		"sid":       c.sid,
+		"at_hash":   base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]),
+	}
+	if hook != nil {
+		if s := hook(header, claims); s != "" {
+			return s, nil
+		}
+	}
+	return sign(key, header, claims)
+}
+
+func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="vippstest"`)
+		writeError(w, http.StatusUnauthorized, "invalid_token", "a bearer token is required")
+		return
+	}
+	now := p.now()
+	p.mu.Lock()
+	t, ok := p.tokens[token]
+	hook := p.hooks.Userinfo
+	p.mu.Unlock()
+	if !ok || !now.Before(t.expires) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="vippstest", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "invalid_token", "the access token is unknown or has expired")
+		return
+	}
+	u, _ := p.user(t.sub)
+	claims := userinfoClaims(u, t.sid, t.scopes)
+	if hook != nil {
+		hook(claims)
+	}
+	writeJSON(w, http.StatusOK, claims)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"error":"server_error","error_description":"cannot encode the answer"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func writeError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
