@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -175,6 +178,7 @@ func claimsFromMap(m map[string]any) Claims {
 		c.Address = addressFromMap(a)
 	}
 	if list, ok := m["other_addresses"].([]any); ok {
+		c.OtherAddresses = make([]Address, 0, len(list))
 		for _, v := range list {
 			if a, ok := v.(map[string]any); ok {
 				c.OtherAddresses = append(c.OtherAddresses, addressFromMap(a))
@@ -338,4 +342,48 @@ func unixTime(v any) (time.Time, bool) {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), true
+}
+
+// claimsCache remembers decoded claims by their encoded bytes, so that a
+// logged-in request does not decode the same JSON again. It holds at most
+// claimsCacheSize entries and starts over when full.
+type claimsCache struct {
+	mu sync.RWMutex
+	m  map[string]*Claims
+}
+
+const claimsCacheSize = 4096
+
+// decode returns a private copy of the claims encoded in b.
+func (cc *claimsCache) decode(b []byte) (*Claims, error) {
+	cc.mu.RLock()
+	c, ok := cc.m[string(b)]
+	cc.mu.RUnlock()
+	if !ok {
+		c = new(Claims)
+		if err := c.UnmarshalJSON(b); err != nil {
+			return nil, err
+		}
+		cc.mu.Lock()
+		if cc.m == nil || len(cc.m) >= claimsCacheSize {
+			cc.m = make(map[string]*Claims)
+		}
+		cc.m[string(b)] = c
+		cc.mu.Unlock()
+	}
+	return c.clone(), nil
+}
+
+// clone copies c deeply enough that changing the copy's fields, slices or
+// top-level Raw members leaves c alone.
+func (c *Claims) clone() *Claims {
+	cp := *c
+	cp.OtherAddresses = slices.Clone(c.OtherAddresses)
+	cp.Raw = maps.Clone(c.Raw)
+	if c.DelegatedConsents != nil {
+		dc := *c.DelegatedConsents
+		dc.Consents = slices.Clone(dc.Consents)
+		cp.DelegatedConsents = &dc
+	}
+	return &cp
 }

@@ -25,6 +25,7 @@ type Client struct {
 	provider *provider
 	csrf     *http.CrossOriginProtection
 	mux      *http.ServeMux
+	claims   claimsCache
 }
 
 // New checks cfg and returns a Client. It does not touch the network:
@@ -164,12 +165,12 @@ func (c *Client) loadClaims(ctx context.Context) (*Claims, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	var claims Claims
-	if err := claims.UnmarshalJSON(b); err != nil || claims.Subject == "" {
+	claims, err := c.claims.decode(b)
+	if err != nil || claims.Subject == "" {
 		c.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: session holds unreadable claims; treating it as logged out")
 		return nil, nil
 	}
-	return &claims, nil
+	return claims, nil
 }
 
 func (c *Client) loginRequired(w http.ResponseWriter, r *http.Request) {

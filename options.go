@@ -393,6 +393,9 @@ func (cfg Config) validate() (*settings, error) {
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
+	if hc.Timeout == 0 {
+		hc.Timeout = s.HTTPTimeout // bounds the key set's background refresh too
+	}
 	hc.Transport = &headerTransport{base: hc.Transport, headers: s.headers}
 	s.HTTPClient = &hc
 	return s, nil

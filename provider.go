@@ -60,13 +60,16 @@ type provider struct {
 	ctx    context.Context // bounds the key set's background refresh
 	cancel context.CancelFunc
 
-	mu       sync.Mutex // guards all below; held while fetching
-	meta     *metadata
-	expires  time.Time
-	failedAt time.Time
-	lastErr  error
-	keys     *jose.KeySet
-	keysURL  string
+	fetchMu sync.Mutex // held while discovery is fetched
+
+	mu         sync.Mutex // guards the fields below
+	meta       *metadata
+	expires    time.Time
+	refreshing bool
+	failedAt   time.Time
+	lastErr    error
+	keys       *jose.KeySet
+	keysURL    string
 
 	kidMu     sync.Mutex
 	kidTokens float64
@@ -78,34 +81,66 @@ func newProvider(s *settings) *provider {
 	return &provider{s: s, ctx: ctx, cancel: cancel, kidTokens: unknownKidBurst}
 }
 
-// metadata returns the discovery document, fetching it when it is missing or
-// stale. A stale document is kept when a refresh fails, so a provider outage
-// does not stop logins that need only what is cached.
+// metadata returns the discovery document. The first call fetches it (one
+// caller at a time; the others wait for that fetch); once it is stale, it is
+// refreshed in the background while the stale copy keeps serving, so a
+// provider outage or a slow provider does not hold up logins that need only
+// what is cached. After a failed first fetch, calls in the next
+// failureBackoff get the same error without a new fetch.
 func (p *provider) metadata(ctx context.Context) (*metadata, error) {
+	p.mu.Lock()
+	m, now := p.meta, p.s.Now()
+	if m != nil {
+		if !now.Before(p.expires) && !p.refreshing {
+			p.refreshing = true
+			go p.refresh()
+		}
+		p.mu.Unlock()
+		return m, nil
+	}
+	p.mu.Unlock()
+
+	p.fetchMu.Lock()
+	defer p.fetchMu.Unlock()
+	p.mu.Lock()
+	m, lastErr, failedAt := p.meta, p.lastErr, p.failedAt
+	p.mu.Unlock()
+	if m != nil {
+		return m, nil
+	}
+	if d := p.s.Now().Sub(failedAt); lastErr != nil && d >= 0 && d < failureBackoff {
+		return nil, lastErr
+	}
+	return p.load(ctx)
+}
+
+// refresh reloads a stale discovery document in the background. When that
+// fails, the stale copy stays in use and the next try is a minute away.
+func (p *provider) refresh() {
+	p.fetchMu.Lock()
+	defer p.fetchMu.Unlock()
+	if _, err := p.load(p.ctx); err != nil {
+		p.s.Logger.LogAttrs(p.ctx, levelWarn, "vippslogin: discovery refresh failed; using the cached document", attrErr(err))
+		p.mu.Lock()
+		p.expires = p.s.Now().Add(discoveryMinTTL)
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	p.refreshing = false
+	p.mu.Unlock()
+}
+
+// load fetches the discovery document and stores it. The caller holds
+// fetchMu.
+func (p *provider) load(ctx context.Context) (*metadata, error) {
+	m, ttl, err := p.fetchMetadata(ctx)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.s.Now()
-	if p.meta != nil && now.Before(p.expires) {
-		return p.meta, nil
-	}
-	if d := now.Sub(p.failedAt); p.lastErr != nil && d >= 0 && d < failureBackoff {
-		if p.meta != nil {
-			return p.meta, nil
-		}
-		return nil, p.lastErr
-	}
-	m, ttl, err := p.fetchMetadata(ctx)
 	if err != nil {
 		p.lastErr, p.failedAt = err, now
-		if p.meta != nil {
-			p.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: discovery refresh failed; using the cached document",
-				attrErr(err))
-			return p.meta, nil
-		}
 		return nil, err
 	}
-	p.lastErr = nil
-	p.meta, p.expires = m, now.Add(ttl)
 	if p.keys == nil || p.keysURL != m.JWKSURI {
 		ks, err := jose.NewKeySet(p.ctx, m.JWKSURI, p.s.HTTPClient, 5*time.Minute)
 		if err != nil {
@@ -113,6 +148,8 @@ func (p *provider) metadata(ctx context.Context) (*metadata, error) {
 		}
 		p.keys, p.keysURL = ks, m.JWKSURI
 	}
+	p.lastErr = nil
+	p.meta, p.expires = m, now.Add(ttl)
 	return m, nil
 }
 

@@ -15,6 +15,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -60,8 +62,10 @@ func ParseHeader(token []byte) (Header, error) {
 // KeySet is a remote JSON Web Key Set, fetched on first use, cached and
 // refreshed in the background.
 type KeySet struct {
-	cache *jwk.Cache
-	url   string
+	cache   *jwk.Cache
+	url     string
+	fetched atomic.Bool // a fetch has succeeded
+	first   sync.Mutex  // one first fetch at a time
 }
 
 // NewKeySet registers url with a new cache. Nothing is fetched until the
@@ -77,13 +81,35 @@ func NewKeySet(ctx context.Context, url string, client *http.Client, minRefresh 
 
 // Refresh fetches the key set anew.
 func (s *KeySet) Refresh(ctx context.Context) error {
-	_, err := s.cache.Refresh(ctx, s.url)
+	_, err := s.refresh(ctx)
 	return err
 }
 
-// Ready fetches the key set if it was never fetched.
+func (s *KeySet) refresh(ctx context.Context) (jwk.Set, error) {
+	set, err := s.cache.Refresh(ctx, s.url)
+	if err != nil {
+		return nil, err
+	}
+	s.fetched.Store(true)
+	return set, nil
+}
+
+// get returns the cached set. Until a fetch has succeeded it fetches: the
+// cache counts a failed first fetch as done and would hold no set.
+func (s *KeySet) get(ctx context.Context) (jwk.Set, error) {
+	if !s.fetched.Load() {
+		s.first.Lock()
+		defer s.first.Unlock()
+		if !s.fetched.Load() {
+			return s.refresh(ctx)
+		}
+	}
+	return s.cache.Get(ctx, s.url)
+}
+
+// Ready fetches the key set if no fetch has succeeded yet.
 func (s *KeySet) Ready(ctx context.Context) error {
-	_, err := s.cache.Get(ctx, s.url)
+	_, err := s.get(ctx)
 	return err
 }
 
@@ -93,7 +119,7 @@ func (s *KeySet) Ready(ctx context.Context) error {
 // whatever it is given. kid may be empty only when the set holds exactly one
 // signing key.
 func (s *KeySet) Verify(ctx context.Context, token []byte, alg, kid string) ([]byte, error) {
-	set, err := s.cache.Get(ctx, s.url)
+	set, err := s.get(ctx)
 	if err != nil {
 		return nil, err
 	}
