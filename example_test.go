@@ -66,6 +66,7 @@ func ExampleNew() {
 // XHR, fetch and htmx requests with 401 and JSON.
 func ExampleClient_RequireLogin() {
 	sessions := scs.New()
+	sessions.Cookie.Secure = true
 	auth, err := vippslogin.New(vippslogin.Config{
 		ClientID:     "client-id",
 		ClientSecret: "client-secret",

@@ -18,6 +18,7 @@ func validConfig() vippslogin.Config {
 		Environment:  vippslogin.Test,
 		BaseURL:      "https://shop.example",
 		Sessions:     scs.New(),
+		Logger:       slog.New(slog.DiscardHandler),
 	}
 }
 

@@ -1,0 +1,308 @@
+// Command basic is a small web site with "Log in with Vipps MobilePay",
+// built on net/http, scs sessions and vippslogin.
+//
+// Without credentials it runs in dev mode: it starts a mock of the Vipps
+// MobilePay login provider inside the process (package vippstest) and logs
+// in against that, so the whole login works on a laptop without network or
+// a Vipps account:
+//
+//	go run ./examples/basic
+//
+// and open http://127.0.0.1:8080/. With the client id and secret of a sales
+// unit in the Vipps MobilePay test environment it logs in with Vipps:
+//
+//	VIPPS_CLIENT_ID=... VIPPS_CLIENT_SECRET=... go run ./examples/basic
+//
+// Register the redirect URI that the site logs at start-up
+// (http://127.0.0.1:8080/auth/callback by default) for the sales unit in the
+// Vipps MobilePay portal first.
+//
+// # Environment
+//
+//	ADDR                 listen address; default 127.0.0.1:8080
+//	BASE_URL             public base URL; default http:// + ADDR.
+//	                     The redirect URI is BASE_URL + /auth/callback, and
+//	                     cookies are Secure when BASE_URL is https.
+//	VIPPS_CLIENT_ID      client id of the sales unit; leave it and
+//	VIPPS_CLIENT_SECRET  the client secret both empty for dev mode
+//	VIPPS_ISSUER         issuer URL; default the Vipps test environment.
+//	                     Ignored in dev mode.
+//	VIPPS_SCOPES         space-separated scopes; default
+//	                     "openid name email phoneNumber"
+//	VIPPS_TOKEN_AUTH     client_secret_basic (default) or client_secret_post
+//	SESSION_STORE        memory (default) or redis
+//	REDIS_ADDR           host:port of Redis, for SESSION_STORE=redis
+//
+// # Routes
+//
+//	GET  /               home page, public
+//	GET  /profile        what Vipps shared; JSON for Accept: application/json
+//	GET  /auth/login     starts a login; ?return_to=/path says where it ends
+//	GET  /auth/callback  where Vipps sends the user back
+//	POST /auth/logout    ends the session
+//	GET  /healthz        200 while the process serves requests
+//	GET  /readyz         200 when the login provider can be reached, else 503
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/vippstest"
+)
+
+func main() {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(logger, os.Getenv); err != nil {
+		logger.Error("exiting with an error", "error", err)
+		os.Exit(1)
+	}
+}
+
+// config is the site's configuration, read from the environment.
+type config struct {
+	Addr         string
+	BaseURL      string // "" until the listener's address is known
+	ClientID     string
+	ClientSecret vippslogin.Secret
+	Issuer       string
+	Scopes       []string
+	TokenAuth    vippslogin.TokenAuthMethod
+	SessionStore string // "memory" or "redis"
+	RedisAddr    string
+}
+
+// devMode reports whether the site logs in against the embedded mock
+// provider instead of Vipps.
+func (c config) devMode() bool { return c.ClientID == "" && c.ClientSecret == "" }
+
+// configFromEnv reads the configuration with getenv (os.Getenv outside
+// tests) and checks what vippslogin.New does not.
+func configFromEnv(getenv func(string) string) (config, error) {
+	cfg := config{
+		Addr:         cmp.Or(getenv("ADDR"), "127.0.0.1:8080"),
+		BaseURL:      getenv("BASE_URL"),
+		ClientID:     getenv("VIPPS_CLIENT_ID"),
+		ClientSecret: vippslogin.Secret(getenv("VIPPS_CLIENT_SECRET")),
+		Issuer:       getenv("VIPPS_ISSUER"),
+		Scopes:       strings.Fields(getenv("VIPPS_SCOPES")),
+		TokenAuth:    vippslogin.TokenAuthMethod(cmp.Or(getenv("VIPPS_TOKEN_AUTH"), string(vippslogin.ClientSecretBasic))),
+		SessionStore: cmp.Or(getenv("SESSION_STORE"), "memory"),
+		RedisAddr:    getenv("REDIS_ADDR"),
+	}
+	if len(cfg.Scopes) == 0 {
+		cfg.Scopes = []string{"openid", "name", "email", "phoneNumber"}
+	}
+	switch {
+	case cfg.ClientID != "" && cfg.ClientSecret == "":
+		return config{}, errors.New("VIPPS_CLIENT_ID is set but VIPPS_CLIENT_SECRET is empty: " +
+			"set both to log in with Vipps MobilePay, or neither to use the embedded mock provider")
+	case cfg.ClientID == "" && cfg.ClientSecret != "":
+		return config{}, errors.New("VIPPS_CLIENT_SECRET is set but VIPPS_CLIENT_ID is empty: " +
+			"set both to log in with Vipps MobilePay, or neither to use the embedded mock provider")
+	}
+	switch cfg.TokenAuth {
+	case vippslogin.ClientSecretBasic, vippslogin.ClientSecretPost:
+	default:
+		return config{}, fmt.Errorf("VIPPS_TOKEN_AUTH=%q is not client_secret_basic or client_secret_post", cfg.TokenAuth)
+	}
+	switch cfg.SessionStore {
+	case "memory", "redis":
+	default:
+		return config{}, fmt.Errorf("SESSION_STORE=%q is not memory or redis", cfg.SessionStore)
+	}
+	return cfg, nil
+}
+
+// defaultBaseURL returns "http://" + addr. Where addr leaves the host or
+// port open (":8080", "127.0.0.1:0"), it uses localhost and the port the
+// listener got, so that the redirect URI names a page a browser can open.
+func defaultBaseURL(addr string, got net.Addr) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	if port == "0" {
+		if _, p, err := net.SplitHostPort(got.String()); err == nil {
+			port = p
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// run serves the site until SIGINT or SIGTERM, then shuts it down.
+func run(logger *slog.Logger, getenv func(string) string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	cfg, err := configFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = defaultBaseURL(cfg.Addr, ln.Addr())
+	}
+	s, err := newSite(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second, // the callback may call the provider four times
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	logger.Info("the site is up; open it in a browser", "url", strings.TrimSuffix(cfg.BaseURL, "/")+"/", "listen", ln.Addr().String())
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	stop() // a second signal kills the process at once
+	logger.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// site is the wired-up web site.
+type site struct {
+	handler  http.Handler
+	auth     *vippslogin.Client
+	sessions *scs.SessionManager
+
+	closers   []func()
+	closeOnce sync.Once
+}
+
+// Close releases what newSite started, last first.
+func (s *site) Close() {
+	s.closeOnce.Do(func() {
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			s.closers[i]()
+		}
+	})
+}
+
+// newSite builds the site for cfg. In dev mode it starts the mock provider
+// too. Close the site when done with it.
+func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
+	s := &site{}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("BASE_URL=%q is not a URL: %w", cfg.BaseURL, err)
+	}
+	s.sessions = scs.New()
+	s.sessions.Lifetime = 12 * time.Hour
+	s.sessions.Cookie.HttpOnly = true
+	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
+	s.sessions.Cookie.Secure = base.Scheme == "https"
+	release, err := useSessionStore(s.sessions, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, release)
+
+	vcfg := vippslogin.Config{
+		ClientID:        cfg.ClientID,
+		ClientSecret:    cfg.ClientSecret,
+		Environment:     vippslogin.Test,
+		Issuer:          cfg.Issuer,
+		BaseURL:         cfg.BaseURL,
+		Sessions:        s.sessions,
+		Scopes:          cfg.Scopes,
+		TokenAuthMethod: cfg.TokenAuth,
+		System:          vippslogin.SystemInfo{Name: "vippslogin-example-basic"},
+		Logger:          logger,
+	}
+	var mock *vippstest.Provider
+	if cfg.devMode() {
+		mock, err = vippstest.New(vippstest.Config{TokenAuthMethod: string(cfg.TokenAuth)})
+		if err != nil {
+			return nil, fmt.Errorf("start the mock provider: %w", err)
+		}
+		s.closers = append(s.closers, mock.Close)
+		vcfg.ClientID = mock.ClientID()
+		vcfg.ClientSecret = vippslogin.Secret(mock.ClientSecret())
+		vcfg.Issuer = mock.Issuer()
+	}
+	s.auth, err = vippslogin.New(vcfg)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { _ = s.auth.Close() })
+
+	if mock != nil {
+		mock.AddRedirectURI(s.auth.RedirectURI())
+		logger.Warn("dev mode is on: VIPPS_CLIENT_ID and VIPPS_CLIENT_SECRET are empty, so logins go to "+
+			"the embedded mock provider (vippstest), where anyone can log in as a test user; never run this in production",
+			"issuer", mock.Issuer())
+		if cfg.Issuer != "" {
+			logger.Warn("VIPPS_ISSUER is ignored in dev mode")
+		}
+	} else {
+		logger.Info("logging in with Vipps MobilePay; register the redirect URI for the sales unit in the portal",
+			"issuer", cmp.Or(cfg.Issuer, vippslogin.Test.Issuer()), "redirect_uri", s.auth.RedirectURI())
+	}
+
+	p := &pages{auth: s.auth, logger: logger}
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", s.auth.Handler())
+	mux.Handle("GET /{$}", s.auth.LoadClaims(http.HandlerFunc(p.home)))
+	mux.Handle("GET /profile", s.auth.RequireLogin(http.HandlerFunc(p.profile)))
+	mux.HandleFunc("GET /healthz", healthz)
+	mux.HandleFunc("GET /readyz", p.readyz)
+	s.handler = s.sessions.LoadAndSave(mux)
+	return s, nil
+}
+
+// useSessionStore points sessions at the store that SESSION_STORE names and
+// returns a function that releases the store.
+func useSessionStore(sessions *scs.SessionManager, cfg config) (release func(), err error) {
+	switch cfg.SessionStore {
+	case "memory":
+		// scs.New made one. Its cleanup goroutine is left running:
+		// MemStore.StopCleanup races with the goroutine's start.
+		return func() {}, nil
+	case "redis":
+		return nil, errors.New("SESSION_STORE=redis is not supported by this build yet")
+	}
+	return nil, fmt.Errorf("SESSION_STORE=%q is not memory or redis", cfg.SessionStore)
+}

@@ -1,0 +1,349 @@
+package main
+
+import (
+	"encoding/json"
+	"html"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/vippslogin/vippslogin/vippstest"
+)
+
+// startSite serves the site in dev mode on a loopback port, with BASE_URL
+// set to that port, as a deployed site would have it.
+func startSite(t *testing.T, env map[string]string) (*httptest.Server, *site) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	full := map[string]string{"BASE_URL": "http://" + srv.Listener.Addr().String()}
+	for k, v := range env {
+		full[k] = v
+	}
+	cfg, err := configFromEnv(func(k string) string { return full[k] })
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	s, err := newSite(cfg, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	srv.Config.Handler = s.handler
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, s
+}
+
+// newBrowser returns a client with a cookie jar that follows redirects.
+func newBrowser(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar}
+}
+
+func get(t *testing.T, c *http.Client, u, accept string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	return do(t, c, req)
+}
+
+func do(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+var (
+	formAction   = regexp.MustCompile(`<form[^>]*\baction="([^"]*)"`)
+	requestField = regexp.MustCompile(`name="request"\s+value="([^"]*)"`)
+)
+
+// decide starts a login at the site, answers the mock provider's consent
+// page with decision ("approve" or "cancel"), and returns where the browser
+// ended up.
+func decide(t *testing.T, c *http.Client, siteURL, decision string) (*http.Response, string) {
+	t.Helper()
+	resp, page := get(t, c, siteURL+"/auth/login?return_to=/profile", "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Approve") {
+		t.Fatalf("login: got %d %s, want the consent page:\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
+	action := formAction.FindStringSubmatch(page)
+	request := requestField.FindStringSubmatch(page)
+	if action == nil || request == nil {
+		t.Fatalf("consent page has no form action or request field:\n%s", page)
+	}
+	target, err := resp.Request.URL.Parse(html.UnescapeString(action[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form := url.Values{"request": {html.UnescapeString(request[1])}, "decision": {decision}}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, target.String(), strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return do(t, c, req)
+}
+
+func TestLogin(t *testing.T) {
+	for _, method := range []string{"client_secret_basic", "client_secret_post"} {
+		t.Run(method, func(t *testing.T) { testLogin(t, map[string]string{"VIPPS_TOKEN_AUTH": method}) })
+	}
+}
+
+func testLogin(t *testing.T, env map[string]string) {
+	srv, _ := startSite(t, env)
+	c := newBrowser(t)
+	want := vippstest.DefaultUsers()[0]
+
+	resp, page := decide(t, c, srv.URL, "approve")
+	if got := resp.Request.URL.Path; resp.StatusCode != http.StatusOK || got != "/profile" {
+		t.Fatalf("after approving: got %d at %s, want 200 at /profile", resp.StatusCode, got)
+	}
+	for _, s := range []string{want.Name, want.Email, "+" + want.PhoneNumber, want.Sub, `action="/auth/logout"`} {
+		if !strings.Contains(html.UnescapeString(page), s) {
+			t.Errorf("profile page does not show %q", s)
+		}
+	}
+
+	resp, body := get(t, c, srv.URL+"/profile", "application/json")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /profile as JSON: got %d, want 200: %s", resp.StatusCode, body)
+	}
+	var claims map[string]any
+	if err := json.Unmarshal([]byte(body), &claims); err != nil {
+		t.Fatalf("GET /profile as JSON: %v: %s", err, body)
+	}
+	for k, v := range map[string]string{"sub": want.Sub, "name": want.Name, "email": want.Email, "phone_number": want.PhoneNumber} {
+		if claims[k] != v {
+			t.Errorf("claim %s: got %v, want %q", k, claims[k], v)
+		}
+	}
+
+	_, page = get(t, c, srv.URL+"/", "")
+	if !strings.Contains(page, want.Name) || !strings.Contains(page, `href="/profile"`) || !strings.Contains(page, `action="/auth/logout"`) {
+		t.Errorf("home page when logged in lacks the name, profile link or logout form:\n%s", page)
+	}
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/auth/logout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, page = do(t, c, req)
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" || !strings.Contains(page, "Log in with Vipps") {
+		t.Errorf("after logout: got %d at %s, want the logged-out home page", resp.StatusCode, resp.Request.URL)
+	}
+	if resp, _ := get(t, c, srv.URL+"/profile", "application/json"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /profile after logout: got %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestLoginCancelled(t *testing.T) {
+	srv, _ := startSite(t, nil)
+	c := newBrowser(t)
+	resp, page := decide(t, c, srv.URL, "cancel")
+	if resp.StatusCode < 400 {
+		t.Errorf("after cancelling: got status %d, want >= 400", resp.StatusCode)
+	}
+	if !strings.Contains(page, "cancelled") || !strings.Contains(page, "Try again") {
+		t.Errorf("after cancelling: the page does not say so or offer to try again:\n%s", page)
+	}
+	if resp, _ := get(t, c, srv.URL+"/profile", "application/json"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /profile after cancelling: got %d, want 401", resp.StatusCode)
+	}
+}
+
+func TestHomeLoggedOut(t *testing.T) {
+	srv, _ := startSite(t, nil)
+	resp, page := get(t, newBrowser(t), srv.URL+"/", "")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /: got %d, want 200", resp.StatusCode)
+	}
+	if !strings.Contains(page, `href="/auth/login?return_to=/profile"`) || !strings.Contains(page, "Log in with Vipps") {
+		t.Errorf("home page has no login button:\n%s", page)
+	}
+	if strings.Contains(page, "/auth/logout") {
+		t.Errorf("logged-out home page offers to log out")
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "style-src 'unsafe-inline'") {
+		t.Errorf("Content-Security-Policy: got %q", csp)
+	}
+	if resp, _ := get(t, newBrowser(t), srv.URL+"/nothing-here", ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /nothing-here: got %d, want 404", resp.StatusCode)
+	}
+}
+
+func TestProfileNeedsLogin(t *testing.T) {
+	srv, _ := startSite(t, nil)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	resp, body := get(t, c, srv.URL+"/profile", "application/json")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("API client: got %d %s, want 401 JSON: %s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	}
+
+	resp, _ = get(t, c, srv.URL+"/profile", "text/html")
+	loc, err := resp.Location()
+	if resp.StatusCode/100 != 3 || err != nil || loc.Path != "/auth/login" || loc.Query().Get("return_to") != "/profile" {
+		t.Errorf("browser: got %d to %v, want a redirect to /auth/login?return_to=/profile", resp.StatusCode, loc)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	srv, _ := startSite(t, nil)
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, body := get(t, http.DefaultClient, srv.URL+path, "")
+		if resp.StatusCode != http.StatusOK || body != "ok" {
+			t.Errorf("GET %s: got %d %q, want 200 ok", path, resp.StatusCode, body)
+		}
+	}
+}
+
+func TestReadyWithoutProvider(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := "http://" + ln.Addr().String() + "/"
+	ln.Close()
+	srv, _ := startSite(t, map[string]string{"VIPPS_CLIENT_ID": "id", "VIPPS_CLIENT_SECRET": "secret", "VIPPS_ISSUER": gone})
+	if resp, _ := get(t, http.DefaultClient, srv.URL+"/readyz", ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("GET /readyz with the provider down: got %d, want 503", resp.StatusCode)
+	}
+	if resp, _ := get(t, http.DefaultClient, srv.URL+"/healthz", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz with the provider down: got %d, want 200", resp.StatusCode)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"client id only", map[string]string{"VIPPS_CLIENT_ID": "id"}, "VIPPS_CLIENT_SECRET is empty"},
+		{"client secret only", map[string]string{"VIPPS_CLIENT_SECRET": "secret"}, "VIPPS_CLIENT_ID is empty"},
+		{"bad token auth", map[string]string{"VIPPS_TOKEN_AUTH": "private_key_jwt"}, "VIPPS_TOKEN_AUTH"},
+		{"bad session store", map[string]string{"SESSION_STORE": "disk"}, "SESSION_STORE"},
+		{"redis", map[string]string{"SESSION_STORE": "redis", "REDIS_ADDR": "127.0.0.1:6379"}, "SESSION_STORE=redis is not supported by this build yet"},
+		{"no openid scope", map[string]string{"VIPPS_SCOPES": "name email"}, "openid"},
+		{"http base URL", map[string]string{"BASE_URL": "http://shop.example"}, "https"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"BASE_URL": "http://127.0.0.1:8080"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			cfg, err := configFromEnv(func(k string) string { return env[k] })
+			if err == nil {
+				var s *site
+				s, err = newSite(cfg, slog.New(slog.DiscardHandler))
+				if err == nil {
+					s.Close()
+				}
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got error %v, want one that says %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := configFromEnv(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:8080" || cfg.BaseURL != "" || !cfg.devMode() ||
+		strings.Join(cfg.Scopes, " ") != "openid name email phoneNumber" ||
+		cfg.TokenAuth != "client_secret_basic" || cfg.SessionStore != "memory" {
+		t.Errorf("defaults: got %+v", cfg)
+	}
+}
+
+func TestSecureCookie(t *testing.T) {
+	for base, want := range map[string]bool{"https://shop.example": true, "http://127.0.0.1:8080": false} {
+		cfg, err := configFromEnv(func(k string) string {
+			return map[string]string{"BASE_URL": base, "VIPPS_CLIENT_ID": "id", "VIPPS_CLIENT_SECRET": "secret"}[k]
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := newSite(cfg, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ck := s.sessions.Cookie
+		if ck.Secure != want || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode {
+			t.Errorf("BASE_URL=%s: cookie Secure=%v HttpOnly=%v SameSite=%v, want Secure=%v, HttpOnly, Lax",
+				base, ck.Secure, ck.HttpOnly, ck.SameSite, want)
+		}
+		if got, want := s.auth.RedirectURI(), base+"/auth/callback"; got != want {
+			t.Errorf("redirect URI: got %q, want %q", got, want)
+		}
+		s.Close()
+	}
+}
+
+func TestDefaultBaseURL(t *testing.T) {
+	got := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 41234}
+	tests := []struct{ addr, want string }{
+		{"127.0.0.1:8080", "http://127.0.0.1:8080"},
+		{"localhost:8080", "http://localhost:8080"},
+		{":8080", "http://localhost:8080"},
+		{"0.0.0.0:8080", "http://localhost:8080"},
+		{"127.0.0.1:0", "http://127.0.0.1:41234"},
+		{"[::1]:8080", "http://[::1]:8080"},
+	}
+	for _, tt := range tests {
+		if got := defaultBaseURL(tt.addr, got); got != tt.want {
+			t.Errorf("defaultBaseURL(%q): got %q, want %q", tt.addr, got, tt.want)
+		}
+	}
+}
+
+func TestProfileShowsAddressAndBirthDate(t *testing.T) {
+	srv, _ := startSite(t, map[string]string{"VIPPS_SCOPES": "openid name birthDate address"})
+	want := vippstest.DefaultUsers()[0]
+	resp, page := decide(t, newBrowser(t), srv.URL, "approve")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("after approving: got %d, want 200", resp.StatusCode)
+	}
+	page = html.UnescapeString(page)
+	for _, s := range []string{want.BirthDate, want.Address.Formatted} {
+		if !strings.Contains(page, s) {
+			t.Errorf("profile page does not show %q:\n%s", s, page)
+		}
+	}
+	if strings.Contains(page, "Email") {
+		t.Errorf("profile page shows an email that was not asked for")
+	}
+}

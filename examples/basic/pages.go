@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"html/template"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/vippslogin/vippslogin"
+)
+
+// loginLink starts a login that ends on the profile page.
+const loginLink = "/auth/login?return_to=/profile"
+
+// pageCSP lets pages use their inline styles and nothing else: no scripts,
+// no images, no frames, forms only to this site.
+const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// pages serves the site's own pages.
+type pages struct {
+	auth   *vippslogin.Client
+	logger *slog.Logger
+}
+
+type homeView struct {
+	LoggedIn  bool
+	Name      string
+	LoginLink string
+}
+
+// home is public. LoadClaims puts the user's claims in the context when the
+// browser is logged in.
+func (p *pages) home(w http.ResponseWriter, r *http.Request) {
+	v := homeView{LoginLink: loginLink}
+	if c, ok := vippslogin.ClaimsFromContext(r.Context()); ok {
+		v.LoggedIn = true
+		v.Name = c.Name
+	}
+	p.render(w, r, homePage, v)
+}
+
+type profileView struct {
+	Name          string
+	Email         string
+	EmailVerified bool
+	Phone         string
+	BirthDate     string
+	Address       string
+	Subject       string
+}
+
+func newProfileView(c *vippslogin.Claims) profileView {
+	v := profileView{
+		Name:          c.Name,
+		Email:         c.Email,
+		EmailVerified: c.EmailVerified,
+		BirthDate:     c.BirthDate,
+		Subject:       c.Subject,
+	}
+	if c.PhoneNumber != "" {
+		v.Phone = "+" + c.PhoneNumber
+	}
+	if a := c.Address; a != (vippslogin.Address{}) {
+		v.Address = a.Formatted
+		if v.Address == "" {
+			v.Address = strings.Join([]string{a.StreetAddress, strings.TrimSpace(a.PostalCode + " " + a.Region), a.Country}, "\n")
+		}
+	}
+	return v
+}
+
+// profile runs behind RequireLogin, so the claims are always there. API
+// clients get them as JSON, under the claim names Vipps uses.
+func (p *pages) profile(w http.ResponseWriter, r *http.Request) {
+	c, ok := vippslogin.ClaimsFromContext(r.Context())
+	if !ok {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	w.Header().Add("Vary", "Accept")
+	if !wantsJSON(r) {
+		p.render(w, r, profilePage, newProfileView(c))
+		return
+	}
+	body, err := json.Marshal(c)
+	if err != nil {
+		p.logger.Error("encode claims", "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(body)
+}
+
+// wantsJSON reports whether the Accept header asks for JSON and not HTML.
+func wantsJSON(r *http.Request) bool {
+	var asJSON, asHTML bool
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case "application/json":
+			asJSON = true
+		case "text/html":
+			asHTML = true
+		}
+	}
+	return asJSON && !asHTML
+}
+
+// healthz reports that the process serves requests.
+func healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, "ok")
+}
+
+// readyz reports whether logins can start: whether the provider's discovery
+// document and keys can be fetched (or are cached).
+func (p *pages) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := p.auth.Ready(ctx); err != nil {
+		p.logger.Warn("not ready: the login provider cannot be reached", "error", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "login provider unavailable")
+		return
+	}
+	_, _ = io.WriteString(w, "ok")
+}
+
+// render writes the page t with its security headers. The page is rendered
+// to a buffer first, so a template error becomes a clean 500.
+func (p *pages) render(w http.ResponseWriter, r *http.Request, t *template.Template, data any) {
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		p.logger.Error("render page", "path", r.URL.Path, "error", err)
+		http.Error(w, "Something went wrong.", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store") // pages differ per user
+	_, _ = buf.WriteTo(w)
+}
+
+// page parses a page's "title" and "content" templates into a copy of the
+// layout.
+func page(src string) *template.Template {
+	return template.Must(template.Must(layout.Clone()).Parse(src))
+}
+
+var layout = template.Must(template.New("layout").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{template "title" .}} · vippslogin example</title>
+<style>
+*{box-sizing:border-box}
+body{margin:0;font:17px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f1f1f;background:#f6f3f0}
+header{background:#fff;border-bottom:1px solid #e7e1db}
+header div{max-width:40rem;margin:0 auto;padding:.9rem 1.25rem}
+header a{color:inherit;text-decoration:none;font-weight:700}
+main{max-width:40rem;margin:2.5rem auto;padding:0 1.25rem}
+.card{background:#fff;border-radius:14px;box-shadow:0 1px 4px rgba(0,0,0,.08);padding:2rem}
+h1{font-size:1.6rem;line-height:1.25;margin:0 0 .75rem}
+p{margin:0 0 1.5rem}
+a{color:#a63b0e}
+.button{display:inline-block;font:inherit;font-size:1.2rem;font-weight:700;line-height:1.2;padding:.8rem 1.6rem;border:2px solid #ff5b24;border-radius:999px;background:#ff5b24;color:#fff;text-decoration:none;cursor:pointer}
+.button:hover{background:#e94c17;border-color:#e94c17}
+.button.quiet{font-size:1rem;padding:.55rem 1.2rem;background:#fff;border-color:#1f1f1f;color:#1f1f1f}
+.button.quiet:hover{background:#f1ece8}
+a:focus-visible,.button:focus-visible{outline:3px solid #1f1f1f;outline-offset:3px}
+.actions{display:flex;flex-wrap:wrap;gap:1rem;align-items:center}
+.actions form{margin:0}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.5rem 1.5rem;margin:0 0 2rem}
+dt{color:#5c5650}
+dd{margin:0;overflow-wrap:anywhere}
+.address{white-space:pre-line}
+.tag{font-size:.8rem;font-weight:600;color:#1d5e35;background:#e3f3e8;border-radius:999px;padding:.1rem .5rem;margin-left:.4rem}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
+</style>
+</head>
+<body>
+<header><div><a href="/">vippslogin example</a></div></header>
+<main class="card">
+{{- template "content" .}}</main>
+</body>
+</html>
+`))
+
+var homePage = page(`{{define "title"}}Home{{end}}
+{{define "content"}}
+{{- if .LoggedIn}}
+<h1>Hello{{with .Name}}, {{.}}{{end}}</h1>
+<p>You are logged in with Vipps MobilePay.</p>
+<div class="actions">
+<a href="/profile">See what Vipps MobilePay shared</a>
+<form method="post" action="/auth/logout"><button class="button quiet" type="submit">Log out</button></form>
+</div>
+{{- else}}
+<h1>Welcome</h1>
+<p>This example site shows "Log in with Vipps MobilePay". Log in to see what your profile shares with the site.</p>
+<a class="button" href="{{.LoginLink}}">Log in with Vipps</a>
+{{- end}}
+{{end}}`)
+
+var profilePage = page(`{{define "title"}}Your profile{{end}}
+{{define "content"}}
+<h1>{{with .Name}}{{.}}{{else}}Your profile{{end}}</h1>
+<p>This is what Vipps MobilePay shared with this site.</p>
+<dl>
+{{- with .Name}}
+<dt>Name</dt><dd>{{.}}</dd>
+{{- end}}
+{{- with .Email}}
+<dt>Email</dt><dd>{{.}}{{if $.EmailVerified}}<span class="tag">verified</span>{{end}}</dd>
+{{- end}}
+{{- with .Phone}}
+<dt>Phone</dt><dd>{{.}}</dd>
+{{- end}}
+{{- with .BirthDate}}
+<dt>Birth date</dt><dd>{{.}}</dd>
+{{- end}}
+{{- with .Address}}
+<dt>Address</dt><dd class="address">{{.}}</dd>
+{{- end}}
+<dt>User id (sub)</dt><dd><code>{{.Subject}}</code></dd>
+</dl>
+<div class="actions">
+<form method="post" action="/auth/logout"><button class="button quiet" type="submit">Log out</button></form>
+<a href="/">Home</a>
+</div>
+{{end}}`)
