@@ -3,6 +3,8 @@ package vippslogin_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -76,6 +78,9 @@ type harness struct {
 type options struct {
 	idp  func(*vippstest.Config)
 	site func(*vippslogin.Config)
+	// stripPrefix mounts the auth routes with http.StripPrefix("/auth", ...)
+	// instead of with the prefix left on.
+	stripPrefix bool
 }
 
 func newHarness(t testing.TB, opts ...options) *harness {
@@ -128,7 +133,15 @@ func newHarness(t testing.TB, opts ...options) *harness {
 	idp.AddRedirectURI(auth.RedirectURI())
 
 	mux := http.NewServeMux()
-	mux.Handle("/auth/", auth.Handler())
+	strip := false
+	for _, o := range opts {
+		strip = strip || o.stripPrefix
+	}
+	if strip {
+		mux.Handle("/auth/", http.StripPrefix("/auth", auth.Handler()))
+	} else {
+		mux.Handle("/auth/", auth.Handler())
+	}
 	mux.Handle("/profile", auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, ok := vippslogin.ClaimsFromContext(r.Context())
 		if !ok {
@@ -142,6 +155,13 @@ func newHarness(t testing.TB, opts ...options) *harness {
 		h.sessions.Put(r.Context(), "visited", true)
 		_, _ = io.WriteString(w, "hello")
 	})
+	mux.Handle("/public", auth.LoadClaims(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := vippslogin.ClaimsFromContext(r.Context()); ok {
+			_, _ = io.WriteString(w, "hello "+c.Subject)
+			return
+		}
+		_, _ = io.WriteString(w, "hello guest")
+	})))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "home") })
 	h.site.Config.Handler = h.sessions.LoadAndSave(mux)
 	h.site.Start()
@@ -278,4 +298,86 @@ func (h *harness) wantErr(target error) {
 	if !errors.Is(err, target) {
 		h.t.Fatalf("error = %v, want %v", err, target)
 	}
+}
+
+// errCount returns how many errors the error handler has got.
+func (h *harness) errCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.errs)
+}
+
+// wantRefused checks that resp, the answer to a request of b, is an error
+// whose chain holds every target, and that b is not logged in afterwards.
+func (b *browser) wantRefused(resp *http.Response, targets ...error) {
+	b.h.t.Helper()
+	if resp.StatusCode < 400 {
+		b.h.t.Fatalf("status %d (location %q), want an error status (last error %v)",
+			resp.StatusCode, resp.Header.Get("Location"), b.h.lastErr())
+	}
+	for _, target := range targets {
+		b.h.wantErr(target)
+	}
+	if got := b.profile(); got != nil {
+		b.h.t.Fatalf("logged in after a refused request as %v", got["sub"])
+	}
+}
+
+// logout posts to the logout route as a same-origin form and returns the
+// answer.
+func (b *browser) logout(form url.Values, header ...string) (*http.Response, string) {
+	b.h.t.Helper()
+	header = append([]string{"Sec-Fetch-Site", "same-origin"}, header...)
+	return b.do(http.MethodPost, "/auth/logout", strings.NewReader(form.Encode()), header...)
+}
+
+// editQuery returns rawURL with its query changed by edit.
+func editQuery(t testing.TB, rawURL string, edit func(q url.Values)) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	edit(q)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// queryParam returns the named query parameter of rawURL.
+func queryParam(t testing.TB, rawURL, name string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query().Get(name)
+}
+
+// randomToken returns 32 random bytes, base64url-encoded: 43 characters,
+// shaped like the package's states.
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// jsonError decodes the JSON error answer of the default error handler.
+func jsonError(t testing.TB, resp *http.Response, body string) (code, loginURL string) {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("Content-Type = %q, want JSON; body %q", ct, body)
+	}
+	var v struct {
+		Error    string `json:"error"`
+		Message  string `json:"message"`
+		LoginURL string `json:"login_url"`
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatalf("error body %q: %v", body, err)
+	}
+	if v.Message == "" {
+		t.Errorf("error body %q has no message", body)
+	}
+	return v.Error, v.LoginURL
 }

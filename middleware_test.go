@@ -1,8 +1,17 @@
 package vippslogin_test
 
 import (
+	"io"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+
+	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/vippstest"
 )
 
 func TestLoginFlow(t *testing.T) {
@@ -22,5 +31,395 @@ func TestLoginFlow(t *testing.T) {
 	resp, _ := b.get("/profile")
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("browser profile status %d", resp.StatusCode)
+	}
+}
+
+func TestRequireLogin(t *testing.T) {
+	const loginProfile = "/auth/login?return_to=%2Fprofile"
+	tests := []struct {
+		name         string
+		method, path string
+		header       []string
+		wantStatus   int
+		wantLogin    string // the Location, or the JSON login_url
+		wantHX       string // the HX-Redirect header
+	}{
+		{name: "browser GET", method: "GET", path: "/profile", wantStatus: 303, wantLogin: loginProfile},
+		{name: "browser GET with query", method: "GET", path: "/profile?tab=2&x=%2F", wantStatus: 303,
+			wantLogin: "/auth/login?return_to=" + url.QueryEscape("/profile?tab=2&x=%2F")},
+		{name: "HEAD", method: "HEAD", path: "/profile", wantStatus: 303, wantLogin: loginProfile},
+		{name: "navigation", method: "GET", path: "/profile", header: []string{"Sec-Fetch-Mode", "navigate"}, wantStatus: 303, wantLogin: loginProfile},
+		{name: "browser accepting HTML and JSON", method: "GET", path: "/profile",
+			header: []string{"Accept", "text/html,application/json;q=0.9"}, wantStatus: 303, wantLogin: loginProfile},
+		{name: "API client", method: "GET", path: "/profile", header: []string{"Accept", "application/json"}, wantStatus: 401, wantLogin: loginProfile},
+		{name: "XHR", method: "GET", path: "/profile", header: []string{"X-Requested-With", "XMLHttpRequest"}, wantStatus: 401, wantLogin: loginProfile},
+		{name: "fetch", method: "GET", path: "/profile", header: []string{"Sec-Fetch-Mode", "cors"}, wantStatus: 401, wantLogin: loginProfile},
+		{name: "htmx", method: "GET", path: "/profile", header: []string{"HX-Request", "true"}, wantStatus: 401, wantLogin: loginProfile, wantHX: loginProfile},
+		{
+			name: "htmx on a site page", method: "GET", path: "/profile",
+			header:     []string{"HX-Request", "true", "HX-Current-URL", "{site}/shop?item=2"},
+			wantStatus: 401,
+			wantLogin:  "/auth/login?return_to=%2Fshop%3Fitem%3D2",
+			wantHX:     "/auth/login?return_to=%2Fshop%3Fitem%3D2",
+		},
+		{
+			name: "htmx on another site's page", method: "GET", path: "/profile",
+			header:     []string{"HX-Request", "true", "HX-Current-URL", "https://evil.example/shop"},
+			wantStatus: 401, wantLogin: loginProfile, wantHX: loginProfile,
+		},
+		{name: "POST", method: "POST", path: "/profile", wantStatus: 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			b := h.browser()
+			header := slices.Clone(tc.header)
+			for i := range header {
+				header[i] = strings.ReplaceAll(header[i], "{site}", h.site.URL)
+			}
+			resp, body := b.do(tc.method, tc.path, nil, header...)
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d; body %q", resp.StatusCode, tc.wantStatus, body)
+			}
+			if got := resp.Header.Get("HX-Redirect"); got != tc.wantHX {
+				t.Errorf("HX-Redirect %q, want %q", got, tc.wantHX)
+			}
+			if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", got)
+			}
+			if tc.wantStatus == http.StatusSeeOther {
+				if got := resp.Header.Get("Location"); got != tc.wantLogin {
+					t.Errorf("Location %q, want %q", got, tc.wantLogin)
+				}
+				return
+			}
+			h.wantErr(vippslogin.ErrNotLoggedIn)
+			if tc.method != "GET" {
+				return
+			}
+			code, loginURL := jsonError(t, resp, body)
+			if code != "login_required" {
+				t.Errorf(`"error" %q, want "login_required"`, code)
+			}
+			if loginURL != tc.wantLogin {
+				t.Errorf("login_url %q, want %q", loginURL, tc.wantLogin)
+			}
+		})
+	}
+}
+
+func TestRequireLoginFollowed(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	resp, _ := b.get("/profile?tab=2")
+	loginURL := resp.Header.Get("Location")
+	resp, _ = b.get(loginURL)
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("login: status %d", resp.StatusCode)
+	}
+	resp, _ = b.get(resp.Header.Get("Location"))
+	resp, _ = b.get(resp.Header.Get("Location"))
+	if got, want := resp.Header.Get("Location"), "/profile?tab=2"; resp.StatusCode != http.StatusSeeOther || got != want {
+		t.Fatalf("callback: status %d Location %q, want 303 %q", resp.StatusCode, got, want)
+	}
+	if resp, _ := b.get("/profile?tab=2"); resp.StatusCode != http.StatusOK {
+		t.Errorf("profile after login: status %d", resp.StatusCode)
+	}
+}
+
+func TestLoadClaims(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	resp, body := b.get("/public")
+	if resp.StatusCode != http.StatusOK || body != "hello guest" {
+		t.Fatalf("logged out: status %d body %q, want 200 %q", resp.StatusCode, body, "hello guest")
+	}
+	b.login("/public")
+	sub, _ := b.profile()["sub"].(string)
+	if sub == "" {
+		t.Fatal("no sub after login")
+	}
+	resp, body = b.get("/public")
+	if want := "hello " + sub; resp.StatusCode != http.StatusOK || body != want {
+		t.Errorf("logged in: status %d body %q, want 200 %q", resp.StatusCode, body, want)
+	}
+}
+
+func TestLogout(t *testing.T) {
+	tests := []struct {
+		name         string
+		method       string
+		form         url.Values
+		header       []string
+		wantStatus   int
+		wantLocation string
+		wantLoggedIn bool
+	}{
+		{name: "same origin", method: "POST", wantStatus: 303, wantLocation: "/"},
+		{name: "return_to", method: "POST", form: url.Values{"return_to": {"/bye"}}, wantStatus: 303, wantLocation: "/bye"},
+		{name: "return_to another site", method: "POST", form: url.Values{"return_to": {"//evil.example"}}, wantStatus: 303, wantLocation: "/"},
+		{name: "return_to absolute", method: "POST", form: url.Values{"return_to": {"https://evil.example/"}}, wantStatus: 303, wantLocation: "/"},
+		{name: "cross-site", method: "POST", header: []string{"Sec-Fetch-Site", "cross-site"}, wantStatus: 403, wantLoggedIn: true},
+		{name: "cross-origin Origin", method: "POST", header: []string{"Origin", "https://evil.example"}, wantStatus: 403, wantLoggedIn: true},
+		{name: "GET", method: "GET", wantStatus: 405, wantLoggedIn: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			b := h.browser()
+			b.login("/profile")
+			var resp *http.Response
+			if tc.method == "POST" {
+				if len(tc.header) > 0 {
+					resp, _ = b.do("POST", "/auth/logout", strings.NewReader(tc.form.Encode()), tc.header...)
+				} else {
+					resp, _ = b.logout(tc.form)
+				}
+			} else {
+				resp, _ = b.do(tc.method, "/auth/logout", nil)
+			}
+			if resp.StatusCode != tc.wantStatus {
+				t.Fatalf("status %d, want %d (error %v)", resp.StatusCode, tc.wantStatus, h.lastErr())
+			}
+			if got := resp.Header.Get("Location"); got != tc.wantLocation {
+				t.Errorf("Location %q, want %q", got, tc.wantLocation)
+			}
+			if tc.wantStatus == http.StatusForbidden {
+				h.wantErr(vippslogin.ErrCrossOrigin)
+			}
+			if got := b.profile() != nil; got != tc.wantLoggedIn {
+				t.Errorf("logged in after logout = %v, want %v", got, tc.wantLoggedIn)
+			}
+		})
+	}
+}
+
+func TestLoginReturnTo(t *testing.T) {
+	rt := func(s string) string { return "return_to=" + url.QueryEscape(s) }
+	tests := []struct {
+		name  string
+		query string
+		ok    bool
+	}{
+		{name: "protocol-relative", query: rt("//evil.example")},
+		{name: "backslash", query: rt("/\\evil.example")},
+		{name: "absolute URL", query: rt("https://evil.example/")},
+		{name: "javascript", query: rt("javascript:alert(1)")},
+		{name: "host without slash", query: rt("evil.example")},
+		{name: "tab", query: rt("/\tevil")},
+		{name: "CR LF", query: rt("/\r\nSet-Cookie:x=1")},
+		{name: "scheme with one slash", query: rt("http:/evil")},
+		{name: "too long", query: rt("/" + strings.Repeat("a", 4999))},
+		{name: "repeated", query: rt("/a") + "&" + rt("/b")},
+		{name: "root", query: rt("/"), ok: true},
+		{name: "path with query", query: rt("/a/b?c=d"), ok: true},
+		{name: "escaped slashes", query: rt("/%2F%2Fevil"), ok: true},
+		{name: "none", query: "", ok: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			b := h.browser()
+			before := h.idp.Hits(vippstest.Authorize)
+			resp, _ := b.get("/auth/login?" + tc.query)
+			if tc.ok {
+				if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), h.idp.URL()+"/") {
+					t.Fatalf("status %d Location %q, want 302 to the provider (error %v)", resp.StatusCode, resp.Header.Get("Location"), h.lastErr())
+				}
+				return
+			}
+			if got, want := resp.StatusCode, http.StatusBadRequest; got != want {
+				t.Fatalf("status %d, want %d (Location %q)", got, want, resp.Header.Get("Location"))
+			}
+			h.wantErr(vippslogin.ErrInvalidReturnTo)
+			if loc := resp.Header.Get("Location"); loc != "" {
+				t.Errorf("Location %q, want none", loc)
+			}
+			if got := h.idp.Hits(vippstest.Authorize); got != before {
+				t.Errorf("authorize hits %d, want %d", got, before)
+			}
+		})
+	}
+}
+
+// TestReturnToSameSite follows an accepted but odd return_to through the
+// login and checks where the browser ends.
+func TestReturnToSameSite(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	resp, _ := b.get(b.startLogin("/%2F%2Fevil"))
+	loc := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusSeeOther || loc != "/%2F%2Fevil" {
+		t.Fatalf("callback: status %d Location %q, want 303 %q", resp.StatusCode, loc, "/%2F%2Fevil")
+	}
+	site, _ := url.Parse(h.site.URL)
+	if got, _ := site.Parse(loc); got.Host != site.Host {
+		t.Errorf("Location %q resolves to host %q, want %q", loc, got.Host, site.Host)
+	}
+}
+
+func TestResponseHeaders(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+
+	resp, _ := b.get("/auth/login?return_to=%2Fprofile")
+	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("login: Cache-Control %q, want no-store", got)
+	}
+	cb := b.startLogin("/profile")
+	resp, _ = b.get(cb)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback: status %d (error %v)", resp.StatusCode, h.lastErr())
+	}
+	for name, want := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"} {
+		if got := resp.Header.Get(name); got != want {
+			t.Errorf("callback: %s %q, want %q", name, got, want)
+		}
+	}
+
+	b = h.browser() // not logged in, so a bad callback is an error
+	resp, _ = b.get(editQuery(t, b.startLogin("/profile"), func(q url.Values) { q.Set("state", randomToken()) }))
+	if resp.StatusCode < 400 {
+		t.Fatalf("bad callback: status %d", resp.StatusCode)
+	}
+	for name, want := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"} {
+		if got := resp.Header.Get(name); got != want {
+			t.Errorf("error answer: %s %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestNoSecretsInLogsOrPages(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	secrets := map[string]string{} // what it is: its value
+	keep := func(name, value string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if value == "" {
+			t.Errorf("%s is empty", name)
+		}
+		secrets[name] = value
+	}
+	// The site's answers: bodies and Location headers. The state is in the
+	// redirect to the provider by design, so it is looked for in the logs
+	// only.
+	var pages []string
+	flow := func(name string, b *browser) {
+		resp, body := b.get("/auth/login?return_to=%2Fprofile")
+		pages = append(pages, body)
+		resp, _ = b.get(resp.Header.Get("Location")) // the provider's answer
+		cb := resp.Header.Get("Location")
+		keep(name+" code", queryParam(t, cb, "code"))
+		resp, body = b.get(cb)
+		pages = append(pages, body, resp.Header.Get("Location"))
+		_, body = b.get("/profile")
+		pages = append(pages, body)
+		keep(name+" access token", strings.TrimPrefix(h.idp.LastHeader(vippstest.Userinfo).Get("Authorization"), "Bearer "))
+	}
+	signAndKeep := func(name string) func(header, claims map[string]any) string {
+		return func(header, claims map[string]any) string {
+			tok := h.idp.Sign(header, claims)
+			keep(name+" ID token", tok)
+			return tok
+		}
+	}
+
+	h.idp.SetHooks(vippstest.Hooks{IDToken: signAndKeep("good login")})
+	flow("good login", h.browser())
+	h.idp.SetHooks(vippstest.Hooks{
+		IDToken:  signAndKeep("refused login"),
+		Userinfo: func(claims map[string]any) { claims["sub"] = "someone-else" },
+	})
+	b := h.browser()
+	cb := b.startLogin("/profile")
+	keep("refused login state", queryParam(t, cb, "state"))
+	keep("refused login code", queryParam(t, cb, "code"))
+	resp, body := b.get(cb)
+	pages = append(pages, body, resp.Header.Get("Location"))
+	h.wantErr(vippslogin.ErrSubjectMismatch)
+	keep("refused login access token", strings.TrimPrefix(h.idp.LastHeader(vippstest.Userinfo).Get("Authorization"), "Bearer "))
+
+	logs := h.logs.String()
+	if !strings.Contains(logs, "subject_mismatch") && !strings.Contains(logs, "login_failed") {
+		t.Fatalf("the refused login was not logged:\n%s", logs)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got, want := len(secrets), 7; got != want {
+		t.Fatalf("collected %d secrets, want %d: %v", got, want, secrets)
+	}
+	for name, value := range secrets {
+		if strings.Contains(logs, value) {
+			t.Errorf("the logs contain the %s:\n%s", name, logs)
+		}
+		if strings.HasSuffix(name, "state") {
+			continue
+		}
+		for _, page := range pages {
+			if strings.Contains(page, value) {
+				t.Errorf("an answer of the site contains the %s:\n%s", name, page)
+			}
+		}
+	}
+}
+
+func TestContextWithClaims(t *testing.T) {
+	greet := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, ok := vippslogin.ClaimsFromContext(r.Context())
+		if !ok {
+			http.Error(w, "who are you?", http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, "hello "+c.Name)
+	})
+	tests := []struct {
+		name       string
+		claims     *vippslogin.Claims // nil: no ContextWithClaims
+		wrap       bool
+		wantStatus int
+		wantBody   string
+	}{
+		{name: "logged in", claims: &vippslogin.Claims{Subject: "u1", Name: "Ada"}, wrap: true, wantStatus: 200, wantBody: "hello Ada"},
+		{name: "no claims", wantStatus: 401, wantBody: "who are you?\n"},
+		{name: "nil claims", wrap: true, wantStatus: 401, wantBody: "who are you?\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/account", nil)
+			if tc.wrap {
+				r = r.WithContext(vippslogin.ContextWithClaims(r.Context(), tc.claims))
+			}
+			w := httptest.NewRecorder()
+			greet.ServeHTTP(w, r)
+			if got := w.Code; got != tc.wantStatus {
+				t.Errorf("status %d, want %d", got, tc.wantStatus)
+			}
+			if got := w.Body.String(); got != tc.wantBody {
+				t.Errorf("body %q, want %q", got, tc.wantBody)
+			}
+		})
+	}
+}
+
+func TestMountWithStripPrefix(t *testing.T) {
+	h := newHarness(t, options{stripPrefix: true})
+	b := h.browser()
+	resp, _ := b.get("/profile")
+	if got, want := resp.Header.Get("Location"), "/auth/login?return_to=%2Fprofile"; got != want {
+		t.Fatalf("Location %q, want %q", got, want)
+	}
+	b.login("/profile")
+	if b.profile() == nil {
+		t.Fatal("not logged in")
+	}
+	if resp, _ := b.logout(url.Values{"return_to": {"/bye"}}); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/bye" {
+		t.Fatalf("logout: status %d Location %q, want 303 /bye", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if b.profile() != nil {
+		t.Error("logged in after logout")
+	}
+	if resp, _ := b.get("/auth/logout"); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET logout: status %d, want 405", resp.StatusCode)
 	}
 }

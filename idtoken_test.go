@@ -1,0 +1,338 @@
+package vippslogin_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/vippstest"
+)
+
+// editToken is an ID token hook that sees the harness. It returns "" to let
+// the provider sign the changed claims, or the token to send instead.
+type editToken func(h *harness, header, claims map[string]any) string
+
+// setClaim returns a hook that sets claim k to v.
+func setClaim(k string, v any) editToken {
+	return func(_ *harness, _, claims map[string]any) string {
+		claims[k] = v
+		return ""
+	}
+}
+
+// deleteClaim returns a hook that removes claim k.
+func deleteClaim(k string) editToken {
+	return func(_ *harness, _, claims map[string]any) string {
+		delete(claims, k)
+		return ""
+	}
+}
+
+// shiftClaims returns a hook that sets each named time claim to the
+// harness's now plus the given offset.
+func shiftClaims(offsets map[string]time.Duration) editToken {
+	return func(h *harness, _, claims map[string]any) string {
+		now := h.clock.Now()
+		for k, d := range offsets {
+			claims[k] = now.Add(d).Unix()
+		}
+		return ""
+	}
+}
+
+// corruptSignature changes one character in the middle of a compact JWS's
+// signature, where every bit counts. It runs in the provider's handler, so
+// it reports with Errorf.
+func corruptSignature(t testing.TB, token string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 || len(parts[2]) < 20 {
+		t.Errorf("not a signed compact JWS: %q", token)
+		return token
+	}
+	sig := []byte(parts[2])
+	i := len(sig) / 2
+	if sig[i] == 'A' {
+		sig[i] = 'B'
+	} else {
+		sig[i] = 'A'
+	}
+	parts[2] = string(sig)
+	return strings.Join(parts, ".")
+}
+
+func TestIDTokenRejected(t *testing.T) {
+	// A provider whose key is not in the site's key set.
+	stranger, err := vippstest.New(vippstest.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stranger.Close)
+
+	tests := []struct {
+		name string
+		edit editToken
+		want error
+	}{
+		{
+			name: "bad signature",
+			edit: func(h *harness, header, claims map[string]any) string {
+				return corruptSignature(h.t, h.idp.Sign(header, claims))
+			},
+			want: vippslogin.ErrSignature,
+		},
+		{
+			name: "alg none",
+			edit: func(_ *harness, header, claims map[string]any) string {
+				return vippstest.UnsignedToken(header, claims)
+			},
+			want: vippslogin.ErrAlgorithm,
+		},
+		{
+			name: "HS256 keyed with the public key",
+			edit: func(h *harness, header, claims map[string]any) string {
+				return vippstest.HMACToken(header, claims, h.idp.PublicKeyPEM())
+			},
+			want: vippslogin.ErrAlgorithm,
+		},
+		{name: "wrong iss", edit: setClaim("iss", "https://evil.example/access-management-1.0/access/"), want: vippslogin.ErrIssuer},
+		{name: "iss without trailing slash", edit: func(h *harness, _, claims map[string]any) string {
+			claims["iss"] = strings.TrimSuffix(h.idp.Issuer(), "/")
+			return ""
+		}, want: vippslogin.ErrIssuer},
+		{name: "wrong aud", edit: setClaim("aud", []any{"someone-else"}), want: vippslogin.ErrAudience},
+		{name: "wrong aud string", edit: setClaim("aud", "someone-else"), want: vippslogin.ErrAudience},
+		{name: "aud missing", edit: deleteClaim("aud"), want: vippslogin.ErrAudience},
+		{
+			name: "second audience without azp",
+			edit: func(h *harness, _, claims map[string]any) string {
+				claims["aud"] = []any{h.idp.ClientID(), "someone-else"}
+				return ""
+			},
+			want: vippslogin.ErrAudience,
+		},
+		{name: "wrong azp", edit: setClaim("azp", "someone-else"), want: vippslogin.ErrAudience},
+		{
+			name: "expired",
+			edit: shiftClaims(map[string]time.Duration{"iat": -time.Hour, "exp": -2 * time.Minute}),
+			want: vippslogin.ErrExpired,
+		},
+		{name: "exp missing", edit: deleteClaim("exp"), want: vippslogin.ErrExpired},
+		{name: "iat missing", edit: deleteClaim("iat"), want: vippslogin.ErrIssuedAt},
+		{
+			name: "iat in the future beyond skew",
+			edit: shiftClaims(map[string]time.Duration{"iat": 2 * time.Minute, "exp": time.Hour}),
+			want: vippslogin.ErrIssuedAt,
+		},
+		{
+			name: "nbf in the future",
+			edit: shiftClaims(map[string]time.Duration{"nbf": 2 * time.Minute}),
+			want: vippslogin.ErrNotYetValid,
+		},
+		{name: "sub missing", edit: deleteClaim("sub"), want: vippslogin.ErrMissingSubject},
+		{name: "sub empty", edit: setClaim("sub", ""), want: vippslogin.ErrMissingSubject},
+		{name: "nonce mismatch", edit: setClaim("nonce", "not-the-nonce-that-was-sent"), want: vippslogin.ErrNonceMismatch},
+		{name: "nonce missing", edit: deleteClaim("nonce"), want: vippslogin.ErrNonceMismatch},
+		{name: "nonce empty as when none is sent", edit: setClaim("nonce", ""), want: vippslogin.ErrNonceMismatch},
+		{name: "at_hash mismatch", edit: setClaim("at_hash", "AAAAAAAAAAAAAAAAAAAAAA"), want: vippslogin.ErrAccessTokenHash},
+		{
+			name: "unknown kid",
+			edit: func(_ *harness, header, _ map[string]any) string {
+				header["kid"] = "public:00000000-0000-4000-8000-000000000000"
+				return ""
+			},
+			want: vippslogin.ErrUnknownKey,
+		},
+		{
+			name: "key not in the key set with the current kid",
+			edit: func(_ *harness, header, claims map[string]any) string {
+				return stranger.Sign(header, claims) // header names the provider's kid
+			},
+			want: vippslogin.ErrSignature,
+		},
+		{
+			name: "malformed",
+			edit: func(*harness, map[string]any, map[string]any) string { return "abc" },
+			want: vippslogin.ErrMalformedToken,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.idp.SetHooks(vippstest.Hooks{IDToken: func(header, claims map[string]any) string {
+				return tc.edit(h, header, claims)
+			}})
+			b := h.browser()
+			resp, _ := b.get(b.startLogin("/profile"))
+			b.wantRefused(resp, vippslogin.ErrInvalidIDToken, tc.want)
+		})
+	}
+}
+
+func TestIDTokenAcceptedWithinSkew(t *testing.T) {
+	tests := []struct {
+		name string
+		edit editToken
+	}{
+		{name: "exp just past", edit: shiftClaims(map[string]time.Duration{"iat": -time.Hour, "exp": -30 * time.Second})},
+		{name: "iat just ahead", edit: shiftClaims(map[string]time.Duration{"iat": 30 * time.Second, "exp": time.Hour})},
+		{name: "nbf just ahead", edit: shiftClaims(map[string]time.Duration{"nbf": 30 * time.Second})},
+		{name: "aud as a string", edit: func(h *harness, _, claims map[string]any) string {
+			claims["aud"] = h.idp.ClientID()
+			return ""
+		}},
+		{name: "second audience with azp", edit: func(h *harness, _, claims map[string]any) string {
+			claims["aud"] = []any{h.idp.ClientID(), "someone-else"}
+			claims["azp"] = h.idp.ClientID()
+			return ""
+		}},
+		{name: "no at_hash", edit: deleteClaim("at_hash")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.idp.SetHooks(vippstest.Hooks{IDToken: func(header, claims map[string]any) string {
+				return tc.edit(h, header, claims)
+			}})
+			b := h.browser()
+			b.login("/profile")
+			if b.profile() == nil {
+				t.Fatal("not logged in")
+			}
+		})
+	}
+}
+
+func TestUserinfoRejected(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(h *harness)
+		want  error
+	}{
+		{
+			name: "sub mismatch",
+			setup: func(h *harness) {
+				h.idp.SetHooks(vippstest.Hooks{Userinfo: func(claims map[string]any) { claims["sub"] = "someone-else" }})
+			},
+			want: vippslogin.ErrSubjectMismatch,
+		},
+		{
+			name: "sub missing",
+			setup: func(h *harness) {
+				h.idp.SetHooks(vippstest.Hooks{Userinfo: func(claims map[string]any) { delete(claims, "sub") }})
+			},
+			want: vippslogin.ErrUserinfo,
+		},
+		{
+			name:  "status 500",
+			setup: func(h *harness) { h.idp.SetFault(vippstest.Userinfo, vippstest.Fault{Status: 500}) },
+			want:  vippslogin.ErrUserinfo,
+		},
+		{
+			name:  "down",
+			setup: func(h *harness) { h.idp.SetFault(vippstest.Userinfo, vippstest.Fault{Down: true}) },
+			want:  vippslogin.ErrUserinfo,
+		},
+		{
+			name:  "garbage with 200",
+			setup: func(h *harness) { h.idp.SetFault(vippstest.Userinfo, vippstest.Fault{Status: 200, Body: "garbage"}) },
+			want:  vippslogin.ErrUserinfo,
+		},
+		{
+			name:  "JSON array with 200",
+			setup: func(h *harness) { h.idp.SetFault(vippstest.Userinfo, vippstest.Fault{Status: 200, Body: `["sub"]`}) },
+			want:  vippslogin.ErrUserinfo,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			tc.setup(h)
+			b := h.browser()
+			resp, _ := b.get(b.startLogin("/profile"))
+			b.wantRefused(resp, tc.want)
+		})
+	}
+}
+
+func TestKeyRotation(t *testing.T) {
+	h := newHarness(t)
+	h.browser().login("/")
+	before := h.idp.Hits(vippstest.JWKS)
+	if kid := h.idp.RotateKey(); kid == "" {
+		t.Fatal("RotateKey failed")
+	}
+	h.browser().login("/")
+	if got, want := h.idp.Hits(vippstest.JWKS), before+1; got != want {
+		t.Errorf("JWKS hits after rotation = %d, want %d", got, want)
+	}
+}
+
+func TestRetiredKeys(t *testing.T) {
+	h := newHarness(t)
+	h.browser().login("/")
+	h.idp.RotateKey()
+	h.idp.RetireOldKeys()
+	b := h.browser()
+	b.login("/profile")
+	if b.profile() == nil {
+		t.Fatal("not logged in after the old keys were retired")
+	}
+}
+
+func TestKeySetFetchedOnce(t *testing.T) {
+	h := newHarness(t)
+	for range 10 {
+		h.browser().login("/")
+	}
+	for _, e := range []vippstest.Endpoint{vippstest.JWKS, vippstest.Discovery} {
+		if got := h.idp.Hits(e); got != 1 {
+			t.Errorf("%s hits after 10 logins = %d, want 1", e, got)
+		}
+	}
+}
+
+func TestUnknownKidFloodRateLimited(t *testing.T) {
+	h := newHarness(t)
+	h.browser().login("/") // the key set is cached
+	h.idp.SetHooks(vippstest.Hooks{IDToken: func(header, _ map[string]any) string {
+		header["kid"] = "public:" + randomToken()
+		return ""
+	}})
+	before := h.idp.Hits(vippstest.JWKS)
+	b := h.browser()
+	refused := func() {
+		t.Helper()
+		resp, _ := b.get(b.startLogin("/"))
+		if resp.StatusCode < 400 {
+			t.Fatalf("status %d, want an error", resp.StatusCode)
+		}
+		h.wantErr(vippslogin.ErrUnknownKey)
+	}
+	for range 20 {
+		refused()
+	}
+	flood := h.idp.Hits(vippstest.JWKS) - before
+	if flood > 3 {
+		t.Errorf("20 unknown kids made %d key set fetches, want at most 3 (plus the first)", flood)
+	}
+	if flood < 1 {
+		t.Errorf("20 unknown kids made no key set fetch; key rotation would not be followed")
+	}
+
+	h.clock.Advance(11 * time.Second)
+	n := h.idp.Hits(vippstest.JWKS)
+	refused()
+	if got, want := h.idp.Hits(vippstest.JWKS), n+1; got != want {
+		t.Errorf("JWKS hits 11s later = %d, want %d (one more refetch allowed)", got, want)
+	}
+	refused()
+	if got, want := h.idp.Hits(vippstest.JWKS), n+1; got != want {
+		t.Errorf("JWKS hits right after = %d, want %d (no refetch)", got, want)
+	}
+	if err := h.lastErr(); !errors.Is(err, vippslogin.ErrInvalidIDToken) {
+		t.Errorf("error = %v, want ErrInvalidIDToken", err)
+	}
+}

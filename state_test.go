@@ -1,0 +1,316 @@
+package vippslogin_test
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/vippstest"
+)
+
+func TestCallbackStateRejected(t *testing.T) {
+	tests := []struct {
+		name string
+		// call starts a login in b and makes the callback request to test,
+		// returning its answer.
+		call func(h *harness, b *browser) *http.Response
+		want error
+	}{
+		{
+			name: "state missing",
+			call: func(h *harness, b *browser) *http.Response {
+				cb := editQuery(h.t, b.startLogin("/profile"), func(q url.Values) { q.Del("state") })
+				resp, _ := b.get(cb)
+				return resp
+			},
+			want: vippslogin.ErrStateMissing,
+		},
+		{
+			name: "state of no pending login",
+			call: func(h *harness, b *browser) *http.Response {
+				cb := editQuery(h.t, b.startLogin("/profile"), func(q url.Values) { q.Set("state", randomToken()) })
+				resp, _ := b.get(cb)
+				return resp
+			},
+			want: vippslogin.ErrStateMismatch,
+		},
+		{
+			name: "state not shaped like ours",
+			call: func(h *harness, b *browser) *http.Response {
+				cb := editQuery(h.t, b.startLogin("/profile"), func(q url.Values) { q.Set("state", "short") })
+				resp, _ := b.get(cb)
+				return resp
+			},
+			want: vippslogin.ErrStateMismatch,
+		},
+		{
+			name: "replayed after logout",
+			call: func(h *harness, b *browser) *http.Response {
+				cb := b.startLogin("/profile")
+				if resp, _ := b.get(cb); resp.StatusCode != http.StatusSeeOther {
+					h.t.Fatalf("first callback: status %d (error %v)", resp.StatusCode, h.lastErr())
+				}
+				if resp, _ := b.logout(nil); resp.StatusCode != http.StatusSeeOther {
+					h.t.Fatalf("logout: status %d", resp.StatusCode)
+				}
+				resp, _ := b.get(cb)
+				return resp
+			},
+			want: vippslogin.ErrLoginReplayed,
+		},
+		{
+			name: "expired",
+			call: func(h *harness, b *browser) *http.Response {
+				cb := b.startLogin("/profile")
+				h.clock.Advance(10*time.Minute + time.Second)
+				resp, _ := b.get(cb)
+				return resp
+			},
+			want: vippslogin.ErrLoginExpired,
+		},
+		{
+			name: "opened in another browser",
+			call: func(h *harness, b *browser) *http.Response {
+				cb := b.startLogin("/profile")
+				other := h.browser()
+				resp, _ := other.get(cb)
+				if resp.StatusCode < 400 {
+					h.t.Fatalf("other browser: status %d, want an error", resp.StatusCode)
+				}
+				if _, body := other.get("/public"); body != "hello guest" {
+					h.t.Fatalf("the other browser is logged in: /public says %q", body)
+				}
+				return resp
+			},
+			want: vippslogin.ErrBrowserMismatch,
+		},
+		{
+			name: "repeated state",
+			call: func(h *harness, b *browser) *http.Response {
+				cb := b.startLogin("/profile")
+				resp, _ := b.get(cb + "&state=" + queryParam(h.t, cb, "state"))
+				return resp
+			},
+			want: vippslogin.ErrBadCallback,
+		},
+		{
+			name: "repeated code",
+			call: func(h *harness, b *browser) *http.Response {
+				cb := b.startLogin("/profile")
+				resp, _ := b.get(cb + "&code=" + randomToken())
+				return resp
+			},
+			want: vippslogin.ErrBadCallback,
+		},
+		{
+			name: "code missing",
+			call: func(h *harness, b *browser) *http.Response {
+				cb := editQuery(h.t, b.startLogin("/profile"), func(q url.Values) { q.Del("code") })
+				resp, _ := b.get(cb)
+				return resp
+			},
+			want: vippslogin.ErrBadCallback,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			b := h.browser()
+			resp := tc.call(h, b)
+			b.wantRefused(resp, tc.want)
+		})
+	}
+}
+
+func TestCallbackReplayWhileLoggedIn(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	cb := b.startLogin("/shop?item=1")
+	for i := range 2 { // the second is a reload of a finished login
+		resp, _ := b.get(cb)
+		if got, want := resp.StatusCode, http.StatusSeeOther; got != want {
+			t.Fatalf("callback %d: status %d, want %d (error %v)", i+1, got, want, h.lastErr())
+		}
+		if got, want := resp.Header.Get("Location"), "/shop?item=1"; got != want {
+			t.Errorf("callback %d: Location %q, want %q", i+1, got, want)
+		}
+	}
+	if got := h.idp.Hits(vippstest.Token); got != 1 {
+		t.Errorf("token endpoint hits = %d, want 1: a reload must not redeem the code again", got)
+	}
+	if b.profile() == nil {
+		t.Error("not logged in")
+	}
+}
+
+func TestCallbackOtherTabFinishedFirst(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	cbA := b.startLogin("/a")
+	cbB := b.startLogin("/b")
+	if resp, _ := b.get(cbA); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("tab A: status %d (error %v)", resp.StatusCode, h.lastErr())
+	}
+	errs := h.errCount()
+	h.clock.Advance(11 * time.Minute)
+	resp, _ := b.get(cbB)
+	if got, want := resp.StatusCode, http.StatusSeeOther; got != want {
+		t.Fatalf("tab B: status %d, want %d (error %v)", got, want, h.lastErr())
+	}
+	if got, want := resp.Header.Get("Location"), "/b"; got != want {
+		t.Errorf("tab B: Location %q, want %q", got, want)
+	}
+	if got := h.errCount(); got != errs {
+		t.Errorf("tab B reached the error handler: %v", h.lastErr())
+	}
+}
+
+func TestTwoTabs(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	tabs := []struct{ returnTo, callback string }{
+		{returnTo: "/first"},
+		{returnTo: "/second?x=1"},
+	}
+	for i := range tabs {
+		tabs[i].callback = b.startLogin(tabs[i].returnTo)
+	}
+	for _, i := range []int{1, 0} { // the second tab finishes first
+		resp, _ := b.get(tabs[i].callback)
+		if got, want := resp.StatusCode, http.StatusSeeOther; got != want {
+			t.Fatalf("tab %d: status %d, want %d (error %v)", i+1, got, want, h.lastErr())
+		}
+		if got, want := resp.Header.Get("Location"), tabs[i].returnTo; got != want {
+			t.Errorf("tab %d: Location %q, want %q", i+1, got, want)
+		}
+	}
+	if got, want := h.idp.Hits(vippstest.Token), 2; got != want {
+		t.Errorf("token endpoint hits = %d, want %d", got, want)
+	}
+}
+
+func TestSessionRenewedAtLogin(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	b.get("/visit")
+	before := b.cookie("session")
+	if before == "" {
+		t.Fatal("no session cookie after /visit")
+	}
+	b.login("/profile")
+	after := b.cookie("session")
+	if after == "" || after == before {
+		t.Fatalf("session cookie %q after login, want a new value (before %q)", after, before)
+	}
+	if b.profile() == nil {
+		t.Fatal("not logged in")
+	}
+
+	site, _ := url.Parse(h.site.URL)
+	withCookie := func(value string) *browser {
+		nb := h.browser()
+		nb.Jar.SetCookies(site, []*http.Cookie{{Name: "session", Value: value, Path: "/"}})
+		return nb
+	}
+	if got := withCookie(before).profile(); got != nil {
+		t.Errorf("the session token from before the login is logged in as %v", got["sub"])
+	}
+	if got := withCookie(after).profile(); got == nil {
+		t.Error("the session token from after the login is not logged in")
+	}
+}
+
+func TestProviderErrors(t *testing.T) {
+	tests := []struct {
+		name, code string
+	}{
+		{"user cancelled", "access_denied"},
+		{"server error", "server_error"},
+		{"login required", "login_required"},
+		{"invalid app callback uri", "invalid_app_callback_uri"},
+		{"app callback uri not registered", "app_callback_uri_not_registered"},
+		{"outdated app version", "outdated_app_version"},
+		{"wrong challenge", "wrong_challenge"},
+		{"unknown reject reason", "unknown_reject_reason"},
+		{"undocumented code", "temporarily_unavailable_v2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.idp.SetHooks(vippstest.Hooks{AuthorizeError: tc.code})
+			b := h.browser()
+
+			resp, body := b.get(b.startLogin("/shop"))
+			err := h.lastErr()
+			b.wantRefused(resp)
+			var pe *vippslogin.ProviderError
+			if !errors.As(err, &pe) {
+				t.Fatalf("error = %v, want a *ProviderError", err)
+			}
+			if pe.Code != tc.code {
+				t.Errorf("Code = %q, want %q", pe.Code, tc.code)
+			}
+			cancelled := tc.code == "access_denied"
+			if got := errors.Is(err, vippslogin.ErrLoginCancelled); got != cancelled {
+				t.Errorf("errors.Is(err, ErrLoginCancelled) = %v, want %v", got, cancelled)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+				t.Errorf("Content-Type = %q, want HTML", ct)
+			}
+			if cancelled {
+				if !strings.Contains(body, "cancelled") {
+					t.Errorf("page does not say the login was cancelled:\n%s", body)
+				}
+				if want := `href="/auth/login?return_to=%2Fshop">Try again</a>`; !strings.Contains(body, want) {
+					t.Errorf("page has no link %s:\n%s", want, body)
+				}
+			}
+
+			resp, body = b.get(b.startLogin("/shop"), "Accept", "application/json")
+			if resp.StatusCode < 400 {
+				t.Fatalf("JSON: status %d, want an error", resp.StatusCode)
+			}
+			if code, _ := jsonError(t, resp, body); code != tc.code {
+				t.Errorf(`JSON "error" = %q, want %q`, code, tc.code)
+			}
+		})
+	}
+}
+
+func TestIssuerParameter(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(q url.Values)
+		want error // nil: the login works
+	}{
+		{name: "as sent", edit: func(url.Values) {}},
+		{name: "other issuer", edit: func(q url.Values) { q.Set("iss", "https://evil.example/access-management-1.0/access/") }, want: vippslogin.ErrBadCallback},
+		{name: "removed", edit: func(q url.Values) { q.Del("iss") }, want: vippslogin.ErrBadCallback},
+		{name: "repeated", edit: func(q url.Values) { q.Add("iss", q.Get("iss")) }, want: vippslogin.ErrBadCallback},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, options{idp: func(c *vippstest.Config) { c.IssuerParameter = true }})
+			b := h.browser()
+			cb := b.startLogin("/profile")
+			if got, want := queryParam(t, cb, "iss"), h.idp.Issuer(); got != want {
+				t.Fatalf("provider sent iss %q, want %q", got, want)
+			}
+			resp, _ := b.get(editQuery(t, cb, tc.edit))
+			if tc.want != nil {
+				b.wantRefused(resp, tc.want)
+				return
+			}
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/profile" {
+				t.Fatalf("status %d location %q, want 303 /profile (error %v)", resp.StatusCode, resp.Header.Get("Location"), h.lastErr())
+			}
+			if b.profile() == nil {
+				t.Error("not logged in")
+			}
+		})
+	}
+}
