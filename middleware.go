@@ -125,16 +125,13 @@ func (c *Client) LogoutHandler() http.Handler { return http.HandlerFunc(c.logout
 // mux.Handle(p, auth.RequireLogin(h)) and chi's r.Use(auth.RequireLogin).
 func (c *Client) RequireLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, err := c.loadClaims(r.Context())
-		if err != nil {
-			c.fail(w, r, err)
-			return
+		switch r, in := c.withClaims(w, r); {
+		case r == nil:
+		case in:
+			next.ServeHTTP(w, r)
+		default:
+			c.loginRequired(w, r)
 		}
-		if claims != nil {
-			next.ServeHTTP(w, r.WithContext(ContextWithClaims(r.Context(), claims)))
-			return
-		}
-		c.loginRequired(w, r)
 	})
 }
 
@@ -143,16 +140,25 @@ func (c *Client) RequireLogin(next http.Handler) http.Handler {
 // public. It must run inside LoadAndSave.
 func (c *Client) LoadClaims(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		claims, err := c.loadClaims(r.Context())
-		if err != nil {
-			c.fail(w, r, err)
-			return
+		if r, _ := c.withClaims(w, r); r != nil {
+			next.ServeHTTP(w, r)
 		}
-		if claims != nil {
-			r = r.WithContext(ContextWithClaims(r.Context(), claims))
-		}
-		next.ServeHTTP(w, r)
 	})
+}
+
+// withClaims returns r with the session's claims in its context, and
+// whether there were any. When the session store fails, it answers the
+// request itself and returns nil.
+func (c *Client) withClaims(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+	claims, err := c.loadClaims(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return nil, false
+	}
+	if claims == nil {
+		return r, false
+	}
+	return r.WithContext(ContextWithClaims(r.Context(), claims)), true
 }
 
 // loadClaims returns the session's claims, or nil when it is not logged in.
