@@ -52,8 +52,12 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 	if code := q.Get("error"); code != "" {
 		returnTo := ""
 		if validToken(state) {
-			if rec, _ := c.takePending(ctx, state); rec != nil && !rec.Done && c.boundTo(rec, secret) {
-				returnTo = rec.ReturnTo
+			if rec, _ := c.takePending(ctx, state); rec != nil {
+				if c.boundTo(rec, secret) {
+					returnTo = rec.ReturnTo
+				} else {
+					c.putBack(ctx, state, rec)
+				}
 			}
 			c.forget(w, secret, states, state)
 		}
@@ -103,6 +107,9 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	fail := func(err error) { c.fail(w, r, c.loginErr(rec.ReturnTo, err)) }
 	if !c.boundTo(rec, secret) {
+		// Whoever knows the state must not be able to use up the login of
+		// the browser that started it.
+		c.putBack(ctx, state, rec)
 		fail(ErrBrowserMismatch)
 		return
 	}
@@ -148,6 +155,9 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	data, err := json.Marshal(claims.Raw)
+	if err == nil && len(data) > maxClaimsSize {
+		err = fmt.Errorf("%w: %d bytes of claims is more than a session holds", ErrUserinfo, len(data))
+	}
 	if err != nil {
 		fail(err)
 		return
@@ -268,6 +278,15 @@ func (c *Client) takePending(ctx context.Context, state string) (*pendingLogin, 
 		return nil, wrapStore(errCorruptRecord)
 	}
 	return &rec, nil
+}
+
+// putBack returns a pending login taken by a request from another browser.
+func (c *Client) putBack(ctx context.Context, state string, rec *pendingLogin) {
+	data, _ := json.Marshal(rec)
+	expiry := time.Unix(rec.Created, 0).Add(c.s.PendingLoginTTL)
+	if err := c.s.PendingStore.Put(ctx, pendingKey(state), data, expiry); err != nil {
+		c.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: could not put back a pending login", attrErr(err))
+	}
 }
 
 // boundTo reports whether the browser's binding secret is the one the

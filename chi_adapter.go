@@ -44,7 +44,6 @@ func (c *Client) MountChi(r chi.Router) {
 	}
 	r.Route(c.s.AuthPath, func(r chi.Router) {
 		r.Get("/login", check(c.login))
-		r.Head("/login", check(c.login))
 		r.Get("/callback", check(c.callback))
 		r.Post("/logout", check(c.logout))
 	})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -374,16 +373,36 @@ func (cc *claimsCache) decode(b []byte) (*Claims, error) {
 	return c.clone(), nil
 }
 
-// clone copies c deeply enough that changing the copy's fields, slices or
-// top-level Raw members leaves c alone.
+// clone copies c, Raw and all, so that no change to the copy reaches c.
 func (c *Claims) clone() *Claims {
 	cp := *c
 	cp.OtherAddresses = slices.Clone(c.OtherAddresses)
-	cp.Raw = maps.Clone(c.Raw)
+	if c.Raw != nil {
+		cp.Raw = deepCopy(c.Raw).(map[string]any)
+	}
 	if c.DelegatedConsents != nil {
 		dc := *c.DelegatedConsents
 		dc.Consents = slices.Clone(dc.Consents)
 		cp.DelegatedConsents = &dc
 	}
 	return &cp
+}
+
+// deepCopy copies the maps and slices of a decoded JSON value.
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(v))
+		for i, e := range v {
+			l[i] = deepCopy(e)
+		}
+		return l
+	}
+	return v
 }

@@ -131,11 +131,13 @@ func TestClaimsCacheReturnsCopies(t *testing.T) {
 	a.Raw["name"] = "changed"
 	a.OtherAddresses[0].Region = "changed"
 	a.DelegatedConsents.Consents[0].Accepted = false
+	a.Raw["address"].(map[string]any)["region"] = "changed"
 	b, err := cc.decode([]byte(vippsUserinfo))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.Name != "Ada Lovelace" || b.Raw["name"] != "Ada Lovelace" || b.OtherAddresses[0].Region != "Oslo" || !b.DelegatedConsents.Consents[0].Accepted {
+	if b.Name != "Ada Lovelace" || b.Raw["name"] != "Ada Lovelace" || b.OtherAddresses[0].Region != "Oslo" || !b.DelegatedConsents.Consents[0].Accepted ||
+		b.Raw["address"].(map[string]any)["region"] != "Oslo" {
 		t.Errorf("a change to one decoded copy reached the next: %+v", b)
 	}
 	if _, err := cc.decode([]byte(`{"sub":`)); err == nil {

@@ -55,6 +55,8 @@ var (
 	ErrNotLoggedIn = errors.New("vippslogin: not logged in")
 	// ErrCrossOrigin means a logout came from another origin.
 	ErrCrossOrigin = errors.New("vippslogin: cross-origin request refused")
+	// ErrTooManyLogins means Config.MaxStartedLogins logins are pending.
+	ErrTooManyLogins = errors.New("vippslogin: too many pending logins")
 	// ErrSessionStore means the session or pending-login store failed.
 	ErrSessionStore = errors.New("vippslogin: session store failed")
 )
@@ -157,6 +159,9 @@ func describe(err error) problem {
 	case errors.Is(err, ErrTimeout):
 		return problem{http.StatusGatewayTimeout, "provider_timeout", "Vipps MobilePay is slow to answer",
 			"Logging in took too long because Vipps MobilePay did not answer in time. Please try again in a moment.", true, 2}
+	case errors.Is(err, ErrTooManyLogins):
+		return problem{http.StatusServiceUnavailable, "busy", "Too many logins right now",
+			"Too many logins are under way at the moment. Please try again in a minute.", true, 2}
 	case errors.Is(err, ErrProviderUnavailable):
 		return problem{http.StatusServiceUnavailable, "provider_unavailable", "Vipps MobilePay can't be reached",
 			"Logging in with Vipps MobilePay is not possible right now. Please try again in a few minutes.", true, 2}

@@ -26,6 +26,7 @@ type Client struct {
 	csrf     *http.CrossOriginProtection
 	mux      *http.ServeMux
 	claims   claimsCache
+	started  *startWindow
 }
 
 // New checks cfg and returns a Client. It does not touch the network:
@@ -37,7 +38,12 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{s: s, provider: newProvider(s), csrf: http.NewCrossOriginProtection()}
+	c := &Client{
+		s:        s,
+		provider: newProvider(s),
+		csrf:     http.NewCrossOriginProtection(),
+		started:  newStartWindow(s.PendingLoginTTL, s.MaxStartedLogins),
+	}
 	if s.secure && cfg.Sessions != nil && !cfg.Sessions.Cookie.Secure {
 		s.Logger.Warn("vippslogin: BaseURL is https but the session cookie is not Secure; set Sessions.Cookie.Secure = true")
 	}
@@ -103,7 +109,7 @@ func (c *Client) Handler() http.Handler { return c.mux }
 // LoginHandler starts a login: GET ?return_to=/path redirects the browser to
 // the provider's authorization endpoint with a fresh state, nonce and PKCE
 // S256 challenge. return_to must be a path on this site; without it the
-// login ends at Config.DefaultReturnTo.
+// login ends at Config.DefaultReturnTo. HEAD answers 200 and starts nothing.
 func (c *Client) LoginHandler() http.Handler { return http.HandlerFunc(c.login) }
 
 // LogoutHandler ends the local session on POST and redirects to return_to
@@ -189,6 +195,11 @@ func (c *Client) loginRequired(w http.ResponseWriter, r *http.Request) {
 	}
 	loginURL := c.LoginURL(returnTo)
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isBackground(r) {
+		if secret, _ := c.readBinding(r); secret == "" {
+			// Bind the browser now, so that tabs sent to log in at the same
+			// moment share one binding.
+			c.setBinding(w, randomString(), nil)
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, loginURL, http.StatusSeeOther)
 		return
@@ -201,6 +212,12 @@ func (c *Client) loginRequired(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Client) login(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// Link checkers and previews probe with HEAD: start nothing.
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	q := r.URL.Query()
 	if len(q["return_to"]) > 1 {
 		c.fail(w, r, c.loginErr("", ErrInvalidReturnTo))
@@ -220,6 +237,10 @@ func (c *Client) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if !c.started.allow(c.s.Now()) {
+		c.fail(w, r, c.loginErr(returnTo, ErrTooManyLogins))
+		return
+	}
 	state, nonce := randomString(), randomString()
 	verifier := oauth2.GenerateVerifier()
 	binding, pending := c.readBinding(r)

@@ -139,7 +139,8 @@ type Config struct {
 	SessionStore SessionStore
 
 	// PendingStore overrides where pending logins live.
-	// Default: Sessions.Store, under keys that start with "vippslogin:".
+	// Default: Sessions.Store, under keys that start with "vippslogin:"
+	// (see [NewSCSPendingStore]).
 	PendingStore PendingStore
 
 	// Scopes are the scopes to ask for; "openid" must be one of them. Vipps'
@@ -172,6 +173,13 @@ type Config struct {
 	// MaxPendingLogins is how many logins one browser may have pending at
 	// once (one per tab); starting one more forgets the oldest. Default: 5.
 	MaxPendingLogins int
+
+	// MaxStartedLogins bounds the pending logins one Client keeps, however
+	// many browsers start them: it is how many logins may start per
+	// PendingLoginTTL. Beyond it the login route answers 503 until older
+	// ones expire, so a flood of abandoned logins cannot fill the session
+	// store. Default: 100000.
+	MaxStartedLogins int
 
 	// DefaultReturnTo is where a login ends when it names no return_to, and
 	// where a logout ends. Default: BaseURL's path, or "/".
@@ -294,10 +302,10 @@ func (cfg Config) validate() (*settings, error) {
 		s.SessionStore = NewSCSSessionStore(cfg.Sessions)
 	}
 	if s.PendingStore == nil {
-		if cfg.Sessions.Store == nil {
-			return nil, configErr("Sessions", "has a nil Store")
+		if cfg.Sessions.Store == nil || cfg.Sessions.Codec == nil {
+			return nil, configErr("Sessions", "has a nil Store or Codec")
 		}
-		s.PendingStore = NewSCSPendingStore(cfg.Sessions.Store)
+		s.PendingStore = NewSCSPendingStore(cfg.Sessions)
 	}
 
 	if len(s.Scopes) == 0 {
@@ -344,6 +352,11 @@ func (cfg Config) validate() (*settings, error) {
 		s.MaxPendingLogins = 5
 	} else if s.MaxPendingLogins < 1 || s.MaxPendingLogins > 20 {
 		return nil, configErr("MaxPendingLogins", "%d is outside 1 to 20", s.MaxPendingLogins)
+	}
+	if s.MaxStartedLogins == 0 {
+		s.MaxStartedLogins = 100000
+	} else if s.MaxStartedLogins < 1 {
+		return nil, configErr("MaxStartedLogins", "%d must be positive", s.MaxStartedLogins)
 	}
 	if s.DefaultReturnTo == "" {
 		s.DefaultReturnTo = s.basePath + "/"

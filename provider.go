@@ -70,6 +70,8 @@ type provider struct {
 	lastErr    error
 	keys       *jose.KeySet
 	keysURL    string
+	stopKeys   context.CancelFunc
+	first      *flight // the fetch of the first document, while under way
 
 	kidMu     sync.Mutex
 	kidTokens float64
@@ -81,8 +83,8 @@ func newProvider(s *settings) *provider {
 	return &provider{s: s, ctx: ctx, cancel: cancel, kidTokens: unknownKidBurst}
 }
 
-// metadata returns the discovery document. The first call fetches it (one
-// caller at a time; the others wait for that fetch); once it is stale, it is
+// metadata returns the discovery document. The first call fetches it (the
+// callers that come meanwhile wait for that fetch); once it is stale, it is
 // refreshed in the background while the stale copy keeps serving, so a
 // provider outage or a slow provider does not hold up logins that need only
 // what is cached. After a failed first fetch, calls in the next
@@ -98,20 +100,42 @@ func (p *provider) metadata(ctx context.Context) (*metadata, error) {
 		p.mu.Unlock()
 		return m, nil
 	}
+	if d := now.Sub(p.failedAt); p.lastErr != nil && d >= 0 && d < failureBackoff {
+		err := p.lastErr
+		p.mu.Unlock()
+		return nil, err
+	}
+	// One fetch serves every caller waiting for the first document. It runs
+	// on its own, so a caller that goes away stops waiting without failing
+	// the fetch for the others.
+	f := p.first
+	if f == nil {
+		f = &flight{done: make(chan struct{})}
+		p.first = f
+		go func() {
+			p.fetchMu.Lock()
+			f.meta, f.err = p.load(p.ctx)
+			p.fetchMu.Unlock()
+			p.mu.Lock()
+			p.first = nil
+			p.mu.Unlock()
+			close(f.done)
+		}()
+	}
 	p.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.meta, f.err
+	case <-ctx.Done():
+		return nil, upstreamErr(ctx, ErrProviderUnavailable, "discovery", ctx.Err())
+	}
+}
 
-	p.fetchMu.Lock()
-	defer p.fetchMu.Unlock()
-	p.mu.Lock()
-	m, lastErr, failedAt := p.meta, p.lastErr, p.failedAt
-	p.mu.Unlock()
-	if m != nil {
-		return m, nil
-	}
-	if d := p.s.Now().Sub(failedAt); lastErr != nil && d >= 0 && d < failureBackoff {
-		return nil, lastErr
-	}
-	return p.load(ctx)
+// flight is a fetch of the first discovery document.
+type flight struct {
+	done chan struct{}
+	meta *metadata
+	err  error
 }
 
 // refresh reloads a stale discovery document in the background. When that
@@ -142,11 +166,16 @@ func (p *provider) load(ctx context.Context) (*metadata, error) {
 		return nil, err
 	}
 	if p.keys == nil || p.keysURL != m.JWKSURI {
-		ks, err := jose.NewKeySet(p.ctx, m.JWKSURI, p.s.HTTPClient, 5*time.Minute)
+		ctx, cancel := context.WithCancel(p.ctx)
+		ks, err := jose.NewKeySet(ctx, m.JWKSURI, p.s.HTTPClient, 5*time.Minute)
 		if err != nil {
+			cancel()
 			return nil, fmt.Errorf("%w: key set: %v", ErrProviderUnavailable, err)
 		}
-		p.keys, p.keysURL = ks, m.JWKSURI
+		if p.stopKeys != nil {
+			p.stopKeys() // the old key set's background refresh
+		}
+		p.keys, p.keysURL, p.stopKeys = ks, m.JWKSURI, cancel
 	}
 	p.lastErr = nil
 	p.meta, p.expires = m, now.Add(ttl)

@@ -90,26 +90,36 @@ func (s scsSession) Destroy(ctx context.Context) (err error) {
 // own tokens are base64url and never contain ':'.
 const pendingPrefix = "vippslogin:pending:"
 
+// pendingValue is the key under which a pending login's data sits in the
+// session-shaped record it is stored as.
+const pendingValue = "vippslogin.pending"
+
 // NewSCSPendingStore returns a PendingStore that keeps each pending login as
-// a record of its own in an scs store (the same store the site's sessions
-// use, such as memstore, redisstore or postgresstore), beside the sessions
-// and not inside one. Take is single-use within this process; across
-// processes it is a find followed by a delete.
-func NewSCSPendingStore(store scs.Store) PendingStore {
-	return &scsPending{store: store, seed: maphash.MakeSeed()}
+// a record of its own in sm's store (memstore, redisstore, postgresstore,
+// ...), beside the sessions and not inside one. Each record is encoded with
+// sm's Codec as a session holding one value, "vippslogin.pending", so that
+// SessionManager.Iterate can still decode every record in the store. Take is
+// single-use within this process; across processes it is a find followed by
+// a delete.
+func NewSCSPendingStore(sm *scs.SessionManager) PendingStore {
+	return &scsPending{sm: sm, seed: maphash.MakeSeed()}
 }
 
 type scsPending struct {
-	store scs.Store
+	sm    *scs.SessionManager
 	seed  maphash.Seed
 	locks [64]sync.Mutex
 }
 
 func (s *scsPending) Put(ctx context.Context, key string, data []byte, expiry time.Time) error {
-	if cs, ok := s.store.(scs.CtxStore); ok {
-		return cs.CommitCtx(ctx, pendingPrefix+key, data, expiry)
+	b, err := s.sm.Codec.Encode(expiry, map[string]any{pendingValue: data})
+	if err != nil {
+		return err
 	}
-	return s.store.Commit(pendingPrefix+key, data, expiry)
+	if cs, ok := s.sm.Store.(scs.CtxStore); ok {
+		return cs.CommitCtx(ctx, pendingPrefix+key, b, expiry)
+	}
+	return s.sm.Store.Commit(pendingPrefix+key, b, expiry)
 }
 
 func (s *scsPending) Take(ctx context.Context, key string) ([]byte, error) {
@@ -122,11 +132,11 @@ func (s *scsPending) Take(ctx context.Context, key string) ([]byte, error) {
 		found bool
 		err   error
 	)
-	cs, isCtx := s.store.(scs.CtxStore)
+	cs, isCtx := s.sm.Store.(scs.CtxStore)
 	if isCtx {
 		b, found, err = cs.FindCtx(ctx, k)
 	} else {
-		b, found, err = s.store.Find(k)
+		b, found, err = s.sm.Store.Find(k)
 	}
 	if err != nil || !found {
 		return nil, err
@@ -134,12 +144,20 @@ func (s *scsPending) Take(ctx context.Context, key string) ([]byte, error) {
 	if isCtx {
 		err = cs.DeleteCtx(ctx, k)
 	} else {
-		err = s.store.Delete(k)
+		err = s.sm.Store.Delete(k)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return b, nil
+	_, values, err := s.sm.Codec.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	data, ok := values[pendingValue].([]byte)
+	if !ok {
+		return nil, errCorruptRecord
+	}
+	return data, nil
 }
 
 // pendingLogin is the record of a started login, stored under the hash of
@@ -166,3 +184,41 @@ func bindingHash(secret string) string {
 }
 
 var errCorruptRecord = errors.New("vippslogin: corrupt pending-login record")
+
+// startWindow counts the logins started in the last PendingLoginTTL, in
+// startSlots slots, to bound how many pending logins can exist at once.
+type startWindow struct {
+	mu     sync.Mutex
+	slot   time.Duration
+	max    int
+	counts [startSlots]int
+	ids    [startSlots]int64 // which slot of time each count is for
+}
+
+const startSlots = 11 // ten slots cover the TTL; one more for the slot under way
+
+func newStartWindow(ttl time.Duration, max int) *startWindow {
+	return &startWindow{slot: ttl / (startSlots - 1), max: max}
+}
+
+// allow counts a login started at now, unless the window is full.
+func (w *startWindow) allow(now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	id := now.UnixNano() / int64(w.slot)
+	total := 0
+	for i := range w.counts {
+		if d := id - w.ids[i]; d >= 0 && d < startSlots {
+			total += w.counts[i]
+		}
+	}
+	if total >= w.max {
+		return false
+	}
+	j := id % startSlots
+	if w.ids[j] != id {
+		w.ids[j], w.counts[j] = id, 0
+	}
+	w.counts[j]++
+	return true
+}

@@ -1,0 +1,133 @@
+package vippslogin_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/vippstest"
+)
+
+// Pending logins sit in the session store as session-shaped records, so
+// scs's Iterate, which decodes every record, keeps working.
+func TestSessionIterateWithPendingLogins(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	b.login("/profile")
+	b.startLogin("/pending") // left pending
+	h.browser().startLogin("/other")
+	n := 0
+	err := h.sessions.Iterate(context.Background(), func(ctx context.Context) error {
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Iterate: %v", err)
+	}
+	if n < 3 {
+		t.Errorf("Iterate saw %d records, want the session and the pending logins", n)
+	}
+}
+
+func TestHeadLoginStartsNothing(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	resp, _ := b.do(http.MethodHead, "/auth/login?return_to=/profile", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+		t.Fatalf("HEAD /auth/login = %d %q, want 200 and no redirect", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if b.cookie("vippslogin") != "" || h.idp.Hits(vippstest.Discovery) != 0 {
+		t.Error("HEAD /auth/login started a login")
+	}
+}
+
+func TestMaxStartedLogins(t *testing.T) {
+	h := newHarness(t, options{site: func(c *vippslogin.Config) { c.MaxStartedLogins = 3 }})
+	for i := range 3 {
+		resp, _ := h.browser().get("/auth/login")
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("login %d: status %d, want 302", i, resp.StatusCode)
+		}
+	}
+	resp, body := h.browser().get("/auth/login")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("login beyond the bound: status %d, want 503: %s", resp.StatusCode, body)
+	}
+	h.wantErr(vippslogin.ErrTooManyLogins)
+	h.clock.Advance(11 * time.Minute) // past PendingLoginTTL: the old ones have expired
+	h.browser().login("/")
+}
+
+// A request from another browser that knows the state must not use up the
+// login of the browser that started it.
+func TestForeignCallbackLeavesLoginIntact(t *testing.T) {
+	for _, name := range []string{"code", "error"} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			b := h.browser()
+			cb := b.startLogin("/profile")
+			foreign := cb
+			if name == "error" {
+				foreign = h.site.URL + "/auth/callback?error=access_denied&state=" + queryParam(t, cb, "state")
+			}
+			resp, _ := h.browser().get(foreign)
+			if resp.StatusCode < 400 {
+				t.Fatalf("foreign callback: status %d", resp.StatusCode)
+			}
+			if name == "code" {
+				h.wantErr(vippslogin.ErrBrowserMismatch)
+			}
+			resp, _ = b.get(cb)
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/profile" {
+				t.Fatalf("own callback after a foreign one: %d %q (error %v)", resp.StatusCode, resp.Header.Get("Location"), h.lastErr())
+			}
+		})
+	}
+}
+
+// RequireLogin binds the browser when it sends it to log in, so tabs sent
+// at the same moment share one binding.
+func TestRequireLoginBindsBrowser(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	resp, _ := b.get("/profile")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	secret := b.cookie("vippslogin")
+	if len(secret) != 43 {
+		t.Fatalf("binding cookie %q after the redirect to login", secret)
+	}
+	cb1 := b.startLogin("/one")
+	cb2 := b.startLogin("/two")
+	for _, cb := range []string{cb2, cb1} {
+		if resp, _ := b.get(cb); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("callback: %d (error %v)", resp.StatusCode, h.lastErr())
+		}
+	}
+	if got := b.cookie("vippslogin"); got[:43] != secret {
+		t.Errorf("binding secret changed from %q to %q", secret, got)
+	}
+}
+
+// A caller that gives up while discovery is slow does not fail the fetch
+// for those after it.
+func TestDiscoveryCallerGivesUp(t *testing.T) {
+	h := newHarness(t)
+	h.idp.SetFault(vippstest.Discovery, vippstest.Fault{Delay: 300 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if err := h.auth.Ready(ctx); err == nil {
+		t.Fatal("Ready succeeded within 20ms against a 300ms discovery")
+	}
+	if d := time.Since(start); d > 200*time.Millisecond {
+		t.Errorf("Ready returned after %v, not at its deadline", d)
+	}
+	h.idp.SetFault(vippstest.Discovery, vippstest.Fault{})
+	if err := h.auth.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready after a caller gave up: %v", err)
+	}
+}
