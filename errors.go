@@ -64,17 +64,31 @@ var (
 // Reasons an ID token is refused, each wrapped together with
 // ErrInvalidIDToken.
 var (
-	ErrMalformedToken  = errors.New("vippslogin: malformed token")
-	ErrAlgorithm       = errors.New("vippslogin: signing algorithm not allowed")
-	ErrUnknownKey      = errors.New("vippslogin: token signed with an unknown key")
-	ErrSignature       = errors.New("vippslogin: bad signature")
-	ErrIssuer          = errors.New("vippslogin: wrong issuer")
-	ErrAudience        = errors.New("vippslogin: wrong audience")
-	ErrExpired         = errors.New("vippslogin: token expired")
-	ErrIssuedAt        = errors.New("vippslogin: iat missing or in the future")
-	ErrNotYetValid     = errors.New("vippslogin: token not yet valid")
-	ErrMissingSubject  = errors.New("vippslogin: sub missing")
-	ErrNonceMismatch   = errors.New("vippslogin: nonce missing or wrong")
+	// ErrMalformedToken: the token or its claims do not parse.
+	ErrMalformedToken = errors.New("vippslogin: malformed token")
+	// ErrAlgorithm: alg is not an asymmetric algorithm discovery lists, or
+	// does not fit the key.
+	ErrAlgorithm = errors.New("vippslogin: signing algorithm not allowed")
+	// ErrUnknownKey: no key in the key set has the token's kid, even after a
+	// refetch.
+	ErrUnknownKey = errors.New("vippslogin: token signed with an unknown key")
+	// ErrSignature: the signature does not verify.
+	ErrSignature = errors.New("vippslogin: bad signature")
+	// ErrIssuer: iss is not the issuer.
+	ErrIssuer = errors.New("vippslogin: wrong issuer")
+	// ErrAudience: aud lacks the client id, or azp names another client.
+	ErrAudience = errors.New("vippslogin: wrong audience")
+	// ErrExpired: exp is missing or past.
+	ErrExpired = errors.New("vippslogin: token expired")
+	// ErrIssuedAt: iat is missing or in the future.
+	ErrIssuedAt = errors.New("vippslogin: iat missing or in the future")
+	// ErrNotYetValid: nbf is in the future.
+	ErrNotYetValid = errors.New("vippslogin: token not yet valid")
+	// ErrMissingSubject: sub is missing or empty.
+	ErrMissingSubject = errors.New("vippslogin: sub missing")
+	// ErrNonceMismatch: nonce is missing or not the one sent.
+	ErrNonceMismatch = errors.New("vippslogin: nonce missing or wrong")
+	// ErrAccessTokenHash: at_hash does not match the access token.
 	ErrAccessTokenHash = errors.New("vippslogin: at_hash does not match the access token")
 )
 
@@ -88,6 +102,7 @@ type ProviderError struct {
 	Description string // error_description: free text, not for matching
 }
 
+// Error names the provider's error code.
 func (e *ProviderError) Error() string { return "vippslogin: provider error " + e.Code }
 
 // Is reports whether target is ErrLoginCancelled and the code access_denied.
@@ -102,6 +117,7 @@ type TokenError struct {
 	Description string // error_description, if any
 }
 
+// Error gives the status and error code of the token endpoint's answer.
 func (e *TokenError) Error() string {
 	return fmt.Sprintf("vippslogin: token endpoint answered %d %s", e.StatusCode, e.Code)
 }
@@ -123,6 +139,7 @@ type LoginError struct {
 	Err error
 }
 
+// Error returns the cause's message.
 func (e *LoginError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the cause.
