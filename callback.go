@@ -133,8 +133,8 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Leave a tombstone, so that a reload of this callback is recognised.
-	done, _ := json.Marshal(pendingLogin{ReturnTo: rec.ReturnTo, Created: rec.Created, Binding: rec.Binding, Done: true})
-	if err := c.s.PendingStore.Put(ctx, pendingKey(state), done, now.Add(c.s.PendingLoginTTL)); err != nil {
+	done := pendingLogin{ReturnTo: rec.ReturnTo, Created: rec.Created, Binding: rec.Binding, Done: true}
+	if err := c.putPending(ctx, state, &done, now.Add(c.s.PendingLoginTTL)); err != nil {
 		fail(wrapStore(err))
 		return
 	}
@@ -261,6 +261,15 @@ func (c *Client) userinfo(ctx context.Context, meta *metadata, accessToken strin
 	return claims.Raw, nil
 }
 
+// putPending stores the pending login with the given state until expiry.
+func (c *Client) putPending(ctx context.Context, state string, rec *pendingLogin, expiry time.Time) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	return c.s.PendingStore.Put(ctx, pendingKey(state), data, expiry)
+}
+
 // takePending takes the pending login with the given state from the store.
 func (c *Client) takePending(ctx context.Context, state string) (*pendingLogin, error) {
 	b, err := c.s.PendingStore.Take(ctx, pendingKey(state))
@@ -282,9 +291,8 @@ func (c *Client) takePending(ctx context.Context, state string) (*pendingLogin, 
 
 // putBack returns a pending login taken by a request from another browser.
 func (c *Client) putBack(ctx context.Context, state string, rec *pendingLogin) {
-	data, _ := json.Marshal(rec)
 	expiry := time.Unix(rec.Created, 0).Add(c.s.PendingLoginTTL)
-	if err := c.s.PendingStore.Put(ctx, pendingKey(state), data, expiry); err != nil {
+	if err := c.putPending(ctx, state, rec, expiry); err != nil {
 		c.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: could not put back a pending login", attrErr(err))
 	}
 }

@@ -3,6 +3,7 @@ package vippslogin
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 
 	"github.com/go-chi/chi/v5"
@@ -55,7 +56,7 @@ func (c *Client) MountChi(r chi.Router) {
 func (c *Client) checkChiMount(pattern string) error {
 	var route string
 	for _, suffix := range []string{"/login", "/callback", "/logout"} {
-		if len(pattern) >= len(suffix) && pattern[len(pattern)-len(suffix):] == suffix {
+		if strings.HasSuffix(pattern, suffix) {
 			route = suffix
 		}
 	}

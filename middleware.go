@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -237,7 +236,8 @@ func (c *Client) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if !c.started.allow(c.s.Now()) {
+	now := c.s.Now()
+	if !c.started.allow(now) {
 		c.fail(w, r, c.loginErr(returnTo, ErrTooManyLogins))
 		return
 	}
@@ -247,14 +247,14 @@ func (c *Client) login(w http.ResponseWriter, r *http.Request) {
 	if binding == "" {
 		binding = randomString()
 	}
-	rec, _ := json.Marshal(pendingLogin{
+	rec := &pendingLogin{
 		Verifier: verifier,
 		Nonce:    nonce,
 		ReturnTo: returnTo,
-		Created:  c.s.Now().Unix(),
+		Created:  now.Unix(),
 		Binding:  bindingHash(binding),
-	})
-	if err := c.s.PendingStore.Put(r.Context(), pendingKey(state), rec, c.s.Now().Add(c.s.PendingLoginTTL)); err != nil {
+	}
+	if err := c.putPending(r.Context(), state, rec, now.Add(c.s.PendingLoginTTL)); err != nil {
 		c.fail(w, r, c.loginErr(returnTo, wrapStore(err)))
 		return
 	}

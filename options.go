@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -311,16 +312,12 @@ func (cfg Config) validate() (*settings, error) {
 	if len(s.Scopes) == 0 {
 		s.Scopes = []string{"openid"}
 	}
-	hasOpenID := false
 	for _, sc := range s.Scopes {
 		if sc == "" || strings.ContainsFunc(sc, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '"' || r == '\\' }) {
 			return nil, configErr("Scopes", "%q is not a valid scope name", sc)
 		}
-		if sc == "openid" {
-			hasOpenID = true
-		}
 	}
-	if !hasOpenID {
+	if !slices.Contains(s.Scopes, "openid") {
 		return nil, configErr("Scopes", "must include \"openid\"")
 	}
 	s.Scopes = append([]string(nil), s.Scopes...)
