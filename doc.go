@@ -50,6 +50,15 @@
 // and then at most once per 10 seconds, so key rotation works and a flood of
 // forged key ids cannot hammer the provider.
 //
+// # Session stores and several instances
+//
+// Pending logins are kept in the scs store beside the sessions, one record
+// each with an expiry, so every scs store works as it is (memory, Redis,
+// Postgres, ...) and, with a shared store such as Redis, a login may start on
+// one instance of the site and finish on another. Set the session manager's
+// ErrorFunc to [Client.SessionError] so that a store outage is answered like
+// the package's own errors.
+//
 // # What the site still owns
 //
 // The session cookie's settings and lifetime (scs's Lifetime, IdleTimeout,

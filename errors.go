@@ -57,7 +57,8 @@ var (
 	ErrCrossOrigin = errors.New("vippslogin: cross-origin request refused")
 	// ErrTooManyLogins means Config.MaxStartedLogins logins are pending.
 	ErrTooManyLogins = errors.New("vippslogin: too many pending logins")
-	// ErrSessionStore means the session or pending-login store failed.
+	// ErrSessionStore means the session or pending-login store failed; the
+	// default error page answers it with 503.
 	ErrSessionStore = errors.New("vippslogin: session store failed")
 )
 
@@ -179,12 +180,21 @@ func describe(err error) problem {
 	case errors.Is(err, ErrTooManyLogins):
 		return problem{http.StatusServiceUnavailable, "busy", "Too many logins right now",
 			"Too many logins are under way at the moment. Please try again in a minute.", true, 2}
+	case errors.Is(err, ErrSessionStore) && !errors.Is(err, errNoSession):
+		return problem{http.StatusServiceUnavailable, "session_unavailable", "We can't log you in right now",
+			"This site can't reach its session storage at the moment. Please try again in a minute.", true, 2}
 	case errors.Is(err, ErrProviderUnavailable):
 		return problem{http.StatusServiceUnavailable, "provider_unavailable", "Vipps MobilePay can't be reached",
 			"Logging in with Vipps MobilePay is not possible right now. Please try again in a few minutes.", true, 2}
 	case errors.As(err, &te) && te.Code == "invalid_grant":
 		return problem{http.StatusBadRequest, "login_failed", "We couldn't finish your login",
 			"The login could not be completed, perhaps because it was already used or took too long. Please log in again.", true, 1}
+	case errors.As(err, &te) && (te.Code == "invalid_client" || te.Code == "unauthorized_client"):
+		return problem{http.StatusBadGateway, "login_failed", "We couldn't finish your login",
+			"This site's login is not set up correctly. Please tell the site.", true, 2}
+	case errors.As(err, &te) && (te.StatusCode >= 500 || te.Code == "server_error" || te.Code == "temporarily_unavailable"):
+		return problem{http.StatusBadGateway, "login_failed", "We couldn't finish your login",
+			"Vipps MobilePay had a problem. Please try again in a moment.", true, 2}
 	case errors.Is(err, ErrTokenExchange), errors.Is(err, ErrInvalidIDToken), errors.Is(err, ErrUserinfo), errors.Is(err, ErrSubjectMismatch):
 		return problem{http.StatusBadGateway, "login_failed", "We couldn't finish your login",
 			"Something went wrong between this site and Vipps MobilePay. Please try again.", true, 2}

@@ -3,6 +3,7 @@ package vippslogin_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,7 +57,24 @@ func TestMaxStartedLogins(t *testing.T) {
 		t.Fatalf("login beyond the bound: status %d, want 503: %s", resp.StatusCode, body)
 	}
 	h.wantErr(vippslogin.ErrTooManyLogins)
-	h.clock.Advance(11 * time.Minute) // past PendingLoginTTL: the old ones have expired
+
+	// A flood of refusals is logged now and then, with a count, not once
+	// per request.
+	for range 50 {
+		if resp, _ := h.browser().get("/auth/login"); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("login beyond the bound: status %d, want 503", resp.StatusCode)
+		}
+	}
+	if n := strings.Count(h.logs.String(), "too many pending logins"); n != 1 {
+		t.Errorf("51 refusals in a moment made %d log records, want 1", n)
+	}
+	h.clock.Advance(10 * time.Second)
+	h.browser().get("/auth/login")
+	if logs := h.logs.String(); !strings.Contains(logs, "51 logins refused since the last record") {
+		t.Errorf("the next record does not count the refusals since the first:\n%s", logs)
+	}
+
+	h.clock.Advance(10*time.Minute + 10*time.Second) // a sixtieth past PendingLoginTTL: the old ones have expired
 	h.browser().login("/")
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/vippslogin/vippslogin"
 	"github.com/vippslogin/vippslogin/vippstest"
 )
@@ -29,7 +30,10 @@ type clock struct {
 	now time.Time
 }
 
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)} }
+// newClock starts at the real time: session stores (scs memstore, Redis)
+// expire records by the real clock, so a fixed date would make every record
+// look expired once the real clock passes it.
+func newClock() *clock { return &clock{now: time.Now().UTC().Truncate(time.Second)} }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
@@ -69,6 +73,7 @@ type harness struct {
 	sessions *scs.SessionManager
 	auth     *vippslogin.Client
 	site     *httptest.Server
+	url      string // the site's public address: site.URL unless options.baseURL
 	logs     *syncBuffer
 
 	mu   sync.Mutex
@@ -81,27 +86,59 @@ type options struct {
 	// stripPrefix mounts the auth routes with http.StripPrefix("/auth", ...)
 	// instead of with the prefix left on.
 	stripPrefix bool
+	// store is the scs store of the site's sessions; scs's memstore when nil.
+	store scs.Store
+	// sameProvider makes the site another instance beside an existing
+	// harness: it shares that harness's mock provider and clock.
+	sameProvider *harness
+	// baseURL is the site's public address, when it is not the site's own
+	// listener (behind a load balancer, say).
+	baseURL string
 }
 
 func newHarness(t testing.TB, opts ...options) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: newClock(), logs: &syncBuffer{}}
-	idpCfg := vippstest.Config{AutoApprove: true, Now: h.clock.Now}
+	var shared *harness
 	for _, o := range opts {
-		if o.idp != nil {
-			o.idp(&idpCfg)
+		if o.sameProvider != nil {
+			shared = o.sameProvider
 		}
 	}
-	idp, err := vippstest.New(idpCfg)
-	if err != nil {
-		t.Fatal(err)
+	if shared != nil {
+		h.clock, h.idp = shared.clock, shared.idp
+	} else {
+		idpCfg := vippstest.Config{AutoApprove: true, Now: h.clock.Now}
+		for _, o := range opts {
+			if o.idp != nil {
+				o.idp(&idpCfg)
+			}
+		}
+		idp, err := vippstest.New(idpCfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(idp.Close)
+		h.idp = idp
 	}
-	t.Cleanup(idp.Close)
-	h.idp = idp
+	idp := h.idp
 
 	h.site = httptest.NewUnstartedServer(nil)
 	base := "http://" + h.site.Listener.Addr().String()
+	for _, o := range opts {
+		if o.baseURL != "" {
+			base = o.baseURL
+		}
+	}
+	h.url = base
 	h.sessions = scs.New()
+	// No cleanup goroutine: it would outlive the test, holding its sessions.
+	h.sessions.Store = memstore.NewWithCleanupInterval(0)
+	for _, o := range opts {
+		if o.store != nil {
+			h.sessions.Store = o.store
+		}
+	}
 	cfg := vippslogin.Config{
 		ClientID:     idp.ClientID(),
 		ClientSecret: vippslogin.Secret(idp.ClientSecret()),
@@ -130,6 +167,7 @@ func newHarness(t testing.TB, opts ...options) *harness {
 	}
 	t.Cleanup(func() { _ = auth.Close() })
 	h.auth = auth
+	h.sessions.ErrorFunc = auth.SessionError
 	idp.AddRedirectURI(auth.RedirectURI())
 
 	mux := http.NewServeMux()
@@ -203,7 +241,7 @@ func (b *browser) get(u string, header ...string) (*http.Response, string) {
 func (b *browser) do(method, u string, body io.Reader, header ...string) (*http.Response, string) {
 	b.h.t.Helper()
 	if strings.HasPrefix(u, "/") {
-		u = b.h.site.URL + u
+		u = b.h.url + u
 	}
 	req, err := http.NewRequestWithContext(context.Background(), method, u, body)
 	if err != nil {
@@ -242,7 +280,7 @@ func (b *browser) startLogin(returnTo string) string {
 	}
 	resp, _ = b.get(authz)
 	cb := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(cb, b.h.site.URL+"/auth/callback") {
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(cb, b.h.url+"/auth/callback") {
 		b.h.t.Fatalf("authorize: status %d, location %q", resp.StatusCode, cb)
 	}
 	return cb
@@ -282,7 +320,7 @@ func (b *browser) profile() map[string]any {
 
 // cookie returns the value of the named cookie the browser holds for the site.
 func (b *browser) cookie(name string) string {
-	u, _ := url.Parse(b.h.site.URL)
+	u, _ := url.Parse(b.h.url)
 	for _, c := range b.Jar.Cookies(u) {
 		if c.Name == name {
 			return c.Value

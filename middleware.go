@@ -238,7 +238,11 @@ func (c *Client) login(w http.ResponseWriter, r *http.Request) {
 
 	now := c.s.Now()
 	if !c.started.allow(now) {
-		c.fail(w, r, c.loginErr(returnTo, ErrTooManyLogins))
+		err := c.loginErr(returnTo, ErrTooManyLogins)
+		if n := c.started.refusalsToLog(now); n > 0 {
+			logError(c.s.Logger, r, fmt.Errorf("%w; %d logins refused since the last record", err, n))
+		}
+		c.s.ErrorHandler(w, r, err)
 		return
 	}
 	state, nonce := randomString(), randomString()
@@ -313,6 +317,18 @@ func (c *Client) oauth(meta *metadata) *oauth2.Config {
 		RedirectURL: c.s.redirectURI,
 		Scopes:      c.s.Scopes,
 	}
+}
+
+// SessionError reports a failure of the site's session store the way the
+// Client reports its own errors: as a structured log record, and through
+// Config.ErrorHandler as ErrSessionStore (503, a human page for browsers and
+// JSON for API clients). Set it as the scs session manager's ErrorFunc, so
+// that a store outage (Redis restarting, say) shows a clear page instead of
+// a bare "Internal Server Error":
+//
+//	sessions.ErrorFunc = auth.SessionError
+func (c *Client) SessionError(w http.ResponseWriter, r *http.Request, err error) {
+	c.fail(w, r, wrapStore(err))
 }
 
 // fail logs err and hands it to the error handler.

@@ -179,7 +179,9 @@ type Config struct {
 	// many browsers start them: it is how many logins may start per
 	// PendingLoginTTL. Beyond it the login route answers 503 until older
 	// ones expire, so a flood of abandoned logins cannot fill the session
-	// store. Default: 100000.
+	// store. A login counts for a sixtieth of the TTL longer than its
+	// record lives. Refusals are logged at most once per 10 seconds, with
+	// their count. Default: 100000.
 	MaxStartedLogins int
 
 	// DefaultReturnTo is where a login ends when it names no return_to, and

@@ -1,8 +1,13 @@
 package vippslogin_test
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"html"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -77,20 +82,25 @@ func TestTokenEndpointRejected(t *testing.T) {
 	}
 }
 
+// The slow-endpoint tests: the provider takes far longer than HTTPTimeout.
+// The page that failed answers within HTTPTimeout plus a second with a
+// clear 504, nothing is logged in, and a login after the provider speeds up
+// works with the same Client.
+
 func TestTokenEndpointTimeout(t *testing.T) {
-	h := newHarness(t, options{site: func(c *vippslogin.Config) { c.HTTPTimeout = 300 * time.Millisecond }})
-	h.idp.SetFault(vippstest.Token, vippstest.Fault{Delay: 5 * time.Second})
-	b := h.browser()
-	cb := b.startLogin("/profile")
-	start := time.Now()
-	resp, _ := b.get(cb)
-	if took := time.Since(start); took >= 3*time.Second {
-		t.Errorf("callback took %v with a 300ms time-out", took)
-	}
-	if got, want := resp.StatusCode, http.StatusGatewayTimeout; got != want {
-		t.Errorf("status %d, want %d", got, want)
-	}
-	b.wantRefused(resp, vippslogin.ErrTimeout, vippslogin.ErrTokenExchange)
+	runFaultCase(t, slowCase(vippstest.Token, vippslogin.ErrTokenExchange))
+}
+
+func TestUserinfoTimeout(t *testing.T) {
+	runFaultCase(t, slowCase(vippstest.Userinfo, vippslogin.ErrUserinfo))
+}
+
+func TestKeySetTimeout(t *testing.T) {
+	runFaultCase(t, slowCase(vippstest.JWKS, vippslogin.ErrProviderUnavailable))
+}
+
+func TestDiscoveryTimeout(t *testing.T) {
+	runFaultCase(t, slowCase(vippstest.Discovery, vippslogin.ErrProviderUnavailable))
 }
 
 func TestTokenAuthMethods(t *testing.T) {
@@ -218,5 +228,437 @@ func TestKeySetOutage(t *testing.T) {
 				t.Error("not logged in after the key set came back")
 			}
 		})
+	}
+}
+
+// TestProviderDownAtStart starts the site while every endpoint of the
+// provider is unreachable: the site serves its public pages, a login gets a
+// friendly 503, and once the provider is back logins work with the same
+// Client.
+func TestProviderDownAtStart(t *testing.T) {
+	h := newHarness(t)
+	for _, e := range allEndpoints {
+		h.idp.SetFault(e, vippstest.Fault{Down: true})
+	}
+	b := h.browser()
+
+	for path, want := range map[string]string{"/": "home", "/public": "hello guest"} {
+		if resp, body := b.get(path); resp.StatusCode != http.StatusOK || body != want {
+			t.Errorf("GET %s: %d %q, want 200 %q", path, resp.StatusCode, body, want)
+		}
+	}
+	if n := h.idp.Hits(vippstest.Discovery); n != 0 {
+		t.Errorf("public pages asked the provider for discovery %d times", n)
+	}
+
+	// A browser gets a page for people.
+	resp, body := b.get("/auth/login?return_to=%2Fprofile")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("login: status %d, want 503 (error %v)", resp.StatusCode, h.lastErr())
+	}
+	h.wantErr(vippslogin.ErrProviderUnavailable)
+	wantHumanErrorPage(t, h, resp, body, "provider_unavailable", "/profile")
+	if page := html.UnescapeString(body); !strings.Contains(page, providerUnavailableMessage) {
+		t.Errorf("page does not say %q:\n%s", providerUnavailableMessage, page)
+	}
+	wantFaultLogged(t, h, "provider_unavailable", "ERROR", "/auth/login", http.StatusServiceUnavailable)
+	if rec := lastLogRecord(t, h, "vippslogin: provider_unavailable"); !strings.Contains(fmt.Sprint(rec["error"]), "discovery") {
+		t.Errorf("log record %v does not say discovery failed", rec)
+	}
+
+	// An API client gets the documented JSON.
+	resp, body = b.get("/auth/login", "Accept", "application/json")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("login as an API client: status %d, want 503", resp.StatusCode)
+	}
+	wantJSONError(t, resp, body, "provider_unavailable", "/auth/login")
+	if !strings.Contains(body, providerUnavailableMessage) {
+		t.Errorf("JSON %s does not say %q", body, providerUnavailableMessage)
+	}
+
+	// Guarded pages send browsers to the login and refuse API clients.
+	resp, _ = b.get("/profile")
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || loc != "/auth/login?return_to=%2Fprofile" {
+		t.Errorf("/profile: %d %q, want 303 to the login", resp.StatusCode, loc)
+	}
+	resp, body = b.get("/profile", "Accept", "application/json")
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/profile as an API client: status %d, want 401", resp.StatusCode)
+	}
+	wantJSONError(t, resp, body, "login_required", "/auth/login?return_to=%2Fprofile")
+	if err := h.auth.Ready(context.Background()); !errors.Is(err, vippslogin.ErrProviderUnavailable) {
+		t.Errorf("Ready = %v, want ErrProviderUnavailable", err)
+	}
+	if resp, body := b.get("/public"); resp.StatusCode != http.StatusOK || body != "hello guest" {
+		t.Errorf("/public after the failed login: %d %q", resp.StatusCode, body)
+	}
+	wantNoClaims(t, h, b)
+
+	// The provider comes back. A failed discovery is retried after a back-off
+	// of 2s by the configured clock.
+	for _, e := range allEndpoints {
+		h.idp.SetFault(e, vippstest.Fault{})
+	}
+	h.clock.Advance(2 * time.Second)
+	b.login("/profile")
+	claims := b.profile()
+	if claims == nil || claims["sub"] == "" {
+		t.Fatalf("not logged in after the provider came back: %v", claims)
+	}
+	if _, body := b.get("/public"); body != fmt.Sprint("hello ", claims["sub"]) {
+		t.Errorf("/public after the login: %q", body)
+	}
+	if err := h.auth.Ready(context.Background()); err != nil {
+		t.Errorf("Ready after the provider came back: %v", err)
+	}
+}
+
+// TestFaultsNeverHalfLogIn fails a login at each way the provider can fail
+// and checks that the user gets a clear page with the right status, the
+// operator an error record, that nothing is logged in, that the failed
+// callback cannot be finished later, and that a login from the same browser
+// works once the fault is gone. The slow variants are in the *Timeout tests.
+func TestFaultsNeverHalfLogIn(t *testing.T) {
+	token := func(name string, f vippstest.Fault, status, tokenStatus int) faultCase {
+		return faultCase{name: "token " + name, endpoint: vippstest.Token, fault: f, status: status,
+			kind: "login_failed", want: []error{vippslogin.ErrTokenExchange}, tokenStatus: tokenStatus}
+	}
+	keys := func(name string, f vippstest.Fault) faultCase {
+		return faultCase{name: "jwks " + name, endpoint: vippstest.JWKS, fault: f, status: http.StatusServiceUnavailable,
+			kind: "provider_unavailable", want: []error{vippslogin.ErrProviderUnavailable}}
+	}
+	userinfo := func(name string, f vippstest.Fault) faultCase {
+		return faultCase{name: "userinfo " + name, endpoint: vippstest.Userinfo, fault: f, status: http.StatusBadGateway,
+			kind: "login_failed", want: []error{vippslogin.ErrUserinfo}}
+	}
+	discovery := func(name string, f vippstest.Fault) faultCase {
+		return faultCase{name: "discovery " + name, endpoint: vippstest.Discovery, fault: f, atLogin: true,
+			status: http.StatusServiceUnavailable, kind: "provider_unavailable", want: []error{vippslogin.ErrProviderUnavailable}}
+	}
+	tests := []faultCase{
+		token("500", vippstest.Fault{Status: 500}, http.StatusBadGateway, 500),
+		token("502", vippstest.Fault{Status: 502}, http.StatusBadGateway, 502),
+		token("503", vippstest.Fault{Status: 503}, http.StatusBadGateway, 503),
+		token("500 with an HTML body", vippstest.Fault{Status: 500, Body: "<html>oops</html>"}, http.StatusBadGateway, 500),
+		token("down", vippstest.Fault{Down: true}, http.StatusBadGateway, 0),
+		token("garbage with 200", vippstest.Fault{Status: 200, Body: "garbage"}, http.StatusBadGateway, 0),
+		token("token_type not bearer", vippstest.Fault{Status: 200, Body: `{"access_token":"a","token_type":"mac","id_token":"x.y.z"}`}, http.StatusBadGateway, 0),
+		{
+			name: "token invalid_grant", endpoint: vippstest.Token,
+			fault:  vippstest.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"x"}`},
+			status: http.StatusBadRequest, kind: "login_failed", level: "WARN",
+			want: []error{vippslogin.ErrTokenExchange}, tokenStatus: 400,
+		},
+		{
+			name:   "token wrong client authentication method",
+			setup:  func(h *harness) { h.idp.SetTokenAuthMethod("client_secret_post") },
+			clear:  func(h *harness) { h.idp.SetTokenAuthMethod("client_secret_basic") },
+			status: http.StatusBadGateway, kind: "login_failed",
+			want: []error{vippslogin.ErrTokenExchange}, tokenStatus: 401,
+		},
+		keys("500", vippstest.Fault{Status: 500}),
+		keys("garbage", vippstest.Fault{Status: 200, Body: "garbage"}),
+		{
+			// A well-formed key set without the token's key reads as a
+			// rotation the site cannot follow, not as an outage.
+			name: "jwks empty key set", endpoint: vippstest.JWKS,
+			fault:  vippstest.Fault{Status: 200, Body: `{"keys":[]}`},
+			status: http.StatusBadGateway, kind: "login_failed",
+			want: []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrUnknownKey},
+		},
+		keys("down", vippstest.Fault{Down: true}),
+		userinfo("500", vippstest.Fault{Status: 500}),
+		userinfo("503", vippstest.Fault{Status: 503}),
+		userinfo("down", vippstest.Fault{Down: true}),
+		userinfo("garbage", vippstest.Fault{Status: 200, Body: "garbage"}),
+		userinfo("401", vippstest.Fault{Status: 401, Body: `{"error":"invalid_token"}`}),
+		discovery("down", vippstest.Fault{Down: true}),
+		discovery("500", vippstest.Fault{Status: 500}),
+		discovery("garbage", vippstest.Fault{Status: 200, Body: "garbage"}),
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { runFaultCase(t, tc) })
+	}
+}
+
+// faultCase is a way for the provider to fail a login, and what the site
+// must answer.
+type faultCase struct {
+	name string
+	// endpoint gets fault; or setup makes the fault and clear undoes it.
+	endpoint     vippstest.Endpoint
+	fault        vippstest.Fault
+	setup, clear func(h *harness)
+	// atLogin: the login fails when it starts, at /auth/login, not at the
+	// callback.
+	atLogin bool
+	// timeout is the site's HTTPTimeout; when set, the failing request must
+	// take at least timeout and less than timeout plus a second.
+	timeout time.Duration
+
+	status      int     // the site's answer
+	kind        string  // the error code in JSON and in the log record
+	level       string  // of the log record; ERROR when empty
+	want        []error // each must match the handler's error (errors.Is)
+	tokenStatus int     // the *TokenError's StatusCode; 0 for none
+}
+
+// slowCase makes e answer long after a 300ms HTTPTimeout.
+func slowCase(e vippstest.Endpoint, want error) faultCase {
+	return faultCase{
+		name:     string(e) + " slow",
+		endpoint: e,
+		fault:    vippstest.Fault{Delay: 10 * time.Second},
+		atLogin:  e == vippstest.Discovery,
+		timeout:  300 * time.Millisecond,
+		status:   http.StatusGatewayTimeout,
+		kind:     "provider_timeout",
+		want:     []error{vippslogin.ErrTimeout, want},
+	}
+}
+
+var allEndpoints = []vippstest.Endpoint{vippstest.Discovery, vippstest.Authorize, vippstest.Token, vippstest.JWKS, vippstest.Userinfo}
+
+// providerUnavailableMessage is what the default error handler tells users
+// about ErrProviderUnavailable.
+const providerUnavailableMessage = "Logging in with Vipps MobilePay is not possible right now. Please try again in a few minutes."
+
+// faultTitles are the headings of the error page by error code.
+var faultTitles = map[string]string{
+	"provider_unavailable": "Vipps MobilePay can't be reached",
+	"provider_timeout":     "Vipps MobilePay is slow to answer",
+	"login_failed":         "We couldn't finish your login",
+}
+
+func runFaultCase(t *testing.T, tc faultCase) {
+	t.Helper()
+	var opts options
+	if tc.timeout > 0 {
+		opts.site = func(c *vippslogin.Config) { c.HTTPTimeout = tc.timeout }
+	}
+	h := newHarness(t, opts)
+	b := h.browser()
+	const returnTo = "/profile"
+	setup := func() {
+		if tc.setup != nil {
+			tc.setup(h)
+		} else {
+			h.idp.SetFault(tc.endpoint, tc.fault)
+		}
+	}
+
+	var (
+		resp     *http.Response
+		body, cb string
+		took     time.Duration
+		path     = "/auth/callback"
+	)
+	if tc.atLogin {
+		path = "/auth/login"
+		setup()
+		start := time.Now()
+		resp, body = b.get("/auth/login?return_to=" + url.QueryEscape(returnTo))
+		took = time.Since(start)
+	} else {
+		// The provider fails while the user is confirming in the app.
+		cb = b.startLogin(returnTo)
+		setup()
+		start := time.Now()
+		resp, body = b.get(cb)
+		took = time.Since(start)
+	}
+	t.Logf("%s answered %d in %v", path, resp.StatusCode, took.Round(time.Millisecond))
+
+	if tc.timeout > 0 {
+		if took < tc.timeout || took >= tc.timeout+time.Second {
+			t.Errorf("answered in %v, want from %v to %v", took, tc.timeout, tc.timeout+time.Second)
+		}
+	}
+	if tc.setup == nil && h.idp.Hits(tc.endpoint) == 0 {
+		t.Errorf("%s was never asked: the fault was not tried", tc.endpoint)
+	}
+	if resp.StatusCode != tc.status {
+		t.Errorf("status %d, want %d (error %v)", resp.StatusCode, tc.status, h.lastErr())
+	}
+	err := h.lastErr()
+	for _, target := range tc.want {
+		if !errors.Is(err, target) {
+			t.Errorf("error %v, want it to match %v", err, target)
+		}
+	}
+	var te *vippslogin.TokenError
+	if got := errors.As(err, &te); got != (tc.tokenStatus != 0) {
+		t.Errorf("errors.As(%v, *TokenError) = %v, want %v", err, got, tc.tokenStatus != 0)
+	} else if got && te.StatusCode != tc.tokenStatus {
+		t.Errorf("TokenError.StatusCode = %d, want %d", te.StatusCode, tc.tokenStatus)
+	}
+	wantHumanErrorPage(t, h, resp, body, tc.kind, returnTo)
+	level := tc.level
+	if level == "" {
+		level = "ERROR"
+	}
+	wantFaultLogged(t, h, tc.kind, level, path, tc.status)
+
+	// Nothing half-logs-in.
+	if got := b.profile(); got != nil {
+		t.Fatalf("logged in after a failed login as %v", got["sub"])
+	}
+	if _, body := b.get("/public"); body != "hello guest" {
+		t.Errorf("/public after a failed login: %q", body)
+	}
+	wantNoClaims(t, h, b)
+
+	if tc.clear != nil {
+		tc.clear(h)
+	} else {
+		h.idp.SetFault(tc.endpoint, vippstest.Fault{})
+	}
+	if tc.atLogin {
+		// A failed discovery is not retried for 2s by the configured clock.
+		h.clock.Advance(2 * time.Second)
+	} else {
+		// Reloading the failed callback does not finish it now that the
+		// provider works.
+		resp, _ := b.get(cb)
+		if resp.StatusCode != http.StatusBadRequest || !errors.Is(h.lastErr(), vippslogin.ErrLoginReplayed) {
+			t.Errorf("reload of the failed callback: %d %v, want 400 ErrLoginReplayed", resp.StatusCode, h.lastErr())
+		}
+		if got := b.profile(); got != nil {
+			t.Fatalf("the reloaded callback logged in as %v", got["sub"])
+		}
+		wantNoClaims(t, h, b)
+	}
+
+	b.login(returnTo)
+	if got := b.profile(); got == nil || got["sub"] == "" {
+		t.Fatalf("not logged in by a login after the fault cleared: %v", got)
+	}
+}
+
+// wantHumanErrorPage checks that resp, body is the default error handler's
+// page for a browser about an error with the given code: HTML with the
+// code's heading, a link to try the login to returnTo again, and nothing of
+// the error's internals.
+func wantHumanErrorPage(t testing.TB, h *harness, resp *http.Response, body, kind, returnTo string) {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("Content-Type %q, want HTML; body %q", ct, body)
+		return
+	}
+	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", got)
+	}
+	page := html.UnescapeString(body)
+	title := faultTitles[kind]
+	if !strings.Contains(page, "<html") || title == "" || !strings.Contains(page, "<h1>"+title+"</h1>") {
+		t.Errorf("page without the heading %q:\n%s", title, page)
+	}
+	if retry := `href="/auth/login?return_to=` + url.QueryEscape(returnTo) + `"`; !strings.Contains(page, retry) {
+		t.Errorf("page without a link to log in again (%s):\n%s", retry, page)
+	}
+	leaks := []string{
+		"vippslogin:", "dial tcp", "connection refused", "connection reset", "EOF",
+		"context deadline", "Client.Timeout", "goroutine", "panic", "server_error",
+		"invalid_grant", "invalid_client", "fault injected", "token endpoint", "userinfo",
+		"key set", "jwks", "discovery", "answered", "garbage",
+		strings.TrimPrefix(h.idp.URL(), "http://"),
+	}
+	if err := h.lastErr(); err != nil {
+		leaks = append(leaks, err.Error())
+	}
+	for _, leak := range leaks {
+		if strings.Contains(page, leak) {
+			t.Errorf("page shows %q:\n%s", leak, page)
+		}
+	}
+}
+
+// wantJSONError checks that resp, body is the documented JSON error with the
+// given code and a login_url starting with loginURL, and nothing more.
+func wantJSONError(t testing.TB, resp *http.Response, body, code, loginURL string) {
+	t.Helper()
+	gotCode, gotLogin := jsonError(t, resp, body)
+	if gotCode != code || !strings.HasPrefix(gotLogin, loginURL) {
+		t.Errorf("JSON error %q login_url %q, want %q and %q...", gotCode, gotLogin, code, loginURL)
+	}
+	var fields map[string]any
+	if err := json.Unmarshal([]byte(body), &fields); err != nil {
+		t.Fatalf("JSON %q: %v", body, err)
+	}
+	for k := range fields {
+		if k != "error" && k != "message" && k != "login_url" {
+			t.Errorf("JSON error has an undocumented field %q: %s", k, body)
+		}
+	}
+	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", got)
+	}
+}
+
+// logRecordsOf returns h's log records with the given message.
+func logRecordsOf(t testing.TB, h *harness, msg string) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(h.logs.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec["msg"] == msg {
+			recs = append(recs, rec)
+		}
+	}
+	return recs
+}
+
+// lastLogRecord returns the last of h's log records with the given message.
+func lastLogRecord(t testing.TB, h *harness, msg string) map[string]any {
+	t.Helper()
+	recs := logRecordsOf(t, h, msg)
+	if len(recs) == 0 {
+		t.Fatalf("no log record %q in\n%s", msg, h.logs.String())
+	}
+	return recs[len(recs)-1]
+}
+
+// wantFaultLogged checks that exactly one record tells the operator of the
+// failed request to path, at level, with the handler's last error.
+func wantFaultLogged(t testing.TB, h *harness, kind, level, path string, status int) {
+	t.Helper()
+	recs := logRecordsOf(t, h, "vippslogin: "+kind)
+	if len(recs) != 1 {
+		t.Errorf("%d log records %q, want 1:\n%s", len(recs), "vippslogin: "+kind, h.logs.String())
+		if len(recs) == 0 {
+			return
+		}
+	}
+	rec := recs[0]
+	if rec["level"] != level || rec["kind"] != kind || rec["path"] != path || rec["status"] != float64(status) {
+		t.Errorf("log record %v, want level %s, kind %s, path %s, status %d", rec, level, kind, path, status)
+	}
+	if err := h.lastErr(); err == nil || rec["error"] != err.Error() {
+		t.Errorf("log record error %q, want the handler's error %v", rec["error"], err)
+	}
+}
+
+// wantNoClaims checks that no session in the store, the browser's included,
+// holds claims.
+func wantNoClaims(t testing.TB, h *harness, b *browser) {
+	t.Helper()
+	n := 0
+	err := h.sessions.Iterate(context.Background(), func(ctx context.Context) error {
+		if len(h.sessions.GetBytes(ctx, "vippslogin.claims")) > 0 {
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Iterate: %v", err)
+	}
+	if n != 0 {
+		t.Errorf("%d sessions hold claims after a failed login (browser's session cookie %q)", n, b.cookie("session"))
 	}
 }

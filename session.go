@@ -112,6 +112,13 @@ type scsPending struct {
 }
 
 func (s *scsPending) Put(ctx context.Context, key string, data []byte, expiry time.Time) error {
+	// Stores expire records by the real clock, and some (scs's Redis
+	// stores) keep a record with no time left for ever: give every record
+	// a little time, so that it always expires. The Client checks a login's
+	// age by its own clock anyway.
+	if soonest := time.Now().Add(time.Second); expiry.Before(soonest) {
+		expiry = soonest
+	}
 	b, err := s.sm.Codec.Encode(expiry, map[string]any{pendingValue: data})
 	if err != nil {
 		return err
@@ -186,16 +193,27 @@ func bindingHash(secret string) string {
 var errCorruptRecord = errors.New("vippslogin: corrupt pending-login record")
 
 // startWindow counts the logins started in the last PendingLoginTTL, in
-// startSlots slots, to bound how many pending logins can exist at once.
+// startSlots slots, to bound how many pending logins can exist at once. It
+// also counts the logins it refuses, so that a flood is logged now and then
+// rather than once per request.
 type startWindow struct {
 	mu     sync.Mutex
 	slot   time.Duration
 	max    int
 	counts [startSlots]int
 	ids    [startSlots]int64 // which slot of time each count is for
+
+	refused int       // refusals since the last record of them
+	logged  time.Time // when refusals were last logged
 }
 
-const startSlots = 11 // ten slots cover the TTL; one more for the slot under way
+// startSlots: sixty slots cover the TTL, and one more the slot under way,
+// so a login is counted for at most a sixtieth of the TTL after its record
+// expires.
+const startSlots = 61
+
+// refusalLogEvery is how often a flood of refused logins is logged.
+const refusalLogEvery = 10 * time.Second
 
 func newStartWindow(ttl time.Duration, max int) *startWindow {
 	return &startWindow{slot: ttl / (startSlots - 1), max: max}
@@ -213,6 +231,7 @@ func (w *startWindow) allow(now time.Time) bool {
 		}
 	}
 	if total >= w.max {
+		w.refused++
 		return false
 	}
 	j := id % startSlots
@@ -221,4 +240,17 @@ func (w *startWindow) allow(now time.Time) bool {
 	}
 	w.counts[j]++
 	return true
+}
+
+// refusalsToLog returns how many logins were refused since the last record
+// of them, when it is time for another record, and 0 otherwise.
+func (w *startWindow) refusalsToLog(now time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.refused == 0 || !w.logged.IsZero() && now.Sub(w.logged) < refusalLogEvery {
+		return 0
+	}
+	n := w.refused
+	w.refused, w.logged = 0, now
+	return n
 }

@@ -31,7 +31,8 @@
 //	                     "openid name email phoneNumber"
 //	VIPPS_TOKEN_AUTH     client_secret_basic (default) or client_secret_post
 //	SESSION_STORE        memory (default) or redis
-//	REDIS_ADDR           host:port of Redis, for SESSION_STORE=redis
+//	REDIS_ADDR           host:port of Redis, for SESSION_STORE=redis;
+//	                     default 127.0.0.1:6379
 //
 // # Routes
 //
@@ -41,7 +42,8 @@
 //	GET  /auth/callback  where Vipps sends the user back
 //	POST /auth/logout    ends the session
 //	GET  /healthz        200 while the process serves requests
-//	GET  /readyz         200 when the login provider can be reached, else 503
+//	GET  /readyz         200 when the login provider (and Redis, when
+//	                     used) can be reached, else 503
 package main
 
 import (
@@ -49,6 +51,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -60,7 +63,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/v2"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/vippslogin/vippslogin"
 	"github.com/vippslogin/vippslogin/vippstest"
@@ -103,7 +108,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		Scopes:       strings.Fields(getenv("VIPPS_SCOPES")),
 		TokenAuth:    vippslogin.TokenAuthMethod(cmp.Or(getenv("VIPPS_TOKEN_AUTH"), string(vippslogin.ClientSecretBasic))),
 		SessionStore: cmp.Or(getenv("SESSION_STORE"), "memory"),
-		RedisAddr:    getenv("REDIS_ADDR"),
+		RedisAddr:    cmp.Or(getenv("REDIS_ADDR"), "127.0.0.1:6379"),
 	}
 	if len(cfg.Scopes) == 0 {
 		cfg.Scopes = []string{"openid", "name", "email", "phoneNumber"}
@@ -234,7 +239,7 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 	s.sessions.Cookie.HttpOnly = true
 	s.sessions.Cookie.SameSite = http.SameSiteLaxMode
 	s.sessions.Cookie.Secure = base.Scheme == "https"
-	release, err := useSessionStore(s.sessions, cfg)
+	release, storeReady, err := useSessionStore(s.sessions, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -268,6 +273,8 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { _ = s.auth.Close() })
+	// A session store failure (Redis down) shows the library's clear page.
+	s.sessions.ErrorFunc = s.auth.SessionError
 
 	if mock != nil {
 		mock.AddRedirectURI(s.auth.RedirectURI())
@@ -288,21 +295,60 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 	mux.Handle("GET /{$}", s.auth.LoadClaims(http.HandlerFunc(p.home)))
 	mux.Handle("GET /profile", s.auth.RequireLogin(http.HandlerFunc(p.profile)))
 	mux.HandleFunc("GET /healthz", healthz)
-	mux.HandleFunc("GET /readyz", p.readyz)
+	mux.HandleFunc("GET /readyz", storeReadyz(storeReady, logger, p.readyz))
 	s.handler = s.sessions.LoadAndSave(mux)
 	return s, nil
 }
 
-// useSessionStore points sessions at the store that SESSION_STORE names and
-// returns a function that releases the store.
-func useSessionStore(sessions *scs.SessionManager, cfg config) (release func(), err error) {
+// storeReadyz answers 503 while the session store does not answer, and
+// otherwise hands over to next.
+func storeReadyz(ready func(context.Context) error, logger *slog.Logger, next http.HandlerFunc) http.HandlerFunc {
+	if ready == nil {
+		return next
+	}
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			logger.Warn("not ready: the session store does not answer", "error", err)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "session store unavailable")
+			return
+		}
+		next(w, r)
+	}
+}
+
+// useSessionStore points sessions at the store that SESSION_STORE names. It
+// returns a function that releases the store, and a check of whether the
+// store answers, for /readyz (nil when there is nothing to check).
+func useSessionStore(sessions *scs.SessionManager, cfg config, logger *slog.Logger) (release func(), ready func(context.Context) error, err error) {
 	switch cfg.SessionStore {
 	case "memory":
 		// scs.New made one. Its cleanup goroutine is left running:
 		// MemStore.StopCleanup races with the goroutine's start.
-		return func() {}, nil
+		return func() {}, nil, nil
 	case "redis":
-		return nil, errors.New("SESSION_STORE=redis is not supported by this build yet")
+		client := redis.NewClient(&redis.Options{
+			Addr:         cfg.RedisAddr,
+			DialTimeout:  2 * time.Second,
+			ReadTimeout:  2 * time.Second,
+			WriteTimeout: 2 * time.Second,
+		})
+		sessions.Store = goredisstore.New(client)
+		ready = func(ctx context.Context) error { return client.Ping(ctx).Err() }
+		// The site starts even when Redis is not up yet; /readyz says so
+		// until it is.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			logger.Warn("Redis does not answer yet; sessions fail until it does", "redis_addr", cfg.RedisAddr, "error", err)
+		} else {
+			logger.Info("sessions are kept in Redis", "redis_addr", cfg.RedisAddr)
+		}
+		return func() { _ = client.Close() }, ready, nil
 	}
-	return nil, fmt.Errorf("SESSION_STORE=%q is not memory or redis", cfg.SessionStore)
+	return nil, nil, fmt.Errorf("SESSION_STORE=%q is not memory or redis", cfg.SessionStore)
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vippslogin/vippslogin/internal/testsvc"
 	"github.com/vippslogin/vippslogin/vippstest"
 )
 
@@ -164,6 +165,65 @@ func testLogin(t *testing.T, env map[string]string) {
 	}
 }
 
+// With SESSION_STORE=redis the whole login, and logout, run on scs's Redis
+// store against a real redis-server.
+func TestLoginWithRedis(t *testing.T) {
+	addr := testsvc.RedisAddr(t)
+	env := map[string]string{"SESSION_STORE": "redis", "REDIS_ADDR": addr}
+	srv, _ := startSite(t, env)
+	if resp, body := get(t, http.DefaultClient, srv.URL+"/readyz", ""); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /readyz with Redis up: %d %s", resp.StatusCode, body)
+	}
+	testLogin(t, env)
+}
+
+// The site starts while Redis is down: it serves public pages, says it is
+// not ready, and answers what needs the store with a clear 503. Once Redis
+// is up logins work with no restart, and a Redis restart costs the sessions
+// it held but nothing else.
+func TestRedisDown(t *testing.T) {
+	r := testsvc.StartRedis(t)
+	r.Stop()
+	srv, _ := startSite(t, map[string]string{"SESSION_STORE": "redis", "REDIS_ADDR": r.Addr})
+	c := newBrowser(t)
+	if resp, body := get(t, c, srv.URL+"/readyz", ""); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "session store") {
+		t.Errorf("GET /readyz with Redis down: %d %q, want 503 naming the session store", resp.StatusCode, body)
+	}
+	if resp, _ := get(t, c, srv.URL+"/healthz", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /healthz with Redis down: %d, want 200", resp.StatusCode)
+	}
+	if resp, page := get(t, c, srv.URL+"/", ""); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Log in with Vipps") {
+		t.Errorf("GET / for a new visitor with Redis down: %d, want the public home page:\n%s", resp.StatusCode, page)
+	}
+	wantStoreDown := func(what string, resp *http.Response, page string) {
+		t.Helper()
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, "session storage") {
+			t.Errorf("%s with Redis down: %d, want 503 and a page that says why:\n%s", what, resp.StatusCode, page)
+		}
+		if strings.Contains(page, r.Addr) || strings.Contains(page, "refused") {
+			t.Errorf("%s: the page shows the store's error:\n%s", what, page)
+		}
+	}
+	resp, page := get(t, c, srv.URL+"/auth/login?return_to=/profile", "")
+	wantStoreDown("GET /auth/login", resp, page)
+
+	r.Start()
+	if resp, body := get(t, c, srv.URL+"/readyz", ""); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /readyz once Redis is up: %d %s", resp.StatusCode, body)
+	}
+	if resp, page := decide(t, c, srv.URL, "approve"); resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/profile" {
+		t.Fatalf("login once Redis is up: %d at %s:\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
+
+	r.Stop()
+	resp, page = get(t, c, srv.URL+"/profile", "")
+	wantStoreDown("GET /profile", resp, page)
+	r.Start() // empty: the session is gone, so the browser logs in again
+	if resp, page := decide(t, c, srv.URL, "approve"); resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/profile" {
+		t.Errorf("login after Redis restarted: %d at %s:\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
+}
+
 func TestLoginCancelled(t *testing.T) {
 	srv, _ := startSite(t, nil)
 	c := newBrowser(t)
@@ -252,7 +312,6 @@ func TestConfigErrors(t *testing.T) {
 		{"client secret only", map[string]string{"VIPPS_CLIENT_SECRET": "secret"}, "VIPPS_CLIENT_ID is empty"},
 		{"bad token auth", map[string]string{"VIPPS_TOKEN_AUTH": "private_key_jwt"}, "VIPPS_TOKEN_AUTH"},
 		{"bad session store", map[string]string{"SESSION_STORE": "disk"}, "SESSION_STORE"},
-		{"redis", map[string]string{"SESSION_STORE": "redis", "REDIS_ADDR": "127.0.0.1:6379"}, "SESSION_STORE=redis is not supported by this build yet"},
 		{"no openid scope", map[string]string{"VIPPS_SCOPES": "name email"}, "openid"},
 		{"http base URL", map[string]string{"BASE_URL": "http://shop.example"}, "https"},
 	}

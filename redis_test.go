@@ -1,0 +1,319 @@
+package vippslogin_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/internal/testsvc"
+	"github.com/vippslogin/vippslogin/vippstest"
+)
+
+// The tests in this file run the package against scs's own Redis store,
+// goredisstore, on a real redis-server, with no code of the package's
+// written for Redis.
+
+// redisKeys returns the keys under prefix+pattern, with their time to live.
+func redisKeys(t *testing.T, client *redis.Client, prefix, pattern string) map[string]time.Duration {
+	t.Helper()
+	ctx := context.Background()
+	keys := map[string]time.Duration{}
+	iter := client.Scan(ctx, 0, prefix+pattern, 1000).Iterator()
+	for iter.Next(ctx) {
+		ttl, err := client.PTTL(ctx, iter.Val()).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys[strings.TrimPrefix(iter.Val(), prefix)] = ttl
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func TestRedisLoginFlow(t *testing.T) {
+	client, prefix := testsvc.RedisClient(t)
+	h := newHarness(t, options{store: goredisstore.NewWithPrefix(client, prefix)})
+	ttl := 10 * time.Minute // the default PendingLoginTTL
+	b := h.browser()
+
+	cb := b.startLogin("/profile")
+	pending := redisKeys(t, client, prefix, "vippslogin:pending:*")
+	if len(pending) != 1 {
+		t.Fatalf("pending-login records in Redis: %d, want 1", len(pending))
+	}
+	for k, left := range pending {
+		if left <= 0 || left > ttl {
+			t.Errorf("%s expires in %v, want within (0, %v]: abandoned logins must expire", k, left, ttl)
+		}
+	}
+
+	resp, _ := b.get(cb)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/profile" {
+		t.Fatalf("callback: %d %q (error %v)", resp.StatusCode, resp.Header.Get("Location"), h.lastErr())
+	}
+	claims := b.profile()
+	if claims == nil || claims["name"] != "Kari Nordmann" {
+		t.Fatalf("profile after login: %v", claims)
+	}
+	token := b.cookie("session")
+	sessions := redisKeys(t, client, prefix, token)
+	if left, ok := sessions[token]; !ok || left <= 0 {
+		t.Fatalf("the session %q is not in Redis with an expiry (%v)", token, sessions)
+	}
+
+	// A reload of the callback is recognised from the record Redis keeps.
+	if resp, _ := b.get(cb); resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("reload of the callback: status %d, want 303", resp.StatusCode)
+	}
+
+	resp, _ = b.logout(nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: status %d (error %v)", resp.StatusCode, h.lastErr())
+	}
+	if n, err := client.Exists(context.Background(), prefix+token).Result(); err != nil || n != 0 {
+		t.Errorf("the logged-out session is still in Redis (exists=%d, %v)", n, err)
+	}
+	if b.profile() != nil {
+		t.Error("still logged in after logout")
+	}
+}
+
+// An abandoned login's record expires in Redis; a callback after that is
+// refused as an expired login, and the browser can log in again at once.
+func TestRedisAbandonedLoginExpires(t *testing.T) {
+	client, prefix := testsvc.RedisClient(t)
+	h := newHarness(t, options{store: goredisstore.NewWithPrefix(client, prefix)})
+	b := h.browser()
+	cb := b.startLogin("/profile")
+	pending := redisKeys(t, client, prefix, "vippslogin:pending:*")
+	if len(pending) != 1 {
+		t.Fatalf("pending-login records in Redis: %d, want 1", len(pending))
+	}
+	// Let Redis expire the record now rather than in ten minutes.
+	for k := range pending {
+		if err := client.PExpire(context.Background(), prefix+k, time.Millisecond).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(redisKeys(t, client, prefix, "vippslogin:pending:*")) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Redis did not expire the pending login")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	resp, body := b.get(cb)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Please start again") {
+		t.Errorf("callback of an expired login: %d %q", resp.StatusCode, body)
+	}
+	b.wantRefused(resp, vippslogin.ErrLoginExpired)
+	b.login("/profile")
+}
+
+// balancer is a load balancer in front of two instances of a site: route
+// picks the instance for each request.
+type balancer struct {
+	*httptest.Server
+	route func(r *http.Request) int
+	hits  [2]atomic.Int32
+}
+
+func newBalancer(t *testing.T) *balancer {
+	lb := &balancer{Server: httptest.NewUnstartedServer(nil)}
+	t.Cleanup(lb.Close)
+	return lb
+}
+
+func (lb *balancer) start(a, b *harness) {
+	targets := [2]*url.URL{}
+	for i, h := range []*harness{a, b} {
+		targets[i], _ = url.Parse(h.site.URL)
+	}
+	lb.Config.Handler = &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		i := lb.route(pr.In)
+		lb.hits[i].Add(1)
+		pr.SetURL(targets[i])
+		pr.Out.Host = pr.In.Host // the instances see the public host
+	}}
+	lb.Start()
+}
+
+// twoInstances starts two instances of a site sharing one Redis and one
+// provider behind a balancer; the browser of the first harness goes
+// through the balancer.
+func twoInstances(t *testing.T, route func(r *http.Request) int) (a, b *harness, lb *balancer) {
+	client, prefix := testsvc.RedisClient(t)
+	lb = newBalancer(t)
+	lb.route = route
+	base := "http://" + lb.Listener.Addr().String()
+	a = newHarness(t, options{store: goredisstore.NewWithPrefix(client, prefix), baseURL: base})
+	b = newHarness(t, options{store: goredisstore.NewWithPrefix(client, prefix), baseURL: base, sameProvider: a})
+	lb.start(a, b)
+	return a, b, lb
+}
+
+// A login started on one instance finishes on the other; each instance
+// fetches and caches the provider's keys itself and verifies with them.
+func TestTwoInstancesShareRedis(t *testing.T) {
+	onCallback := 1 // the instance that gets callbacks; the other gets the rest
+	a, b, lb := twoInstances(t, func(r *http.Request) int {
+		if strings.HasSuffix(r.URL.Path, "/auth/callback") {
+			return onCallback
+		}
+		return 1 - onCallback
+	})
+
+	first := a.browser()
+	first.login("/profile") // started on A, finished on B
+	if lb.hits[0].Load() == 0 || lb.hits[1].Load() == 0 {
+		t.Fatalf("requests per instance: %d, %d; want both used", lb.hits[0].Load(), lb.hits[1].Load())
+	}
+	if c := first.profile(); c == nil || c["name"] != "Kari Nordmann" {
+		t.Fatalf("profile on instance A after the callback on B: %v", c)
+	}
+
+	onCallback = 0
+	second := a.browser()
+	second.login("/profile") // started on B, finished on A
+	onCallback = 1
+	if c := second.profile(); c == nil { // served by B
+		t.Fatal("profile on instance B after the callback on A: not logged in")
+	}
+
+	if got := a.idp.Hits(vippstest.JWKS); got != 2 {
+		t.Errorf("key set fetched %d times, want 2: once by each instance", got)
+	}
+	for _, h := range []*harness{a, b} {
+		if n := h.errCount(); n != 0 {
+			t.Errorf("an instance had %d errors, last %v", n, h.lastErr())
+		}
+	}
+}
+
+// Every request of many logins goes to the other instance than the one
+// before: each login's steps alternate between them.
+func TestTwoInstancesAlternating(t *testing.T) {
+	var n atomic.Int64
+	a, b, lb := twoInstances(t, func(*http.Request) int { return int(n.Add(1) % 2) })
+	for range 20 {
+		br := a.browser()
+		br.login("/profile")
+		if br.profile() == nil {
+			t.Fatal("not logged in after a login across instances")
+		}
+	}
+	if lb.hits[0].Load() < 20 || lb.hits[1].Load() < 20 {
+		t.Errorf("requests per instance: %d, %d", lb.hits[0].Load(), lb.hits[1].Load())
+	}
+	if a.errCount()+b.errCount() != 0 {
+		t.Errorf("errors: %d on A (last %v), %d on B (last %v)", a.errCount(), a.lastErr(), b.errCount(), b.lastErr())
+	}
+}
+
+// A callback replayed on the other instance is recognised from the shared
+// record, not accepted again.
+func TestTwoInstancesReplay(t *testing.T) {
+	onCallback := 1
+	a, b, _ := twoInstances(t, func(r *http.Request) int {
+		if strings.HasSuffix(r.URL.Path, "/auth/callback") {
+			return onCallback
+		}
+		return 0
+	})
+	br := a.browser()
+	cb := br.startLogin("/profile")
+	if resp, _ := br.get(cb); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("callback on B: %d (error %v)", resp.StatusCode, b.lastErr())
+	}
+	// Another browser replays the callback on A.
+	onCallback = 0
+	thief := a.browser()
+	resp, _ := thief.get(cb)
+	if resp.StatusCode == http.StatusSeeOther && thief.profile() != nil {
+		t.Fatal("the replayed callback logged another browser in")
+	}
+	if a.errCount() == 0 {
+		t.Error("the replay was not reported as an error")
+	}
+}
+
+// Redis restarting between a login's start and its callback loses the
+// pending login: the callback fails with a clear answer, nothing panics,
+// and the next login works.
+func TestRedisRestartBetweenLoginAndCallback(t *testing.T) {
+	srv := testsvc.StartRedis(t)
+	client := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = client.Close() })
+	h := newHarness(t, options{store: goredisstore.New(client)})
+	b := h.browser()
+	b.get("/visit")
+	cb := b.startLogin("/profile")
+
+	srv.Stop()
+	resp, body := b.get(cb)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("callback with Redis down: status %d, want 503: %s", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(body, "session storage") {
+		t.Errorf("callback with Redis down: not a clear page (%s): %s", ct, body)
+	}
+	if strings.Contains(body, "connection refused") || strings.Contains(body, srv.Addr) {
+		t.Errorf("the page shows the store's error: %s", body)
+	}
+	h.wantErr(vippslogin.ErrSessionStore)
+	if !strings.Contains(h.logs.String(), `"level":"ERROR"`) {
+		t.Error("no error record for the operator")
+	}
+	resp, _ = b.get("/auth/login")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("login with Redis down: status %d, want 503", resp.StatusCode)
+	}
+
+	srv.Start() // empty: the pending login and the session are gone
+	resp, body = b.get(cb)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "Please start again") {
+		t.Errorf("callback after the restart: %d %s", resp.StatusCode, body)
+	}
+	b.wantRefused(resp, vippslogin.ErrLoginExpired)
+	b.login("/profile")
+	if c := b.profile(); c == nil {
+		t.Fatal("not logged in after the restart")
+	}
+}
+
+// A pending login stored with no time left still gets an expiry in Redis
+// (goredisstore keeps a key with a non-positive TTL for ever).
+func TestRedisPendingRecordAlwaysExpires(t *testing.T) {
+	client, prefix := testsvc.RedisClient(t)
+	sm := scs.New()
+	sm.Store = goredisstore.NewWithPrefix(client, prefix)
+	store := vippslogin.NewSCSPendingStore(sm)
+	ctx := context.Background()
+	for i, expiry := range []time.Time{time.Now().Add(-time.Hour), time.Now()} {
+		key := fmt.Sprintf("late-%d", i)
+		if err := store.Put(ctx, key, []byte("x"), expiry); err != nil {
+			t.Fatal(err)
+		}
+		left, err := client.PTTL(ctx, prefix+"vippslogin:pending:"+key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if left <= 0 || left > 2*time.Second {
+			t.Errorf("record stored with expiry %v: Redis TTL %v, want a second or so", expiry, left)
+		}
+	}
+}
