@@ -184,6 +184,9 @@ func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *p
 	if err != nil {
 		return nil, err
 	}
+	if acr, _ := idClaims["acr"].(string); rec.ACR != "" && acr != rec.ACR {
+		return nil, idTokenErr(ErrAuthContext, "acr %q, want %q", safeText(acr), rec.ACR)
+	}
 	info, err := c.userinfo(ctx, meta, tok.AccessToken)
 	if err != nil {
 		return nil, err

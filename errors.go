@@ -91,6 +91,9 @@ var (
 	ErrNonceMismatch = errors.New("vippslogin: nonce missing or wrong")
 	// ErrAccessTokenHash: at_hash does not match the access token.
 	ErrAccessTokenHash = errors.New("vippslogin: at_hash does not match the access token")
+	// ErrAuthContext: the login asked for step-up ([StepUpACR]) and the
+	// token's acr does not say it happened.
+	ErrAuthContext = errors.New("vippslogin: acr is not the one asked for")
 )
 
 // ProviderError is the error the provider sent back to the callback, such as

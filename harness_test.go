@@ -94,6 +94,8 @@ type options struct {
 	// baseURL is the site's public address, when it is not the site's own
 	// listener (behind a load balancer, say).
 	baseURL string
+	// routes adds the test's own routes to the site's mux.
+	routes func(mux *http.ServeMux, auth *vippslogin.Client)
 }
 
 func newHarness(t testing.TB, opts ...options) *harness {
@@ -200,6 +202,11 @@ func newHarness(t testing.TB, opts ...options) *harness {
 		}
 		_, _ = io.WriteString(w, "hello guest")
 	})))
+	for _, o := range opts {
+		if o.routes != nil {
+			o.routes(mux, auth)
+		}
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "home") })
 	h.site.Config.Handler = h.sessions.LoadAndSave(mux)
 	h.site.Start()

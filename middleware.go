@@ -185,6 +185,12 @@ func (c *Client) loadClaims(ctx context.Context) (*Claims, error) {
 }
 
 func (c *Client) loginRequired(w http.ResponseWriter, r *http.Request) {
+	c.loginRequiredWith(w, r, false)
+}
+
+// loginRequiredWith sends a browser to log in and back, or answers 401; with
+// stepUp, to a login confirmed in the app.
+func (c *Client) loginRequiredWith(w http.ResponseWriter, r *http.Request, stepUp bool) {
 	returnTo := r.URL.RequestURI()
 	if isHTMX(r) {
 		// htmx asks for a fragment; come back to the page it sits on.
@@ -193,6 +199,13 @@ func (c *Client) loginRequired(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	loginURL := c.LoginURL(returnTo)
+	if stepUp {
+		sep := "?"
+		if strings.Contains(loginURL, "?") {
+			sep = "&"
+		}
+		loginURL += sep + "step_up=1"
+	}
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isBackground(r) {
 		if secret, _ := c.readBinding(r); secret == "" {
 			// Bind the browser now, so that tabs sent to log in at the same
@@ -217,19 +230,20 @@ func (c *Client) login(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	q := r.URL.Query()
-	if len(q["return_to"]) > 1 {
-		c.fail(w, r, c.loginErr("", ErrInvalidReturnTo))
+	var opts LoginOptions
+	switch v := r.URL.Query()["step_up"]; {
+	case len(v) == 0:
+	case len(v) == 1 && (v[0] == "1" || v[0] == "true"):
+		opts.StepUp = true
+	default:
+		c.fail(w, r, c.loginErr("", fmt.Errorf("%w: step_up must be 1", ErrInvalidLoginOptions)))
 		return
 	}
-	returnTo, err := cleanReturnTo(q.Get("return_to"))
-	if err != nil {
-		c.fail(w, r, c.loginErr("", err))
-		return
-	}
-	if returnTo == "" || c.isAuthPath(returnTo) {
-		returnTo = c.s.DefaultReturnTo
-	}
+	c.StartLogin(w, r, opts)
+}
+
+// startLogin starts a login that ends at returnTo, a checked path.
+func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo string, opts LoginOptions) {
 	meta, err := c.provider.metadata(r.Context())
 	if err != nil {
 		c.fail(w, r, c.loginErr(returnTo, err))
@@ -258,6 +272,9 @@ func (c *Client) login(w http.ResponseWriter, r *http.Request) {
 		Created:  now.Unix(),
 		Binding:  bindingHash(binding),
 	}
+	if opts.StepUp {
+		rec.ACR = StepUpACR
+	}
 	if err := c.putPending(r.Context(), state, rec, now.Add(c.s.PendingLoginTTL)); err != nil {
 		c.fail(w, r, c.loginErr(returnTo, wrapStore(err)))
 		return
@@ -274,10 +291,11 @@ func (c *Client) login(w http.ResponseWriter, r *http.Request) {
 
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	http.Redirect(w, r, c.oauth(meta).AuthCodeURL(state,
-		oauth2.S256ChallengeOption(verifier),
-		oauth2.SetAuthURLParam("nonce", nonce),
-	), http.StatusFound)
+	params := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce)}
+	for k, v := range opts.authParams() {
+		params = append(params, oauth2.SetAuthURLParam(k, v[0]))
+	}
+	http.Redirect(w, r, c.oauth(meta).AuthCodeURL(state, params...), http.StatusFound)
 }
 
 func (c *Client) logout(w http.ResponseWriter, r *http.Request) {

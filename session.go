@@ -175,6 +175,7 @@ type pendingLogin struct {
 	ReturnTo string `json:"r"`           // checked same-site path
 	Created  int64  `json:"c"`           // unix seconds
 	Binding  string `json:"b"`           // hash of the browser's binding secret
+	ACR      string `json:"a,omitempty"` // the acr the ID token must carry
 	Done     bool   `json:"d,omitempty"` // the login was completed: a tombstone
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -166,6 +167,8 @@ func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		challenge:       q.Get("code_challenge"),
 		challengeMethod: q.Get("code_challenge_method"),
 		requestedAt:     p.now(),
+		acr:             q.Get("acr_values"),
+		flow:            q.Get("requested_flow"),
 	}
 	if g.challengeMethod == "" {
 		g.challengeMethod = "plain" // as at Vipps
@@ -192,7 +195,8 @@ func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 // checkAuthorize returns what is wrong with an authorization request whose
 // client_id and redirect_uri are good, or "".
 func checkAuthorize(q url.Values, g grant) string {
-	for _, name := range []string{"response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method"} {
+	for _, name := range []string{"response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method",
+		"requested_flow", "app_callback_uri", "final_redirect_is_app", "acr_values"} {
 		if len(q[name]) > 1 {
 			return name + " is given more than once"
 		}
@@ -210,8 +214,50 @@ func checkAuthorize(q url.Values, g grant) string {
 		return "code_challenge_method must be S256 or plain"
 	case g.challenge == "":
 		return "code_challenge is missing"
+	case g.acr != "" && g.acr != "urn:vipps:acr:app_auth":
+		return "acr_values must be urn:vipps:acr:app_auth"
+	}
+	switch f := q.Get("final_redirect_is_app"); f {
+	case "", "true", "false":
+	default:
+		return "final_redirect_is_app must be true or false"
+	}
+	app := q.Get("app_callback_uri")
+	switch g.flow {
+	case "", "automatic_return_from_vipps_app":
+	case "app_to_app":
+		if app == "" {
+			return "app_callback_uri is required with requested_flow=app_to_app"
+		}
+		if err := checkAppCallbackURI(app); err != nil {
+			return "app_callback_uri: " + err.Error()
+		}
+		return ""
+	case "app_to_app_v2":
+		if g.challengeMethod != "S256" {
+			return "requested_flow=app_to_app_v2 needs PKCE with S256"
+		}
+	default:
+		return "unknown requested_flow"
+	}
+	if app != "" {
+		return "app_callback_uri is only allowed with requested_flow=app_to_app"
 	}
 	return ""
+}
+
+// checkAppCallbackURI applies Vipps' rules for an app callback URI: an
+// absolute URI with no fragment; a custom scheme needs a path
+// (myapp://login, not myapp://).
+func checkAppCallbackURI(uri string) error {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme == "" || strings.Contains(uri, "#") {
+		return errors.New("must be an absolute URI without a fragment")
+	}
+	if rest := strings.TrimPrefix(strings.TrimPrefix(uri, u.Scheme+":"), "//"); rest == "" || rest == "/" {
+		return errors.New("a custom scheme needs a path")
+	}
+	return nil
 }
 
 // redirectAllowed reports whether uri may be used as a redirect URI.
@@ -563,6 +609,9 @@ func (p *Provider) idToken(c *authCode, token string, now time.Time) (string, er
 		"nonce":     c.nonce,
 		"sid":       c.sid,
 		"at_hash":   base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]),
+	}
+	if c.acr != "" {
+		claims["acr"] = c.acr // the user confirmed in the app
 	}
 	if hook != nil {
 		if s := hook(header, claims); s != "" {

@@ -239,6 +239,8 @@ type grant struct {
 	challengeMethod string
 	sub             string
 	requestedAt     time.Time
+	acr             string // from acr_values: put in the ID token
+	flow            string // requested_flow
 }
 
 // consent is an authorization request waiting for the user's decision.
