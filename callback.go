@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -106,7 +107,22 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fail := func(err error) { c.fail(w, r, c.loginErr(rec.ReturnTo, err)) }
-	if !c.boundTo(rec, secret) {
+	bound := c.boundTo(rec, secret)
+	switch {
+	case bound && rec.Handoff:
+		// This browser started the login, which finished in another one
+		// (FlowAutomaticReturn): pick it up here.
+		c.pickUp(w, r, state, rec)
+		return
+	case !bound && rec.Handoff:
+		c.putBack(ctx, state, rec)
+		if c.confirmFor(r, state, rec) {
+			c.askToConfirm(w, r, rec) // a reload of the page asking
+			return
+		}
+		fail(ErrBrowserMismatch)
+		return
+	case !bound && !c.crossBrowser(rec):
 		// Whoever knows the state must not be able to use up the login of
 		// the browser that started it.
 		c.putBack(ctx, state, rec)
@@ -115,43 +131,95 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 	}
 
 	meta, err := c.provider.metadata(ctx)
+	if err == nil {
+		err = checkCallbackParams(q, meta)
+	}
 	if err != nil {
+		if !bound {
+			c.putBack(ctx, state, rec)
+		}
 		fail(err)
-		return
-	}
-	if iss := q.Get("iss"); iss != "" && iss != meta.Issuer {
-		fail(fmt.Errorf("%w: iss is not the issuer", ErrBadCallback))
-		return
-	} else if iss == "" && meta.IssParameter {
-		fail(fmt.Errorf("%w: iss missing", ErrBadCallback))
-		return
-	}
-	code := q.Get("code")
-	if code == "" || len(code) > 4096 {
-		fail(fmt.Errorf("%w: code missing", ErrBadCallback))
 		return
 	}
 
 	// Leave a tombstone, so that a reload of this callback is recognised.
-	done := pendingLogin{ReturnTo: rec.ReturnTo, Created: rec.Created, Binding: rec.Binding, Done: true}
-	if err := c.putPending(ctx, state, &done, now.Add(c.s.PendingLoginTTL)); err != nil {
+	if err := c.putPending(ctx, state, rec.tombstone(), now.Add(c.s.PendingLoginTTL)); err != nil {
 		fail(wrapStore(err))
 		return
 	}
 
-	claims, err := c.finish(ctx, meta, code, rec)
+	claims, err := c.finish(ctx, meta, q.Get("code"), rec)
 	if err != nil {
 		fail(err)
 		return
 	}
+	if !bound {
+		// Back in another browser: ask it before logging it in.
+		c.handOff(w, r, state, rec, claims)
+		return
+	}
+	c.complete(w, r, claims, rec.ReturnTo)
+}
+
+// returnToKey is the context key of the slot SetReturnTo fills.
+type returnToKey struct{}
+
+type returnSlot struct{ path string }
+
+// SetReturnTo, called from Config.AfterLogin, makes the login end at path,
+// a path on this site, instead of at the login's return_to: a page that
+// asks the user to link their account, say. It fails, and changes nothing,
+// when path is not a same-site path or when it is not called from
+// AfterLogin.
+func SetReturnTo(r *http.Request, path string) error {
+	slot, _ := r.Context().Value(returnToKey{}).(*returnSlot)
+	if slot == nil {
+		return errors.New("vippslogin: SetReturnTo called outside Config.AfterLogin")
+	}
+	clean, err := cleanReturnTo(path)
+	if err != nil || clean == "" {
+		return fmt.Errorf("%w: %q", ErrInvalidReturnTo, safeText(path))
+	}
+	slot.path = clean
+	return nil
+}
+
+// checkCallbackParams checks the iss and code of a successful callback.
+func checkCallbackParams(q url.Values, meta *metadata) error {
+	if iss := q.Get("iss"); iss != "" && iss != meta.Issuer {
+		return fmt.Errorf("%w: iss is not the issuer", ErrBadCallback)
+	} else if iss == "" && meta.IssParameter {
+		return fmt.Errorf("%w: iss missing", ErrBadCallback)
+	}
+	if code := q.Get("code"); code == "" || len(code) > 4096 {
+		return fmt.Errorf("%w: code missing", ErrBadCallback)
+	}
+	return nil
+}
+
+// complete logs the browser in with claims: it renews the session, runs
+// Config.AfterLogin, saves the claims and redirects to returnTo.
+func (c *Client) complete(w http.ResponseWriter, r *http.Request, claims *Claims, returnTo string) {
+	ctx := r.Context()
+	fail := func(err error) { c.fail(w, r, c.loginErr(returnTo, err)) }
 	if err := c.s.SessionStore.Renew(ctx); err != nil {
 		fail(wrapStore(err))
 		return
 	}
 	if c.s.AfterLogin != nil {
+		slot := &returnSlot{}
+		r = r.WithContext(context.WithValue(ctx, returnToKey{}, slot))
 		if err := c.s.AfterLogin(w, r, claims); err != nil {
+			// Leave nobody logged in: not an earlier user of this browser,
+			// nor whatever AfterLogin put in the session.
+			if derr := c.s.SessionStore.Destroy(ctx); derr != nil {
+				err = errors.Join(err, wrapStore(derr))
+			}
 			fail(fmt.Errorf("%w: %w", ErrLoginRefused, err))
 			return
+		}
+		if slot.path != "" {
+			returnTo = slot.path
 		}
 	}
 	data, err := json.Marshal(claims.Raw)
@@ -167,7 +235,7 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.s.Logger.LogAttrs(ctx, slog.LevelInfo, "vippslogin: login", slog.String("sub", claims.Subject))
-	http.Redirect(w, r, rec.ReturnTo, http.StatusSeeOther)
+	http.Redirect(w, r, returnTo, http.StatusSeeOther)
 }
 
 // finish exchanges the code, verifies the ID token and fetches userinfo.
@@ -194,15 +262,7 @@ func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *p
 	if sub, _ := info["sub"].(string); sub != idClaims["sub"] {
 		return nil, ErrSubjectMismatch
 	}
-	// Userinfo has the profile; the ID token says how and when the user
-	// logged in.
-	for _, k := range []string{"sub", "auth_time", "acr", "amr", "sid"} {
-		if v, ok := idClaims[k]; ok {
-			if _, have := info[k]; !have || k != "sid" {
-				info[k] = v
-			}
-		}
-	}
+	mergeIDClaims(info, idClaims)
 	claims := claimsFromMap(info)
 	return &claims, nil
 }
@@ -210,7 +270,14 @@ func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *p
 func (c *Client) exchange(ctx context.Context, meta *metadata, code, verifier string) (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.s.HTTPClient)
+	if c.partner != nil {
+		// Fetch (or reuse) the partner's access token first, so that its
+		// failure is reported as such.
+		if _, err := c.partner.token(); err != nil {
+			return nil, err
+		}
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.tokenClient())
 	tok, err := c.oauth(meta).Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		var re *oauth2.RetrieveError
@@ -283,7 +350,8 @@ func (c *Client) takePending(ctx context.Context, state string) (*pendingLogin, 
 		return nil, nil
 	}
 	var rec pendingLogin
-	if err := json.Unmarshal(b, &rec); err != nil || rec.Binding == "" || (!rec.Done && rec.Verifier == "") {
+	if err := json.Unmarshal(b, &rec); err != nil || rec.Binding == "" || (!rec.Done && rec.Verifier == "") ||
+		rec.Handoff && (len(rec.Claims) == 0 || rec.Confirm == "") {
 		return nil, wrapStore(errCorruptRecord)
 	}
 	if _, err := cleanReturnTo(rec.ReturnTo); err != nil || rec.ReturnTo == "" {

@@ -59,14 +59,28 @@
 // ErrorFunc to [Client.SessionError] so that a store outage is answered like
 // the package's own errors.
 //
+// # Vipps extras
+//
+// [Client.StartLogin] starts logins with Vipps' app flows or step-up
+// ([LoginOptions]), and [Client.RequireStepUp] guards pages that need a
+// login confirmed in the app. Config.CrossBrowserReturn finishes logins
+// that come back in another browser, after asking it "Continue as <name>?".
+// Config.Partner logs in with a partner's keys ([PartnerKeys]).
+// [LinkAccount] links Vipps users to the site's accounts the way Vipps
+// advises. [Client.StartPhoneLogin] and [Client.WaitPhoneLogin] log a user
+// in from their phone number (CIBA), for points of sale and call centres.
+// [NewConsentWebhook] handles Vipps' CONSENT_REVOKED webhook; the
+// event is unsigned, so it is a hint to act on carefully. The package's pages
+// speak Norwegian or English ([WithLanguage], [Language]), and [LoginButton]
+// renders the login button.
+//
 // # What the site still owns
 //
 // The session cookie's settings and lifetime (scs's Lifetime, IdleTimeout,
 // Cookie.Secure: set it when the site is on https), linking a Vipps user to
-// its own accounts (Config.AfterLogin; link on [Claims.Subject], and check
-// EmailVerified before trusting an email), CSRF protection of its own forms,
-// and TLS. RequireLogin and the handlers must run inside the session
-// manager's LoadAndSave.
+// its own accounts (Config.AfterLogin with [LinkAccount]), CSRF protection of
+// its own forms, and TLS. RequireLogin and the handlers must run inside the
+// session manager's LoadAndSave.
 //
 // # Errors
 //

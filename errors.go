@@ -151,94 +151,102 @@ func (e *LoginError) Unwrap() error { return e.Err }
 
 // problem is what the default handler tells the user about an error.
 type problem struct {
-	status  int
-	code    string // machine-readable, for JSON
-	title   string
-	message string
-	retry   bool // offer to log in again
-	level   int  // 0 info, 1 warn, 2 error
+	status int
+	code   string // machine-readable, for JSON
+	text   msgID  // the page's title and message, in msgs
+	retry  bool   // offer to log in again
+	level  int    // 0 info, 1 warn, 2 error
 }
 
+// describe maps an error to what the default error handler answers. It
+// never lets text from the error into the answer: the page says only what
+// msgs holds for the problem, and JSON adds only the code.
 func describe(err error) problem {
 	var pe *ProviderError
 	var te *TokenError
 	switch {
 	case errors.As(err, &pe):
 		return providerProblem(pe.Code)
+	case errors.Is(err, errDeclined):
+		return problem{http.StatusBadRequest, "access_denied", msgDeclined, true, 0}
+	case errors.Is(err, ErrPhoneLoginDenied):
+		return providerProblem("access_denied")
+	case errors.Is(err, ErrPhoneLoginExpired):
+		return problem{http.StatusBadRequest, "login_expired", msgLoginExpired, true, 0}
+	case errors.Is(err, ErrLoginCancelled): // cancelled on this site's side
+		return providerProblem("access_denied")
+	case errors.Is(err, ErrInvalidLoginOptions) && !errors.Is(err, ErrInvalidConfig):
+		return problem{http.StatusBadRequest, "invalid_login_options", msgBadLoginLink, false, 1}
 	case errors.Is(err, ErrInvalidReturnTo):
-		return problem{http.StatusBadRequest, "invalid_return_to", "That link can't be used",
-			"The address to return to after logging in is not a page on this site.", false, 1}
+		return problem{http.StatusBadRequest, "invalid_return_to", msgBadReturnTo, false, 1}
 	case errors.Is(err, ErrLoginExpired):
-		return problem{http.StatusBadRequest, "login_expired", "Your login took too long",
-			"The login was not finished in time. Please start again.", true, 0}
+		return problem{http.StatusBadRequest, "login_expired", msgLoginExpired, true, 0}
 	case errors.Is(err, ErrLoginReplayed):
-		return problem{http.StatusBadRequest, "login_replayed", "This login is already finished",
-			"This login link has already been used. Please log in again.", true, 1}
+		return problem{http.StatusBadRequest, "login_replayed", msgLoginReplayed, true, 1}
 	case errors.Is(err, ErrStateMissing), errors.Is(err, ErrStateMismatch), errors.Is(err, ErrBrowserMismatch), errors.Is(err, ErrBadCallback):
-		return problem{http.StatusBadRequest, "invalid_callback", "We couldn't finish your login",
-			"This login was not started in this browser, or it has been forgotten. Please log in again.", true, 1}
+		return problem{http.StatusBadRequest, "invalid_callback", msgBadCallback, true, 1}
 	case errors.Is(err, ErrTimeout):
-		return problem{http.StatusGatewayTimeout, "provider_timeout", "Vipps MobilePay is slow to answer",
-			"Logging in took too long because Vipps MobilePay did not answer in time. Please try again in a moment.", true, 2}
+		return problem{http.StatusGatewayTimeout, "provider_timeout", msgTimeout, true, 2}
 	case errors.Is(err, ErrTooManyLogins):
-		return problem{http.StatusServiceUnavailable, "busy", "Too many logins right now",
-			"Too many logins are under way at the moment. Please try again in a minute.", true, 2}
+		return problem{http.StatusServiceUnavailable, "busy", msgBusy, true, 2}
 	case errors.Is(err, ErrSessionStore) && !errors.Is(err, errNoSession):
-		return problem{http.StatusServiceUnavailable, "session_unavailable", "We can't log you in right now",
-			"This site can't reach its session storage at the moment. Please try again in a minute.", true, 2}
+		return problem{http.StatusServiceUnavailable, "session_unavailable", msgSessionStore, true, 2}
 	case errors.Is(err, ErrProviderUnavailable):
-		return problem{http.StatusServiceUnavailable, "provider_unavailable", "Vipps MobilePay can't be reached",
-			"Logging in with Vipps MobilePay is not possible right now. Please try again in a few minutes.", true, 2}
+		return problem{http.StatusServiceUnavailable, "provider_unavailable", msgProviderDown, true, 2}
 	case errors.As(err, &te) && te.Code == "invalid_grant":
-		return problem{http.StatusBadRequest, "login_failed", "We couldn't finish your login",
-			"The login could not be completed, perhaps because it was already used or took too long. Please log in again.", true, 1}
+		return problem{http.StatusBadRequest, "login_failed", msgGrantRefused, true, 1}
 	case errors.As(err, &te) && (te.Code == "invalid_client" || te.Code == "unauthorized_client"):
-		return problem{http.StatusBadGateway, "login_failed", "We couldn't finish your login",
-			"This site's login is not set up correctly. Please tell the site.", true, 2}
+		return problem{http.StatusBadGateway, "login_failed", msgSiteSetup, true, 2}
 	case errors.As(err, &te) && (te.StatusCode >= 500 || te.Code == "server_error" || te.Code == "temporarily_unavailable"):
-		return problem{http.StatusBadGateway, "login_failed", "We couldn't finish your login",
-			"Vipps MobilePay had a problem. Please try again in a moment.", true, 2}
+		return problem{http.StatusBadGateway, "login_failed", msgProviderFailed, true, 2}
+	case errors.Is(err, ErrAuthContext):
+		return problem{http.StatusBadGateway, "step_up_required", msgStepUp, true, 1}
 	case errors.Is(err, ErrTokenExchange), errors.Is(err, ErrInvalidIDToken), errors.Is(err, ErrUserinfo), errors.Is(err, ErrSubjectMismatch):
-		return problem{http.StatusBadGateway, "login_failed", "We couldn't finish your login",
-			"Something went wrong between this site and Vipps MobilePay. Please try again.", true, 2}
+		return problem{http.StatusBadGateway, "login_failed", msgUpstream, true, 2}
+	case errors.Is(err, ErrAccountLookup):
+		return problem{http.StatusServiceUnavailable, "account_lookup_failed", msgAccountLookup, true, 2}
 	case errors.Is(err, ErrLoginRefused):
-		return problem{http.StatusForbidden, "login_refused", "This account can't be used here",
-			"You logged in with Vipps MobilePay, but this site does not accept the account. Contact the site if you think this is wrong.", false, 1}
+		return problem{http.StatusForbidden, "login_refused", msgAccountRefused, false, 1}
 	case errors.Is(err, ErrNotLoggedIn):
-		return problem{http.StatusUnauthorized, "login_required", "Please log in",
-			"You need to log in to see this page.", true, 0}
+		return problem{http.StatusUnauthorized, "login_required", msgNotLoggedIn, true, 0}
 	case errors.Is(err, ErrCrossOrigin):
-		return problem{http.StatusForbidden, "cross_origin", "Request refused",
-			"This request came from another site and was refused.", false, 1}
+		return problem{http.StatusForbidden, "cross_origin", msgCrossOrigin, false, 1}
 	case errors.Is(err, context.Canceled):
-		return problem{499, "cancelled", "Request cancelled", "The request was cancelled.", true, 0}
+		return problem{499, "cancelled", msgRequestCancelled, true, 0}
 	}
-	return problem{http.StatusInternalServerError, "internal_error", "Something went wrong",
-		"Something went wrong on our side. Please try again.", true, 2}
+	return problem{http.StatusInternalServerError, "internal_error", msgInternal, true, 2}
 }
 
+// providerProblem maps the error code the provider sent to the callback to
+// guidance a person can act on. Vipps documents access_denied (the user
+// cancelled), outdated_app_version, wrong_challenge (the user picked another
+// code in the app than the browser showed), login_required, server_error,
+// invalid_app_callback_uri, app_callback_uri_not_registered and
+// unknown_reject_reason, and warns that others occur. Codes this site's
+// setup causes (invalid_*, unauthorized_client, ...) ask the user to tell
+// the site; unknown codes get a general page. Neither the code nor
+// error_description ever reaches the page: both come from the URL, so
+// anyone can write them. JSON carries the code when it is shaped like one.
 func providerProblem(code string) problem {
-	p := problem{http.StatusBadRequest, code, "We couldn't finish your login",
-		"Vipps MobilePay could not complete the login. Please try again.", true, 1}
-	switch code {
-	case "access_denied":
-		p.code, p.title, p.message, p.level = "access_denied", "You cancelled the login",
-			"No problem: nothing was shared. You can log in again whenever you like.", 0
-	case "outdated_app_version":
-		p.title, p.message = "Update your app", "Your Vipps or MobilePay app is too old to log in. Update it from the app store and try again."
-	case "wrong_challenge":
-		p.title, p.message = "The login was not confirmed", "The code chosen in the app did not match the one shown here. Please try again and pick the same one."
-	case "login_required":
-		p.title, p.message = "Please log in again", "Vipps MobilePay needs you to log in again."
-	case "server_error":
-		p.status, p.message, p.level = http.StatusBadGateway, "Vipps MobilePay had a problem. Please try again in a moment.", 2
-	case "invalid_request", "invalid_client", "unauthorized_client", "invalid_scope", "unsupported_response_type",
-		"invalid_app_callback_uri", "app_callback_uri_not_registered":
-		p.message, p.level = "This site's login is not set up correctly. Please tell the site.", 2
-	default:
-		if !validErrorCode(code) {
-			p.code = "provider_error"
-		}
+	p := problem{http.StatusBadRequest, code, msgProviderOther, true, 1}
+	switch {
+	case code == "access_denied":
+		p.text, p.level = msgCancelled, 0
+	case code == "outdated_app_version":
+		p.text = msgOutdatedApp
+	case code == "wrong_challenge":
+		p.text = msgWrongChallenge
+	case code == "login_required", code == "interaction_required":
+		p.text = msgProviderLogin
+	case code == "server_error":
+		p.status, p.text, p.level = http.StatusBadGateway, msgProviderFailed, 2
+	case code == "temporarily_unavailable":
+		p.status, p.text, p.level = http.StatusServiceUnavailable, msgProviderFailed, 2
+	case setupErrorCode(code):
+		p.text, p.level = msgSiteSetup, 2
+	}
+	if !validErrorCode(code) {
+		p.code = "provider_error"
 	}
 	return p
 }

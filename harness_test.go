@@ -407,22 +407,13 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// jsonError decodes the JSON error answer of the default error handler.
+// jsonError decodes the JSON error answer of the default error handler,
+// which must have a message.
 func jsonError(t testing.TB, resp *http.Response, body string) (code, loginURL string) {
 	t.Helper()
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Fatalf("Content-Type = %q, want JSON; body %q", ct, body)
-	}
-	var v struct {
-		Error    string `json:"error"`
-		Message  string `json:"message"`
-		LoginURL string `json:"login_url"`
-	}
-	if err := json.Unmarshal([]byte(body), &v); err != nil {
-		t.Fatalf("error body %q: %v", body, err)
-	}
-	if v.Message == "" {
+	code, message, loginURL := jsonMessage(t, resp, body)
+	if message == "" {
 		t.Errorf("error body %q has no message", body)
 	}
-	return v.Error, v.LoginURL
+	return code, loginURL
 }

@@ -156,7 +156,7 @@ func (o LoginOptions) authParams() url.Values {
 //	})
 func (c *Client) StartLogin(w http.ResponseWriter, r *http.Request, opts LoginOptions) {
 	if err := opts.Validate(); err != nil {
-		c.fail(w, r, err)
+		c.fail(w, r, fmt.Errorf("%w: %w", ErrInvalidConfig, err)) // the site's mistake: a 500
 		return
 	}
 	returnTo := opts.ReturnTo

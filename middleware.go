@@ -26,6 +26,7 @@ type Client struct {
 	mux      *http.ServeMux
 	claims   claimsCache
 	started  *startWindow
+	partner  *partnerAuth // with Config.Partner
 }
 
 // New checks cfg and returns a Client. It does not touch the network:
@@ -42,6 +43,9 @@ func New(cfg Config) (*Client, error) {
 		provider: newProvider(s),
 		csrf:     http.NewCrossOriginProtection(),
 		started:  newStartWindow(s.PendingLoginTTL, s.MaxStartedLogins),
+	}
+	if s.Partner != nil {
+		c.partner = newPartnerAuth(c.provider.ctx, s)
 	}
 	if s.secure && cfg.Sessions != nil && !cfg.Sessions.Cookie.Secure {
 		s.Logger.Warn("vippslogin: BaseURL is https but the session cookie is not Secure; set Sessions.Cookie.Secure = true")
@@ -65,6 +69,7 @@ func registerRoutes(mux *http.ServeMux, prefix string, c *Client) {
 	mux.Handle("GET "+prefix+"/login", c.LoginHandler())
 	mux.Handle("GET "+prefix+"/callback", c.CallbackHandler())
 	mux.Handle("POST "+prefix+"/logout", c.LogoutHandler())
+	mux.Handle("POST "+prefix+"/confirm", http.HandlerFunc(c.confirm))
 }
 
 // Close stops the background refresh of the provider's key set.
@@ -275,6 +280,7 @@ func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo str
 	if opts.StepUp {
 		rec.ACR = StepUpACR
 	}
+	rec.Flow = opts.Flow
 	if err := c.putPending(r.Context(), state, rec, now.Add(c.s.PendingLoginTTL)); err != nil {
 		c.fail(w, r, c.loginErr(returnTo, wrapStore(err)))
 		return
@@ -295,7 +301,7 @@ func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo str
 	for k, v := range opts.authParams() {
 		params = append(params, oauth2.SetAuthURLParam(k, v[0]))
 	}
-	http.Redirect(w, r, c.oauth(meta).AuthCodeURL(state, params...), http.StatusFound)
+	http.Redirect(w, r, c.partnerAuthURL(c.oauth(meta).AuthCodeURL(state, params...)), http.StatusFound)
 }
 
 func (c *Client) logout(w http.ResponseWriter, r *http.Request) {
@@ -321,12 +327,18 @@ func (c *Client) logout(w http.ResponseWriter, r *http.Request) {
 // oauth returns the x/oauth2 configuration for the provider's endpoints.
 func (c *Client) oauth(meta *metadata) *oauth2.Config {
 	style := oauth2.AuthStyleInHeader
-	if c.s.TokenAuthMethod == ClientSecretPost {
+	id, secret := c.s.ClientID, string(c.s.ClientSecret)
+	switch {
+	case c.partner != nil:
+		// The partner's access token authenticates (tokenClient), and
+		// nothing goes in the form.
+		id, secret, style = "", "", oauth2.AuthStyleInParams
+	case c.s.TokenAuthMethod == ClientSecretPost:
 		style = oauth2.AuthStyleInParams
 	}
 	return &oauth2.Config{
-		ClientID:     c.s.ClientID,
-		ClientSecret: string(c.s.ClientSecret),
+		ClientID:     id,
+		ClientSecret: secret,
 		Endpoint: oauth2.Endpoint{
 			AuthURL:   meta.AuthorizationEndpoint,
 			TokenURL:  meta.TokenEndpoint,

@@ -196,11 +196,28 @@ type Config struct {
 	// merchant's number. Default: none.
 	MerchantSerialNumber string
 
+	// CrossBrowserReturn finishes logins started with FlowAutomaticReturn
+	// that come back in another browser than the one that started them (the
+	// phone opening Safari for a login started in Chrome): that browser is
+	// asked "Continue as <name>?" before it is logged in, against login
+	// CSRF, and the browser that started the login picks it up by itself.
+	// Off by default: such callbacks fail with ErrBrowserMismatch.
+	CrossBrowserReturn bool
+
+	// Partner, when set, logs in with a partner's keys on behalf of the
+	// merchant whose sales unit MerchantSerialNumber names; ClientID and
+	// ClientSecret are then not needed. See [PartnerKeys].
+	Partner *PartnerKeys
+
 	// AfterLogin, when set, runs after the login is verified and the session
 	// renewed, before the claims are saved. It can link the Vipps user to the
-	// site's own user registry (w and r give it the renewed session) or refuse
-	// the login by returning an error, which reaches ErrorHandler wrapped in
-	// ErrLoginRefused. Default: none.
+	// site's own user registry (r gives it the renewed session; see
+	// [LinkAccount]), send the user elsewhere than the login's return_to
+	// with [SetReturnTo], or refuse the login by returning an error, which
+	// reaches ErrorHandler wrapped in ErrLoginRefused; the session is then
+	// destroyed, so a refused login leaves nobody logged in. It must not
+	// write a response to w. It also runs for logins that come back in
+	// another browser, once that browser confirms. Default: none.
 	AfterLogin func(w http.ResponseWriter, r *http.Request, c *Claims) error
 
 	// ErrorHandler answers every failed request, after the error has been
@@ -239,11 +256,13 @@ type settings struct {
 
 func (cfg Config) validate() (*settings, error) {
 	s := &settings{Config: cfg}
-	if strings.TrimSpace(cfg.ClientID) == "" {
-		return nil, configErr("ClientID", "is empty; copy it from the Vipps MobilePay portal")
-	}
-	if cfg.ClientSecret == "" {
-		return nil, configErr("ClientSecret", "is empty; copy it from the Vipps MobilePay portal")
+	if cfg.Partner == nil {
+		if strings.TrimSpace(cfg.ClientID) == "" {
+			return nil, configErr("ClientID", "is empty; copy it from the Vipps MobilePay portal")
+		}
+		if cfg.ClientSecret == "" {
+			return nil, configErr("ClientSecret", "is empty; copy it from the Vipps MobilePay portal")
+		}
 	}
 
 	s.issuer = cfg.Issuer
@@ -389,6 +408,12 @@ func (cfg Config) validate() (*settings, error) {
 			return nil, configErr("MerchantSerialNumber", "%q must be digits only", msn)
 		}
 		s.headers.Set("Merchant-Serial-Number", msn)
+	}
+
+	if s.Partner != nil {
+		if err := s.validatePartner(iss); err != nil {
+			return nil, err
+		}
 	}
 
 	if s.Logger == nil {

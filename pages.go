@@ -12,16 +12,23 @@ import (
 // WriteError is the default Config.ErrorHandler. It answers browsers with a
 // human page and API, XHR, fetch and htmx requests with JSON of the form
 // {"error": code, "message": text, "login_url": url}. It shows the user what
-// happened and what to do, never err's text, tokens or codes. The error has
-// already been logged when an error handler runs.
+// happened and what to do, never err's text, tokens or codes; from a
+// *ProviderError it shows neither the code nor the error_description, which
+// anyone can put in a callback URL. The error has already been logged when
+// an error handler runs.
+//
+// The page and the JSON message are in Norwegian (Bokmål) or English, as
+// [Language] picks for r; the code stays the same in every language. The
+// answer carries Content-Language and Vary: Accept-Language.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	p := describe(err)
 	var le *LoginError
 	errors.As(err, &le)
+	l := pickLanguage(r)
+	t := &msgs[l]
+	text := t.problems[p.text]
 	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	setPageHeaders(h, l)
 	status := p.status
 	if status == 499 { // the client is gone; any status will do
 		status = http.StatusBadRequest
@@ -42,18 +49,28 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 			Error    string `json:"error"`
 			Message  string `json:"message"`
 			LoginURL string `json:"login_url,omitempty"`
-		}{p.code, p.message, loginURL})
+		}{p.code, text.message, loginURL})
 		return
 	}
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-	w.WriteHeader(status)
-	if r.Method == http.MethodHead {
-		return
+	writePage(w, r, status, errorPage, errorView{
+		pageView:   pageView{Lang: t.tag, Title: text.title},
+		Message:    text.message,
+		LoginURL:   loginURL,
+		Home:       home,
+		TryAgain:   t.tryAgain,
+		BackToSite: t.backToSite,
+	})
+}
+
+// setupErrorCode reports whether an error code from the authorization
+// endpoint means the site's own setup is wrong (client, redirect URI,
+// scopes, request), not the user's login.
+func setupErrorCode(code string) bool {
+	switch code {
+	case "unauthorized_client", "unsupported_response_type", "app_callback_uri_not_registered":
+		return true
 	}
-	_ = errorPage.Execute(w, struct {
-		Title, Message, LoginURL, Home string
-	}{p.title, p.message, loginURL, home})
+	return strings.HasPrefix(code, "invalid_") || strings.HasSuffix(code, "_not_supported")
 }
 
 // logError writes the operator's record of a failed request. It logs the
@@ -97,8 +114,54 @@ func safeText(s string) string {
 	return strings.ToValidUTF8(s, "�")
 }
 
-var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
-<html lang="en">
+// The package's HTML pages share pageLayout: a page clones it and defines
+// "content" (see errorPage). Their data embeds pageView. Texts come from
+// msgs, in the language of the request.
+
+// pageView is what pageLayout needs from a page's data.
+type pageView struct {
+	Lang  string // BCP 47 tag, for <html lang>
+	Title string
+}
+
+// errorView is the data of errorPage.
+type errorView struct {
+	pageView
+	Message  string
+	LoginURL string // "" when trying again makes no sense
+	Home     string
+	// The links' labels.
+	TryAgain, BackToSite string
+}
+
+// setPageHeaders sets the headers every answer of the package's pages,
+// HTML or JSON, carries: not cached, in language l.
+func setPageHeaders(h http.Header, l lang) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Language", l.tag())
+	h.Add("Vary", "Accept-Language")
+}
+
+// pageCSP allows the pages' inline style and nothing else.
+const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// writePage writes one of the package's HTML pages. The caller has called
+// setPageHeaders.
+func writePage(w http.ResponseWriter, r *http.Request, status int, page *template.Template, data any) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", pageCSP)
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_ = page.Execute(w, data)
+}
+
+var pageLayout = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="{{.Lang}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -109,18 +172,24 @@ body{margin:0;font:17px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif
 main{max-width:32rem;margin:12vh auto;padding:2rem;background:#fff;border-radius:12px;box-shadow:0 1px 4px #0002}
 h1{font-size:1.4rem;margin:0 0 .75rem}
 p{margin:0 0 1.5rem}
-a.button{display:inline-block;padding:.7rem 1.3rem;border-radius:8px;background:#ff5b24;color:#fff;text-decoration:none;font-weight:600;margin-right:1rem}
-a.button:focus,a.button:hover{background:#e04a16}
-a.quiet{color:#444}
+.button{display:inline-block;padding:.6rem 1.3rem;border:0;border-radius:8px;background:#ff5b24;color:#fff;text-decoration:none;font:inherit;font-size:1.2rem;font-weight:700;margin-right:1rem;cursor:pointer}
+.button:focus,.button:hover{background:#e04a16}
+a:focus-visible,button:focus-visible{outline:3px solid #1f1f1f;outline-offset:2px}
+.quiet{color:#444}
+button.quiet{padding:0;border:0;background:none;font:inherit;text-decoration:underline;cursor:pointer}
 </style>
 </head>
 <body>
 <main>
-<h1>{{.Title}}</h1>
-<p>{{.Message}}</p>
-{{if .LoginURL}}<a class="button" href="{{.LoginURL}}">Try again</a>{{end}}
-<a class="quiet" href="{{.Home}}">Back to the site</a>
+{{block "content" .}}{{end}}
 </main>
 </body>
 </html>
 `))
+
+var errorPage = template.Must(template.Must(pageLayout.Clone()).Parse(`{{define "content" -}}
+<h1>{{.Title}}</h1>
+<p>{{.Message}}</p>
+{{if .LoginURL}}<a class="button" href="{{.LoginURL}}">{{.TryAgain}}</a>{{end}}
+<a class="quiet" href="{{.Home}}">{{.BackToSite}}</a>
+{{- end}}`))

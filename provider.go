@@ -27,6 +27,10 @@ type metadata struct {
 	SigningAlgs           []string `json:"id_token_signing_alg_values_supported"`
 	IssParameter          bool     `json:"authorization_response_iss_parameter_supported"`
 
+	// BackchannelAuthenticationEndpoint starts a login from phone number
+	// (CIBA); it is checked where it is used.
+	BackchannelAuthenticationEndpoint string `json:"backchannel_authentication_endpoint"`
+
 	algs map[string]bool // SigningAlgs we accept
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -176,7 +177,19 @@ type pendingLogin struct {
 	Created  int64  `json:"c"`           // unix seconds
 	Binding  string `json:"b"`           // hash of the browser's binding secret
 	ACR      string `json:"a,omitempty"` // the acr the ID token must carry
-	Done     bool   `json:"d,omitempty"` // the login was completed: a tombstone
+	Flow     Flow   `json:"f,omitempty"` // the requested_flow
+
+	// A login that came back in another browser (Config.CrossBrowserReturn)
+	// waits for that browser to confirm it, or for this one to pick it up.
+	Handoff bool            `json:"h,omitempty"`
+	Claims  json.RawMessage `json:"cl,omitempty"` // the verified claims
+	Confirm string          `json:"k,omitempty"`  // hash of the other browser's confirm secret
+	Done    bool            `json:"d,omitempty"`  // the login was completed: a tombstone
+}
+
+// tombstone is what is left of rec once its callback has been taken.
+func (rec *pendingLogin) tombstone() *pendingLogin {
+	return &pendingLogin{ReturnTo: rec.ReturnTo, Created: rec.Created, Binding: rec.Binding, Done: true}
 }
 
 // pendingKey is the store key of the login with the given state.

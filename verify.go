@@ -80,7 +80,7 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw, nonce, 
 			return nil, idTokenErr(ErrNotYetValid, "")
 		}
 	}
-	if sub, _ := claims["sub"].(string); sub == "" || len(sub) > 255 {
+	if sub, _ := claims["sub"].(string); !validSubject(sub) {
 		return nil, idTokenErr(ErrMissingSubject, "")
 	}
 	got, _ := claims["nonce"].(string)
@@ -132,6 +132,16 @@ func (c *Client) verifySignature(ctx context.Context, token []byte, hdr jose.Hea
 // contain the client id, and azp, when present, to be the client id. A token
 // for several audiences must carry azp.
 func (c *Client) checkAudience(claims map[string]any) error {
+	if c.partner != nil {
+		// Partners check the sales unit in msn; aud only when they know the
+		// sales unit's client id.
+		if !msnMatches(claims["msn"], c.s.MerchantSerialNumber) {
+			return idTokenErr(ErrAudience, "msn is not the merchant serial number")
+		}
+		if c.s.ClientID == "" {
+			return nil
+		}
+	}
 	var aud []string
 	switch v := claims["aud"].(type) {
 	case string:
@@ -165,6 +175,34 @@ func (c *Client) checkAudience(claims map[string]any) error {
 		return idTokenErr(ErrAudience, "azp missing for several audiences")
 	}
 	return nil
+}
+
+// validSubject reports whether sub is 1 to 255 visible ASCII characters:
+// Vipps' subjects are UUIDs, and a subject ends up in logs and databases.
+func validSubject(sub string) bool {
+	if sub == "" || len(sub) > 255 {
+		return false
+	}
+	for i := 0; i < len(sub); i++ {
+		if sub[i] <= ' ' || sub[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// msnMatches reports whether the msn claim v, a string or a number, is msn.
+func msnMatches(v any, msn string) bool {
+	var got string
+	switch v := v.(type) {
+	case string:
+		got = v
+	case json.Number:
+		got = v.String()
+	default:
+		return false
+	}
+	return got != "" && subtle.ConstantTimeCompare([]byte(got), []byte(msn)) == 1
 }
 
 // accessTokenHashOK checks at_hash: the left half of the hash of the access

@@ -99,6 +99,10 @@ type discoveryDocument struct {
 	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	CodeChallengeMethods     []string `json:"code_challenge_methods_supported"`
 	IssParameterSupported    bool     `json:"authorization_response_iss_parameter_supported"`
+
+	// Login from phone number (CIBA).
+	BackchannelAuthenticationEndpoint string   `json:"backchannel_authentication_endpoint"`
+	BackchannelTokenDeliveryModes     []string `json:"backchannel_token_delivery_modes_supported"`
 }
 
 func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +123,9 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		TokenEndpointAuthMethods: []string{methodBasic, methodPost},
 		CodeChallengeMethods:     []string{"S256", "plain"},
 		IssParameterSupported:    p.issParam,
+
+		BackchannelAuthenticationEndpoint: base + backchannelPath,
+		BackchannelTokenDeliveryModes:     []string{"poll"},
 	})
 }
 
@@ -128,6 +135,7 @@ func (p *Provider) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	for i := len(p.oldKeys) - 1; i >= 0; i-- {
 		keys = append(keys, p.oldKeys[i])
 	}
+	keys = append(keys, p.phoneKeysLocked()...)
 	p.mu.Unlock()
 	body, err := jose.PublicJWKS(keys...)
 	if err != nil {
@@ -144,13 +152,13 @@ func (p *Provider) serveJWKS(w http.ResponseWriter, r *http.Request) {
 // to send the user; other bad requests are sent back to the client.
 func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	for _, name := range []string{"client_id", "redirect_uri"} {
+	for _, name := range []string{"client_id", "redirect_uri", "msn"} {
 		if len(q[name]) > 1 {
 			p.errorPage(w, "invalid_request", name+" is given more than once")
 			return
 		}
 	}
-	if q.Get("client_id") != p.clientID {
+	if p.authorizeClientID(q.Get("client_id"), q.Get("msn")) != p.clientID {
 		p.errorPage(w, "invalid_request", "unknown client_id")
 		return
 	}
@@ -454,10 +462,12 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.authenticateClient(r) {
-		if _, _, basic := r.BasicAuth(); basic {
-			w.Header().Set("WWW-Authenticate", `Basic realm="vippstest"`)
-		}
-		writeError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+		refuseClient(w, r)
+		return
+	}
+	switch form.Get("grant_type") {
+	case grantCIBA, grantCIBARedirect:
+		p.serveCIBAToken(w, r) // login from phone number, in ciba.go
 		return
 	}
 	if form.Get("grant_type") != "authorization_code" {
@@ -527,9 +537,20 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// refuseClient answers a request whose client authentication failed.
+func refuseClient(w http.ResponseWriter, r *http.Request) {
+	if _, _, basic := r.BasicAuth(); basic {
+		w.Header().Set("WWW-Authenticate", `Basic realm="vippstest"`)
+	}
+	writeError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+}
+
 // authenticateClient checks the client's credentials, accepting only the
 // configured method.
 func (p *Provider) authenticateClient(r *http.Request) bool {
+	if valid, partner := p.partnerAuthenticated(r); partner {
+		return valid
+	}
 	p.mu.Lock()
 	method := p.authMethod
 	p.mu.Unlock()
@@ -609,6 +630,7 @@ func (p *Provider) idToken(c *authCode, token string, now time.Time) (string, er
 		"nonce":     c.nonce,
 		"sid":       c.sid,
 		"at_hash":   base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]),
+		"msn":       p.partner.msn,
 	}
 	if c.acr != "" {
 		claims["acr"] = c.acr // the user confirmed in the app

@@ -104,6 +104,37 @@ type Config struct {
 	// IDTokenTTL is the time between iat and exp in ID tokens.
 	// Default: 1 hour.
 	IDTokenTTL time.Duration
+
+	// PhoneLoginInterval is the polling interval that a login from phone
+	// number asks for, rounded up to whole seconds. A poll that comes
+	// sooner after the last one gets slow_down, and the interval of that
+	// login grows by 5 seconds, as the CIBA standard says.
+	// Default: 5 seconds, as at Vipps.
+	PhoneLoginInterval time.Duration
+
+	// PhoneLoginExpiry is how long a login from phone number waits for the
+	// user when its request has no requested_expiry; from 1 to 15 minutes.
+	// Default: 10 minutes, as at Vipps.
+	PhoneLoginExpiry time.Duration
+
+	// PhoneApproval, when set, answers each polled login from phone number
+	// for the simulated user as it starts: the answer takes effect at the
+	// first poll at least PhoneAnswer.After after the start, by Now. It is
+	// called without the provider's lock held. Logins it answers with
+	// PhonePending, and redirect logins, wait for
+	// [Provider.ApprovePhoneLogin] or [Provider.DeclinePhoneLogin].
+	// Default: none; every login waits.
+	PhoneApproval func(PhoneLogin) PhoneAnswer
+
+	// MerchantSerialNumber is the sales unit's number: the msn claim of
+	// every ID token, and what partners name. Default: "123456".
+	MerchantSerialNumber string
+
+	// PartnerClientID and PartnerClientSecret are the keys a partner gets
+	// access tokens with from the access token API (POST /miami/v1/token),
+	// to log in on behalf of the sales unit. Default: "vippstest-partner"
+	// and "vippstest-partner-secret".
+	PartnerClientID, PartnerClientSecret string
 }
 
 // Endpoint names an endpoint of the provider in [Provider.Hits],
@@ -122,6 +153,8 @@ const (
 	JWKS Endpoint = "jwks"
 	// Userinfo is the userinfo endpoint.
 	Userinfo Endpoint = "userinfo"
+	// AccessToken is the access token API partners get tokens from.
+	AccessToken Endpoint = "accesstoken"
 )
 
 // Fault makes an endpoint misbehave; see [Provider.SetFault]. The parts
@@ -227,6 +260,9 @@ type Provider struct {
 	headers      map[Endpoint]http.Header
 	faults       map[Endpoint]Fault
 	hooks        Hooks
+	phone        phoneState // logins from phone number; see ciba.go
+
+	partner *partnerKeys
 }
 
 // grant is what an authorization request asked for.
@@ -351,6 +387,10 @@ func New(cfg Config) (*Provider, error) {
 		headers:      make(map[Endpoint]http.Header),
 		faults:       make(map[Endpoint]Fault),
 	}
+	if p.phone, err = newPhoneState(cfg); err != nil {
+		return nil, err
+	}
+	p.partner = newPartnerKeys(cfg)
 	p.srv = httptest.NewUnstartedServer(p.routes())
 	p.srv.Start()
 	return p, nil
@@ -365,6 +405,9 @@ func (p *Provider) routes() http.Handler {
 	mux.Handle("POST "+tokenPath, p.endpoint(Token, p.serveToken))
 	mux.Handle("GET "+userinfoPath, p.endpoint(Userinfo, p.serveUserinfo))
 	mux.Handle("POST "+userinfoPath, p.endpoint(Userinfo, p.serveUserinfo))
+	mux.Handle("POST "+backchannelPath, p.endpoint(Backchannel, p.serveBackchannel))
+	mux.Handle("POST "+userExistsPath, p.endpoint(UserExists, p.serveUserExists))
+	mux.Handle("POST "+accessTokenPath, p.endpoint(AccessToken, p.serveAccessToken))
 	return mux
 }
 

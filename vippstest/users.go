@@ -151,6 +151,8 @@ func userinfoClaims(u User, sid string, scopes []string) map[string]any {
 			c["other_addresses"] = others
 		case "nin":
 			c["nin"] = u.NIN
+		case "delegatedConsents":
+			c["delegatedConsents"] = delegatedConsentsClaim() // login from phone number
 		}
 	}
 	return c

@@ -29,18 +29,26 @@ type pages struct {
 }
 
 type homeView struct {
-	LoggedIn  bool
-	Name      string
-	LoginLink string
+	LoggedIn    bool
+	Name        string
+	LoginButton template.HTML
 }
 
 // home is public. LoadClaims puts the user's claims in the context when the
 // browser is logged in.
 func (p *pages) home(w http.ResponseWriter, r *http.Request) {
-	v := homeView{LoginLink: loginLink}
+	var v homeView
 	if c, ok := vippslogin.ClaimsFromContext(r.Context()); ok {
 		v.LoggedIn = true
 		v.Name = c.Name
+	} else {
+		button, err := vippslogin.LoginButton(loginLink, vippslogin.ButtonOptions{Brand: vippslogin.Vipps, Rounded: true})
+		if err != nil {
+			p.logger.Error("render the login button", "error", err)
+			http.Error(w, "Something went wrong.", http.StatusInternalServerError)
+			return
+		}
+		v.LoginButton = button
 	}
 	p.render(w, r, homePage, v)
 }
@@ -194,6 +202,7 @@ dd{margin:0;overflow-wrap:anywhere}
 .address{white-space:pre-line}
 .tag{font-size:.8rem;font-weight:600;color:#1d5e35;background:#e3f3e8;border-radius:999px;padding:.1rem .5rem;margin-left:.4rem}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
+` + string(vippslogin.ButtonCSS) + `
 </style>
 </head>
 <body>
@@ -216,7 +225,7 @@ var homePage = page(`{{define "title"}}Home{{end}}
 {{- else}}
 <h1>Welcome</h1>
 <p>This example site shows "Log in with Vipps MobilePay". Log in to see what your profile shares with the site.</p>
-<a class="button" href="{{.LoginLink}}">Log in with Vipps</a>
+{{.LoginButton}}
 {{- end}}
 {{end}}`)
 

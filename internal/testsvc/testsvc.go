@@ -214,7 +214,7 @@ func Chromium(t testing.TB) string {
 var ChromiumFlags = []string{
 	"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 	"--disable-background-networking", "--disable-component-update", "--disable-sync",
-	"--disable-dev-shm-usage",
+	"--disable-dev-shm-usage", "--lang=en-US",
 }
 
 func randomHex(n int) string {
