@@ -27,6 +27,9 @@ type Client struct {
 	claims   claimsCache
 	started  *startWindow
 	partner  *partnerAuth // with Config.Partner
+	// partnerHTTP is HTTPClient with the partner's access token, for the
+	// token endpoint.
+	partnerHTTP *http.Client
 }
 
 // New checks cfg and returns a Client. It does not touch the network:
@@ -46,6 +49,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	if s.Partner != nil {
 		c.partner = newPartnerAuth(c.provider.ctx, s)
+		c.partnerHTTP = newPartnerHTTP(s, c.partner)
 	}
 	if s.secure && cfg.Sessions != nil && !cfg.Sessions.Cookie.Secure {
 		s.Logger.Warn("vippslogin: BaseURL is https but the session cookie is not Secure; set Sessions.Cookie.Secure = true")

@@ -129,11 +129,17 @@ func (t *partnerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // tokenClient returns the HTTP client for the token endpoint: the Client's
 // own, or with partner keys one that adds the partner's access token.
 func (c *Client) tokenClient() *http.Client {
-	if c.partner == nil {
-		return c.s.HTTPClient
+	if c.partnerHTTP != nil {
+		return c.partnerHTTP
 	}
-	hc := *c.s.HTTPClient
-	hc.Transport = &partnerTransport{auth: c.partner, base: c.s.HTTPClient.Transport}
+	return c.s.HTTPClient
+}
+
+// newPartnerHTTP returns the Client's HTTP client with the partner's access
+// token on every request.
+func newPartnerHTTP(s *settings, auth *partnerAuth) *http.Client {
+	hc := *s.HTTPClient
+	hc.Transport = &partnerTransport{auth: auth, base: s.HTTPClient.Transport}
 	return &hc
 }
 

@@ -2,7 +2,6 @@ package vippstest
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
@@ -616,36 +615,17 @@ func (p *Provider) issuePhoneTokens(w http.ResponseWriter, l *phoneLogin, now ti
 	hook := p.hooks.IDToken
 	p.mu.Unlock()
 
-	header := map[string]any{"alg": key.Alg, "kid": key.Kid, "typ": "JWT"}
-	claims := map[string]any{
-		"iss":       p.Issuer(),
-		"sub":       l.sub,
-		"aud":       []any{p.clientID},
-		"exp":       now.Add(p.idTTL).Unix(),
-		"iat":       now.Unix(),
-		"auth_time": l.decided.Unix(),
-		"jti":       newUUID(),
-		"nonce":     l.nonce,
-		"sid":       l.sid,
-		"msn":       p.partner.msn,
-	}
+	claims := p.idClaims(l.sub, l.nonce, l.sid, l.decided, now)
 	if l.redirectURI != "" {
 		claims["aud"] = p.clientID
 		claims["auth_req_id"] = l.id
 	} else {
-		sum := sha256.Sum256([]byte(token))
-		claims["at_hash"] = base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+		claims["at_hash"] = accessTokenHash(token)
 	}
-	var idToken string
-	if hook != nil {
-		idToken = hook(header, claims)
-	}
-	if idToken == "" {
-		var err error
-		if idToken, err = sign(key, header, claims); err != nil {
-			writeError(w, http.StatusInternalServerError, "server_error", "cannot sign the ID token")
-			return
-		}
+	idToken, err := signIDToken(key, hook, claims)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "server_error", "cannot sign the ID token")
+		return
 	}
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, tokenResponse{

@@ -616,25 +616,41 @@ func (p *Provider) idToken(c *authCode, token string, now time.Time) (string, er
 	key := p.key
 	hook := p.hooks.IDToken
 	p.mu.Unlock()
-	sum := sha256.Sum256([]byte(token))
-	header := map[string]any{"alg": key.Alg, "kid": key.Kid, "typ": "JWT"}
-	claims := map[string]any{
-		"iss":       p.Issuer(),
-		"sub":       c.sub,
-		"aud":       []any{p.clientID},
-		"exp":       now.Add(p.idTTL).Unix(),
-		"iat":       now.Unix(),
-		"auth_time": c.authTime.Unix(),
-		"rat":       c.requestedAt.Unix(),
-		"jti":       newUUID(),
-		"nonce":     c.nonce,
-		"sid":       c.sid,
-		"at_hash":   base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2]),
-		"msn":       p.partner.msn,
-	}
+	claims := p.idClaims(c.sub, c.nonce, c.sid, c.authTime, now)
+	claims["rat"] = c.requestedAt.Unix()
+	claims["at_hash"] = accessTokenHash(token)
 	if c.acr != "" {
 		claims["acr"] = c.acr // the user confirmed in the app
 	}
+	return signIDToken(key, hook, claims)
+}
+
+// idClaims returns the claims every ID token of the provider has.
+func (p *Provider) idClaims(sub, nonce, sid string, authTime, now time.Time) map[string]any {
+	return map[string]any{
+		"iss":       p.Issuer(),
+		"sub":       sub,
+		"aud":       []any{p.clientID},
+		"exp":       now.Add(p.idTTL).Unix(),
+		"iat":       now.Unix(),
+		"auth_time": authTime.Unix(),
+		"jti":       newUUID(),
+		"nonce":     nonce,
+		"sid":       sid,
+		"msn":       p.partner.msn,
+	}
+}
+
+// accessTokenHash is the at_hash of an RS256 ID token for token.
+func accessTokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
+}
+
+// signIDToken signs claims with key, after the IDToken hook, if any, had
+// its say: a non-empty answer of the hook is the token.
+func signIDToken(key *jose.SigningKey, hook func(header, claims map[string]any) string, claims map[string]any) (string, error) {
+	header := map[string]any{"alg": key.Alg, "kid": key.Kid, "typ": "JWT"}
 	if hook != nil {
 		if s := hook(header, claims); s != "" {
 			return s, nil
