@@ -222,10 +222,7 @@ func (c *Client) complete(w http.ResponseWriter, r *http.Request, claims *Claims
 			returnTo = slot.path
 		}
 	}
-	data, err := json.Marshal(claims.Raw)
-	if err == nil && len(data) > maxClaimsSize {
-		err = fmt.Errorf("%w: %d bytes of claims is more than a session holds", ErrUserinfo, len(data))
-	}
+	data, err := encodeClaims(claims)
 	if err != nil {
 		fail(err)
 		return
@@ -255,16 +252,38 @@ func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *p
 	if acr, _ := idClaims["acr"].(string); rec.ACR != "" && acr != rec.ACR {
 		return nil, idTokenErr(ErrAuthContext, "acr %q, want %q", safeText(acr), rec.ACR)
 	}
-	info, err := c.userinfo(ctx, meta, tok.AccessToken)
+	return c.userClaims(ctx, meta, tok.AccessToken, idClaims)
+}
+
+// userClaims fetches userinfo with the access token, checks that it is
+// about the ID token's subject, and adds what the ID token says about how
+// and when the user logged in.
+func (c *Client) userClaims(ctx context.Context, meta *metadata, accessToken string, idClaims map[string]any) (*Claims, error) {
+	info, err := c.userinfo(ctx, meta, accessToken)
 	if err != nil {
 		return nil, err
 	}
 	if sub, _ := info["sub"].(string); sub != idClaims["sub"] {
 		return nil, ErrSubjectMismatch
 	}
-	mergeIDClaims(info, idClaims)
+	for _, k := range []string{"sub", "auth_time", "acr", "amr", "sid"} {
+		if v, ok := idClaims[k]; ok {
+			if _, have := info[k]; !have || k != "sid" {
+				info[k] = v
+			}
+		}
+	}
 	claims := claimsFromMap(info)
 	return &claims, nil
+}
+
+// encodeClaims is what a session keeps of claims: their JSON, if it fits.
+func encodeClaims(claims *Claims) ([]byte, error) {
+	data, err := json.Marshal(claims.Raw)
+	if err == nil && len(data) > maxClaimsSize {
+		err = fmt.Errorf("%w: %d bytes of claims is more than a session holds", ErrUserinfo, len(data))
+	}
+	return data, err
 }
 
 func (c *Client) exchange(ctx context.Context, meta *metadata, code, verifier string) (*oauth2.Token, error) {

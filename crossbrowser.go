@@ -2,7 +2,6 @@ package vippslogin
 
 import (
 	"crypto/subtle"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -88,10 +87,7 @@ func (c *Client) confirmFor(r *http.Request, state string, rec *pendingLogin) bo
 // handOff keeps the verified claims of a login that came back in another
 // browser, and asks that browser to confirm it.
 func (c *Client) handOff(w http.ResponseWriter, r *http.Request, state string, rec *pendingLogin, claims *Claims) {
-	data, err := json.Marshal(claims.Raw)
-	if err == nil && len(data) > maxClaimsSize {
-		err = fmt.Errorf("%w: %d bytes of claims is more than a session holds", ErrUserinfo, len(data))
-	}
+	data, err := encodeClaims(claims)
 	if err != nil {
 		c.fail(w, r, c.loginErr(rec.ReturnTo, err))
 		return

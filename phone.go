@@ -574,29 +574,12 @@ func (c *Client) phoneClaims(ctx context.Context, meta *metadata, tok *phoneToke
 	if !idOK(got) {
 		return nil, idTokenErr(ErrAuthReqIDMismatch, "")
 	}
-	info, err := c.userinfo(ctx, meta, tok.AccessToken)
+	claims, err := c.userClaims(ctx, meta, tok.AccessToken, idClaims)
 	if err != nil {
 		return nil, err
 	}
-	if sub, _ := info["sub"].(string); sub != idClaims["sub"] {
-		return nil, ErrSubjectMismatch
-	}
-	mergeIDClaims(info, idClaims)
-	claims := claimsFromMap(info)
 	c.s.Logger.LogAttrs(ctx, slog.LevelInfo, "vippslogin: phone login", slog.String("sub", claims.Subject))
-	return &claims, nil
-}
-
-// mergeIDClaims adds to the userinfo claims what the ID token says about
-// how and when the user logged in, as a browser login does.
-func mergeIDClaims(info, idClaims map[string]any) {
-	for _, k := range []string{"sub", "auth_time", "acr", "amr", "sid"} {
-		if v, ok := idClaims[k]; ok {
-			if _, have := info[k]; !have || k != "sid" {
-				info[k] = v
-			}
-		}
-	}
+	return claims, nil
 }
 
 // authReqIDClaim returns the auth_req_id that verified ID token claims
