@@ -14,7 +14,7 @@ import (
 //
 //	r := chi.NewRouter()
 //	r.Use(sessions.LoadAndSave)
-//	auth.MountChi(r)                       // GET /auth/login, GET /auth/callback, POST /auth/logout
+//	auth.MountChi(r) // GET /auth/login, GET /auth/callback, POST /auth/logout, POST /auth/confirm
 //	r.With(auth.RequireLogin).Get("/account", account)
 //
 // Over r.Mount("/auth", auth.Handler()) it gives three things:
@@ -44,9 +44,9 @@ func (c *Client) MountChi(r chi.Router) {
 		}
 	}
 	r.Route(c.s.AuthPath, func(r chi.Router) {
-		r.Get("/login", check(c.login))
-		r.Get("/callback", check(c.callback))
-		r.Post("/logout", check(c.logout))
+		for _, rt := range c.routes() {
+			r.Method(rt.method, rt.path, check(rt.handler))
+		}
 	})
 }
 
@@ -55,9 +55,9 @@ func (c *Client) MountChi(r chi.Router) {
 // be served with or without it.
 func (c *Client) checkChiMount(pattern string) error {
 	var route string
-	for _, suffix := range []string{"/login", "/callback", "/logout"} {
-		if strings.HasSuffix(pattern, suffix) {
-			route = suffix
+	for _, rt := range c.routes() {
+		if strings.HasSuffix(pattern, rt.path) {
+			route = rt.path
 		}
 	}
 	full := c.s.basePath + c.s.AuthPath + route

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,4 +132,88 @@ func TestMountChiSubRouter(t *testing.T) {
 			t.Errorf("provider saw %d authorize requests, want 0", n)
 		}
 	})
+}
+
+// MountChi and Handler serve the same routes, from one table: every route
+// chi has below /auth is one Handler serves for the same method, and the
+// list is the one the package documents.
+func TestMountChiRoutes(t *testing.T) {
+	var auth *vippslogin.Client
+	site, _, _ := chiSite(t, "", func(r chi.Router, a *vippslogin.Client) {
+		auth = a
+		a.MountChi(r)
+	})
+	_ = site
+	r := chi.NewRouter()
+	auth.MountChi(r)
+	var got []string
+	err := chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		got = append(got, method+" "+route)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	want := []string{"GET /auth/callback", "GET /auth/login", "POST /auth/confirm", "POST /auth/logout"}
+	if !slices.Equal(got, want) {
+		t.Errorf("chi routes %q, want %q", got, want)
+	}
+	mux := auth.Handler().(*http.ServeMux)
+	for _, route := range got {
+		method, path, _ := strings.Cut(route, " ")
+		_, pattern := mux.Handler(httptest.NewRequest(method, path, nil))
+		if pattern == "" || !strings.HasPrefix(pattern, method+" ") {
+			t.Errorf("Handler does not serve %s (pattern %q)", route, pattern)
+		}
+	}
+}
+
+// With chi, a login that came back in another browser is finished by the
+// confirmation page's Continue button (POST /auth/confirm).
+func TestMountChiConfirm(t *testing.T) {
+	site, _, lastErr := chiSite(t, "", func(r chi.Router, auth *vippslogin.Client) {
+		auth.MountChi(r)
+		r.Get("/start", func(w http.ResponseWriter, r *http.Request) {
+			auth.StartLogin(w, r, vippslogin.LoginOptions{Flow: vippslogin.FlowAutomaticReturn, ReturnTo: "/account"})
+		})
+		r.With(auth.RequireLogin).Get("/account", hello)
+	})
+	newBrowser := func() *http.Client {
+		jar, _ := cookiejar.New(nil)
+		return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	starter, other := newBrowser(), newBrowser()
+	get := func(c *http.Client, u string) (*http.Response, string) {
+		t.Helper()
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+	resp, _ := get(starter, site.URL+"/start")
+	authz := resp.Header.Get("Location")
+	resp, _ = get(other, authz)
+	cb := resp.Header.Get("Location")
+	resp, body := get(other, cb)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/auth/confirm"`) {
+		t.Fatalf("callback in another browser: %d (error %v)\n%s", resp.StatusCode, *lastErr, body)
+	}
+	resp, err := other.PostForm(site.URL+"/auth/confirm", url.Values{"action": {"continue"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/account" {
+		t.Fatalf("Continue: %d %q (error %v)", resp.StatusCode, resp.Header.Get("Location"), *lastErr)
+	}
+	if resp, body := get(other, site.URL+"/account"); resp.StatusCode != http.StatusOK || body != "hello Kari Nordmann" {
+		t.Fatalf("GET /account after Continue = %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := get(starter, site.URL+"/account"); resp.StatusCode == http.StatusOK {
+		t.Fatal("the starting browser is logged in")
+	}
 }

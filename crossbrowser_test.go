@@ -12,10 +12,9 @@ import (
 )
 
 // crossBrowserHarness is a site whose /start begins logins with automatic
-// return from the app, with CrossBrowserReturn as given.
-func crossBrowserHarness(t *testing.T, on bool) *harness {
-	return newHarness(t, withLoginRoute(vippslogin.LoginOptions{Flow: vippslogin.FlowAutomaticReturn}),
-		options{site: func(c *vippslogin.Config) { c.CrossBrowserReturn = on }})
+// return from the app.
+func crossBrowserHarness(t *testing.T, opts ...options) *harness {
+	return newHarness(t, append([]options{withLoginRoute(vippslogin.LoginOptions{Flow: vippslogin.FlowAutomaticReturn})}, opts...)...)
 }
 
 // startAutomatic starts a login with automatic return in b and returns the
@@ -57,20 +56,12 @@ func (b *browser) confirm(action string, header ...string) (*http.Response, stri
 	return b.do(http.MethodPost, "/auth/confirm", strings.NewReader(url.Values{"action": {action}}.Encode()), header...)
 }
 
-func TestCrossBrowserReturnOffByDefault(t *testing.T) {
-	h := crossBrowserHarness(t, false)
-	a, other := h.browser(), h.browser()
-	cb := startAutomatic(t, a)
-	resp, _ := other.get(cb)
-	other.wantRefused(resp, vippslogin.ErrBrowserMismatch)
-	// The login is intact for the browser that started it.
-	if resp, _ := a.get(cb); resp.StatusCode != http.StatusSeeOther || a.profile() == nil {
-		t.Fatalf("callback in the starting browser: %d (error %v)", resp.StatusCode, h.lastErr())
-	}
-}
-
+// A login with automatic return that comes back in another browser is
+// finished there once that browser confirms who is logging in. Vipps asks
+// that such logins complete without cookies
+// (login-api/api-guide/flows/automatic-return.md).
 func TestCrossBrowserReturnConfirmed(t *testing.T) {
-	h := crossBrowserHarness(t, true)
+	h := crossBrowserHarness(t)
 	a, other := h.browser(), h.browser()
 	cb := startAutomatic(t, a)
 
@@ -99,33 +90,101 @@ func TestCrossBrowserReturnConfirmed(t *testing.T) {
 	if resp, _ := other.confirm("continue"); resp.StatusCode < 400 {
 		t.Errorf("a second confirmation: status %d", resp.StatusCode)
 	}
-	// The starting browser's own callback now finds the login finished.
+	// The starting browser gets nothing from a login finished elsewhere.
 	resp, _ = a.get(cb)
 	a.wantRefused(resp, vippslogin.ErrLoginReplayed)
 }
 
-// The browser that started the login picks it up when its own callback
-// arrives; the other browser's confirmation then fails.
-func TestCrossBrowserReturnPickedUp(t *testing.T) {
-	h := crossBrowserHarness(t, true)
-	a, other := h.browser(), h.browser()
-	cb := startAutomatic(t, a)
-	resp, body := other.get(cb)
-	wantConfirmPage(t, resp, body, "Kari Nordmann")
+// The takeover attempt: an attacker starts a login with automatic return
+// and sends the authorization URL (on the provider's own domain) to a
+// victim, who logs in there with their own account. The attacker's browser
+// knows the state all along, and tries to pick the login up with it before,
+// during and after the victim's confirmation. It must never be logged in.
+func TestCrossBrowserReturnStarterNeverLoggedIn(t *testing.T) {
+	h := crossBrowserHarness(t)
+	attacker, victim := h.browser(), h.browser()
+	resp, _ := attacker.get("/start?return_to=/profile")
+	authz := resp.Header.Get("Location")
+	state := queryParam(t, authz, "state")
+	if resp.StatusCode != http.StatusFound || state == "" {
+		t.Fatalf("start: %d %q", resp.StatusCode, authz)
+	}
+	const victimSub = "7b2e4c91-0a8d-4e3f-b6d2-95c1f0a7e368" // Ola Bjørnstad Hansen
+	if err := h.idp.SetUser(victimSub); err != nil {
+		t.Fatal(err)
+	}
+	tryPickUp := func(when string, withCodes bool) {
+		t.Helper()
+		urls := []string{"/auth/callback?state=" + state, "/auth/callback?state=" + state + "&code="}
+		if withCodes {
+			urls = append(urls, "/auth/callback?state="+state+"&code="+randomToken())
+		}
+		for _, u := range urls {
+			resp, body := attacker.get(u)
+			if resp.StatusCode < 400 && resp.StatusCode != http.StatusSeeOther {
+				t.Errorf("%s: %s answered %d", when, u, resp.StatusCode)
+			}
+			if strings.Contains(html.UnescapeString(body), "Ola") {
+				t.Errorf("%s: %s shows the victim's name", when, u)
+			}
+			if c := attacker.profile(); c != nil {
+				t.Fatalf("%s: the attacker's browser is logged in as %v", when, c["name"])
+			}
+		}
+	}
+	tryPickUp("before the victim logs in", false)
 
-	resp, _ = a.get(cb)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/profile" {
-		t.Fatalf("pick-up: %d %q (error %v)", resp.StatusCode, resp.Header.Get("Location"), h.lastErr())
+	resp, _ = victim.get(authz)
+	cb := resp.Header.Get("Location")
+	if !strings.Contains(cb, "code=") {
+		t.Fatalf("authorize in the victim's browser: %d %q", resp.StatusCode, cb)
 	}
-	if a.profile() == nil {
-		t.Fatal("the starting browser is not logged in")
+	tryPickUp("after the victim logged in at the provider", false)
+
+	resp, body := victim.get(cb)
+	wantConfirmPage(t, resp, body, "Ola Bjørnstad Hansen")
+	tryPickUp("while the victim is asked to confirm", false)
+
+	if resp, _ := victim.confirm("continue"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the victim's confirmation: %d (error %v)", resp.StatusCode, h.lastErr())
 	}
-	resp, _ = other.confirm("continue")
-	other.wantRefused(resp, vippslogin.ErrLoginReplayed)
+	if c := victim.profile(); c == nil || c["sub"] != victimSub {
+		t.Fatalf("the victim's own browser: %v", c)
+	}
+	tryPickUp("after the victim confirmed", true)
+	if resp, _ := attacker.get(cb); attacker.profile() != nil {
+		t.Fatalf("the victim's callback logged the attacker in (%d)", resp.StatusCode)
+	}
+}
+
+// An attacker who edits the scope down to openid would make the page ask
+// "Continue as this user?", naming nobody. Such a login is refused in the
+// browser it came back to, and logs nobody in.
+func TestCrossBrowserReturnNamelessRefused(t *testing.T) {
+	h := crossBrowserHarness(t)
+	attacker, victim := h.browser(), h.browser()
+	resp, _ := attacker.get("/start?return_to=/profile")
+	authz := editQuery(t, resp.Header.Get("Location"), func(q url.Values) { q.Set("scope", "openid") })
+	resp, _ = victim.get(authz)
+	cb := resp.Header.Get("Location")
+	if !strings.Contains(cb, "code=") {
+		t.Fatalf("authorize: %d %q", resp.StatusCode, cb)
+	}
+	resp, body := victim.get(cb)
+	victim.wantRefused(resp, vippslogin.ErrBrowserMismatch)
+	if text := html.UnescapeString(body); !strings.Contains(text, "can't show who is logging in") || strings.Contains(text, `value="continue"`) {
+		t.Errorf("the page for a nameless login:\n%s", body)
+	}
+	if resp, _ := victim.confirm("continue"); resp.StatusCode < 400 || victim.profile() != nil {
+		t.Fatalf("a confirmation after the refusal: %d", resp.StatusCode)
+	}
+	if attacker.profile() != nil {
+		t.Fatal("the attacker's browser is logged in")
+	}
 }
 
 func TestCrossBrowserReturnDeclined(t *testing.T) {
-	h := crossBrowserHarness(t, true)
+	h := crossBrowserHarness(t)
 	a, other := h.browser(), h.browser()
 	cb := startAutomatic(t, a)
 	other.get(cb)
@@ -134,41 +193,41 @@ func TestCrossBrowserReturnDeclined(t *testing.T) {
 		t.Errorf("decline: %d %s", resp.StatusCode, body)
 	}
 	other.wantRefused(resp, vippslogin.ErrLoginCancelled)
-	// Declined is declined: the starting browser cannot pick it up either.
+	// Declined is declined: the starting browser cannot use it either.
 	resp, _ = a.get(cb)
 	a.wantRefused(resp, vippslogin.ErrLoginReplayed)
 }
 
 func TestCrossBrowserReturnRejected(t *testing.T) {
 	t.Run("confirm without the cookie", func(t *testing.T) {
-		h := crossBrowserHarness(t, true)
+		h := crossBrowserHarness(t)
 		a, other := h.browser(), h.browser()
 		cb := startAutomatic(t, a)
 		other.get(cb)
 		third := h.browser()
 		resp, _ := third.confirm("continue")
-		third.wantRefused(resp, vippslogin.ErrStateMissing)
+		third.wantRefused(resp, vippslogin.ErrBrowserMismatch)
 		// The real confirmation still works.
 		if resp, _ := other.confirm("continue"); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("confirm: %d (error %v)", resp.StatusCode, h.lastErr())
 		}
 	})
 	t.Run("confirm with a forged secret", func(t *testing.T) {
-		h := crossBrowserHarness(t, true)
+		h := crossBrowserHarness(t)
 		a, other := h.browser(), h.browser()
 		cb := startAutomatic(t, a)
 		other.get(cb)
 		forger := h.browser()
 		u, _ := url.Parse(h.url)
-		forger.Jar.SetCookies(u, []*http.Cookie{{Name: "vippslogin-confirm", Value: queryParam(t, cb, "state") + "." + randomToken(), Path: "/"}})
+		forger.Jar.SetCookies(u, []*http.Cookie{{Name: "vippslogin-confirm", Value: randomToken(), Path: "/"}})
 		resp, _ := forger.confirm("continue")
-		forger.wantRefused(resp, vippslogin.ErrBrowserMismatch)
+		forger.wantRefused(resp, vippslogin.ErrLoginExpired)
 		if resp, _ := other.confirm("continue"); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("the real confirmation after a forged one: %d (error %v)", resp.StatusCode, h.lastErr())
 		}
 	})
 	t.Run("cross-origin confirmation", func(t *testing.T) {
-		h := crossBrowserHarness(t, true)
+		h := crossBrowserHarness(t)
 		a, other := h.browser(), h.browser()
 		other.get(startAutomatic(t, a))
 		resp, _ := other.confirm("continue", "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example")
@@ -178,40 +237,48 @@ func TestCrossBrowserReturnRejected(t *testing.T) {
 		other.wantRefused(resp, vippslogin.ErrCrossOrigin)
 	})
 	t.Run("unknown action", func(t *testing.T) {
-		h := crossBrowserHarness(t, true)
+		h := crossBrowserHarness(t)
 		a, other := h.browser(), h.browser()
 		other.get(startAutomatic(t, a))
 		resp, _ := other.confirm("yes")
-		other.wantRefused(resp, vippslogin.ErrStateMissing)
+		other.wantRefused(resp, vippslogin.ErrBadCallback)
+		if resp, _ := other.confirm("continue"); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("confirm after an unknown action: %d (error %v)", resp.StatusCode, h.lastErr())
+		}
 	})
 	t.Run("expired", func(t *testing.T) {
-		h := crossBrowserHarness(t, true)
+		h := crossBrowserHarness(t)
 		a, other := h.browser(), h.browser()
 		other.get(startAutomatic(t, a))
 		h.clock.Advance(11 * time.Minute)
-		resp, _ := other.confirm("continue")
+		resp, body := other.confirm("continue")
 		other.wantRefused(resp, vippslogin.ErrLoginExpired)
+		if !strings.Contains(body, "took too long") {
+			t.Errorf("page:\n%s", body)
+		}
 	})
 	t.Run("ordinary logins stay bound to their browser", func(t *testing.T) {
-		h := newHarness(t, options{site: func(c *vippslogin.Config) { c.CrossBrowserReturn = true }})
-		cb := h.browser().startLogin("/profile")
+		h := newHarness(t)
+		b := h.browser()
+		cb := b.startLogin("/profile")
 		other := h.browser()
 		resp, _ := other.get(cb)
 		other.wantRefused(resp, vippslogin.ErrBrowserMismatch)
+		if resp, _ := b.get(cb); resp.StatusCode != http.StatusSeeOther || b.profile() == nil {
+			t.Fatalf("the starting browser's own callback: %d (error %v)", resp.StatusCode, h.lastErr())
+		}
 	})
 }
 
 // AfterLogin runs when the other browser confirms, and can refuse there.
 func TestCrossBrowserReturnAfterLogin(t *testing.T) {
 	var seen []string
-	h := newHarness(t, withLoginRoute(vippslogin.LoginOptions{Flow: vippslogin.FlowAutomaticReturn}),
-		options{site: func(c *vippslogin.Config) {
-			c.CrossBrowserReturn = true
-			c.AfterLogin = func(_ http.ResponseWriter, _ *http.Request, claims *vippslogin.Claims) error {
-				seen = append(seen, claims.Name)
-				return nil
-			}
-		}})
+	h := crossBrowserHarness(t, options{site: func(c *vippslogin.Config) {
+		c.AfterLogin = func(_ http.ResponseWriter, _ *http.Request, claims *vippslogin.Claims) error {
+			seen = append(seen, claims.Name)
+			return nil
+		}
+	}})
 	a, other := h.browser(), h.browser()
 	other.get(startAutomatic(t, a))
 	if len(seen) != 0 {
@@ -226,7 +293,7 @@ func TestCrossBrowserReturnAfterLogin(t *testing.T) {
 }
 
 func TestCrossBrowserReturnNorwegian(t *testing.T) {
-	h := crossBrowserHarness(t, true)
+	h := crossBrowserHarness(t)
 	a, other := h.browser(), h.browser()
 	resp, body := other.get(startAutomatic(t, a), "Accept-Language", "nb-NO,nb;q=0.9,en;q=0.5")
 	wantConfirmPage(t, resp, body, "Kari Nordmann")

@@ -31,8 +31,8 @@
 //
 // Every login: the callback's state names a pending login started by this
 // browser, not expired and not used before (pending logins live in the
-// session store, one record each, bound to the browser by an HttpOnly
-// cookie); the iss parameter names the issuer when present (and is required
+// session store, one record each under a key no session cookie can name,
+// bound to the browser by an HttpOnly cookie); the iss parameter names the issuer when present (and is required
 // when the provider advertises it); the code is exchanged with the PKCE
 // verifier (S256) and the exact redirect URI; the ID token is signed with an
 // asymmetric algorithm that discovery lists (never "none", never HMAC) by a
@@ -63,8 +63,9 @@
 //
 // [Client.StartLogin] starts logins with Vipps' app flows or step-up
 // ([LoginOptions]), and [Client.RequireStepUp] guards pages that need a
-// login confirmed in the app. Config.CrossBrowserReturn finishes logins
-// that come back in another browser, after asking it "Continue as <name>?".
+// login confirmed in the app. A login with [FlowAutomaticReturn] that comes
+// back in another browser finishes there, after asking it "Continue as
+// <name>?"; the browser that started it never gets a session from it.
 // Config.Partner logs in with a partner's keys ([PartnerKeys]).
 // [LinkAccount] links Vipps users to the site's accounts the way Vipps
 // advises. [Client.StartPhoneLogin] and [Client.WaitPhoneLogin] log a user
@@ -88,7 +89,7 @@
 // Config.ErrorHandler, by default [WriteError]: a page a person understands
 // for browsers and JSON for API clients, never the error's text or any
 // token. The errors wrap this package's sentinels ([ErrLoginExpired],
-// [ErrStateMismatch], [ErrInvalidIDToken], ...) and typed errors
+// [ErrBrowserMismatch], [ErrInvalidIDToken], ...) and typed errors
 // ([*ProviderError], [*TokenError], [*LoginError]) for errors.Is and
 // errors.As.
 package vippslogin

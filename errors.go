@@ -14,20 +14,18 @@ var (
 	// access_denied: the user cancelled the login.
 	ErrLoginCancelled = errors.New("vippslogin: login cancelled")
 
-	// ErrStateMissing means the callback came without a state parameter.
-	ErrStateMissing = errors.New("vippslogin: callback without state")
-	// ErrStateMismatch means no pending login has the callback's state: it
-	// was never started here, was forgotten, or the callback is forged.
-	ErrStateMismatch = errors.New("vippslogin: unknown state")
 	// ErrLoginExpired means the pending login ran past Config.PendingLoginTTL.
 	ErrLoginExpired = errors.New("vippslogin: login expired")
 	// ErrLoginReplayed means the pending login was already used.
 	ErrLoginReplayed = errors.New("vippslogin: login already completed")
-	// ErrBrowserMismatch means the callback came to a browser other than the
-	// one that started the login.
-	ErrBrowserMismatch = errors.New("vippslogin: login started in another browser")
-	// ErrBadCallback means the callback's query is malformed: a repeated
-	// parameter, a missing code, or an iss that does not name the issuer.
+	// ErrBrowserMismatch means the callback's state names no login this
+	// browser started: the login was started in another browser (and is
+	// not one that may come back in another, see [FlowAutomaticReturn]),
+	// or never, or has been forgotten.
+	ErrBrowserMismatch = errors.New("vippslogin: login not started in this browser")
+	// ErrBadCallback means the callback is incomplete or tampered with: a
+	// missing state or code, a repeated parameter, or an iss that does not
+	// name the issuer.
 	ErrBadCallback = errors.New("vippslogin: malformed callback")
 	// ErrInvalidReturnTo means return_to is not a path on this site.
 	ErrInvalidReturnTo = errors.New("vippslogin: return_to is not a path on this site")
@@ -55,8 +53,10 @@ var (
 	ErrNotLoggedIn = errors.New("vippslogin: not logged in")
 	// ErrCrossOrigin means a logout came from another origin.
 	ErrCrossOrigin = errors.New("vippslogin: cross-origin request refused")
-	// ErrTooManyLogins means Config.MaxStartedLogins logins are pending.
-	ErrTooManyLogins = errors.New("vippslogin: too many pending logins")
+	// ErrTooManyLogins means a login could not start: its source started
+	// more than Config.LoginsPerMinute (429), or Config.MaxStartedLogins
+	// logins are pending (503).
+	ErrTooManyLogins = errors.New("vippslogin: too many logins")
 	// ErrSessionStore means the session or pending-login store failed; the
 	// default error page answers it with 503.
 	ErrSessionStore = errors.New("vippslogin: session store failed")
@@ -152,10 +152,10 @@ func (e *LoginError) Unwrap() error { return e.Err }
 // problem is what the default handler tells the user about an error.
 type problem struct {
 	status int
-	code   string // machine-readable, for JSON
+	code   string // machine-readable, for JSON and the log record's kind
 	text   msgID  // the page's title and message, in msgs
 	retry  bool   // offer to log in again
-	level  int    // 0 info, 1 warn, 2 error
+	level  int    // 0 info, 1 warn, 2 error: only for what the operator must fix
 }
 
 // describe maps an error to what the default error handler answers. It
@@ -183,10 +183,16 @@ func describe(err error) problem {
 		return problem{http.StatusBadRequest, "login_expired", msgLoginExpired, true, 0}
 	case errors.Is(err, ErrLoginReplayed):
 		return problem{http.StatusBadRequest, "login_replayed", msgLoginReplayed, true, 1}
-	case errors.Is(err, ErrStateMissing), errors.Is(err, ErrStateMismatch), errors.Is(err, ErrBrowserMismatch), errors.Is(err, ErrBadCallback):
+	case errors.Is(err, errNameless):
+		return problem{http.StatusBadRequest, "nameless_login", msgNameless, true, 1}
+	case errors.Is(err, ErrBrowserMismatch):
+		return problem{http.StatusBadRequest, "other_browser", msgOtherBrowser, true, 1}
+	case errors.Is(err, ErrBadCallback):
 		return problem{http.StatusBadRequest, "invalid_callback", msgBadCallback, true, 1}
 	case errors.Is(err, ErrTimeout):
 		return problem{http.StatusGatewayTimeout, "provider_timeout", msgTimeout, true, 2}
+	case errors.Is(err, errSourceLimited):
+		return problem{http.StatusTooManyRequests, "slow_down", msgSlowDown, true, 1}
 	case errors.Is(err, ErrTooManyLogins):
 		return problem{http.StatusServiceUnavailable, "busy", msgBusy, true, 2}
 	case errors.Is(err, ErrSessionStore) && !errors.Is(err, errNoSession):
@@ -222,11 +228,15 @@ func describe(err error) problem {
 // cancelled), outdated_app_version, wrong_challenge (the user picked another
 // code in the app than the browser showed), login_required, server_error,
 // invalid_app_callback_uri, app_callback_uri_not_registered and
-// unknown_reject_reason, and warns that others occur. Codes this site's
-// setup causes (invalid_*, unauthorized_client, ...) ask the user to tell
-// the site; unknown codes get a general page. Neither the code nor
-// error_description ever reaches the page: both come from the URL, so
-// anyone can write them. JSON carries the code when it is shaped like one.
+// unknown_reject_reason, and warns that others occur
+// (login-api/api-guide/browser-flow-integration.md, "Error handling").
+// Codes this site's setup causes (invalid_*, unauthorized_client, ...) ask
+// the user to tell the site; others get a general page.
+//
+// Neither the code nor error_description ever reaches the page, and the
+// code is the answer's kind only when it is a known one, else "unknown":
+// both come from the URL, so anyone can write them. For the same reason
+// none of them is more than a warning in the log.
 func providerProblem(code string) problem {
 	p := problem{http.StatusBadRequest, code, msgProviderOther, true, 1}
 	switch {
@@ -239,16 +249,29 @@ func providerProblem(code string) problem {
 	case code == "login_required", code == "interaction_required":
 		p.text = msgProviderLogin
 	case code == "server_error":
-		p.status, p.text, p.level = http.StatusBadGateway, msgProviderFailed, 2
+		p.status, p.text = http.StatusBadGateway, msgProviderFailed
 	case code == "temporarily_unavailable":
-		p.status, p.text, p.level = http.StatusServiceUnavailable, msgProviderFailed, 2
+		p.status, p.text = http.StatusServiceUnavailable, msgProviderFailed
 	case setupErrorCode(code):
-		p.text, p.level = msgSiteSetup, 2
+		p.text = msgSiteSetup
 	}
-	if !validErrorCode(code) {
-		p.code = "provider_error"
+	if !knownProviderCodes[code] {
+		p.code = "unknown"
 	}
 	return p
+}
+
+// knownProviderCodes are the error codes of OAuth 2.0 (RFC 6749, section
+// 4.1.2.1), OpenID Connect Core (section 3.1.2.6) and Vipps.
+var knownProviderCodes = map[string]bool{
+	"access_denied": true, "invalid_request": true, "unauthorized_client": true,
+	"unsupported_response_type": true, "invalid_scope": true, "invalid_client": true, "server_error": true,
+	"temporarily_unavailable": true, "interaction_required": true, "login_required": true,
+	"account_selection_required": true, "consent_required": true, "invalid_request_uri": true,
+	"invalid_request_object": true, "request_not_supported": true, "request_uri_not_supported": true,
+	"registration_not_supported": true, "invalid_app_callback_uri": true,
+	"app_callback_uri_not_registered": true, "outdated_app_version": true, "wrong_challenge": true,
+	"unknown_reject_reason": true,
 }
 
 // validErrorCode reports whether code looks like an OAuth error code, so it

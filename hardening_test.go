@@ -58,20 +58,24 @@ func TestMaxStartedLogins(t *testing.T) {
 	}
 	h.wantErr(vippslogin.ErrTooManyLogins)
 
-	// A flood of refusals is logged now and then, with a count, not once
-	// per request.
+	if resp.Header.Get("Retry-After") != "10" {
+		t.Errorf("Retry-After %q, want 10 (a sixtieth of PendingLoginTTL)", resp.Header.Get("Retry-After"))
+	}
+
+	// A flood of refusals is logged ten times in ten seconds at most, and
+	// the next record counts those held back.
 	for range 50 {
 		if resp, _ := h.browser().get("/auth/login"); resp.StatusCode != http.StatusServiceUnavailable {
 			t.Fatalf("login beyond the bound: status %d, want 503", resp.StatusCode)
 		}
 	}
-	if n := strings.Count(h.logs.String(), "too many pending logins"); n != 1 {
-		t.Errorf("51 refusals in a moment made %d log records, want 1", n)
+	if n := strings.Count(h.logs.String(), `"msg":"vippslogin: busy"`); n != 10 {
+		t.Errorf("51 refusals in a moment made %d log records, want 10", n)
 	}
 	h.clock.Advance(10 * time.Second)
 	h.browser().get("/auth/login")
-	if logs := h.logs.String(); !strings.Contains(logs, "51 logins refused since the last record") {
-		t.Errorf("the next record does not count the refusals since the first:\n%s", logs)
+	if logs := h.logs.String(); !strings.Contains(logs, `"suppressed":41`) {
+		t.Errorf("the next record does not count the 41 refusals held back:\n%s", logs)
 	}
 
 	h.clock.Advance(10*time.Minute + 10*time.Second) // a sixtieth past PendingLoginTTL: the old ones have expired

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -236,6 +237,16 @@ func (h *harness) browser() *browser {
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+}
+
+// browserFrom is a browser whose connections come from the loopback
+// address ip (127.0.0.2, say), so that the site sees another source.
+func (h *harness) browserFrom(ip string) *browser {
+	b := h.browser()
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	b.Transport = &http.Transport{DialContext: dialer.DialContext, MaxIdleConnsPerHost: 8}
+	h.t.Cleanup(b.CloseIdleConnections)
+	return b
 }
 
 // get fetches u (absolute, or a path on the site) with optional headers as

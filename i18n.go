@@ -58,6 +58,9 @@ const (
 	msgBadLoginLink
 	msgAccountLookup
 	msgDeclined
+	msgOtherBrowser
+	msgNameless
+	msgSlowDown
 	numMsgs
 )
 
@@ -79,7 +82,7 @@ type texts struct {
 	loginWith string
 
 	// confirm is the page that asks a browser a login came back to
-	// whether to continue (Config.CrossBrowserReturn).
+	// whether to continue (FlowAutomaticReturn).
 	confirm confirmText
 }
 
@@ -110,10 +113,16 @@ var msgs = checkTexts([numLangs]texts{
 				"The address to return to after logging in is not a page on this site."},
 			msgLoginExpired: {"Your login took too long",
 				"The login was not finished in time. Please start again."},
-			msgLoginReplayed: {"This login is already finished",
-				"This login link has already been used. Please log in again."},
-			msgBadCallback: {"We couldn't finish your login",
-				"This login was not started in this browser, or it has been forgotten. Please log in again."},
+			msgLoginReplayed: {"This login has already been used",
+				"Each login can be used once, and this one already has been. If you are not logged in, please log in again."},
+			msgBadCallback: {"The login link is incomplete",
+				"The address you came back with from Vipps MobilePay is incomplete or has been changed. Please log in again."},
+			msgOtherBrowser: {"This login was started in another browser",
+				"Finish the login in the browser where you started it, or log in again here."},
+			msgNameless: {"We can't show who is logging in",
+				"This login came back in another browser than the one it started in, and without a name we can't ask you to confirm it. Go back to the browser where you started, or log in again here."},
+			msgSlowDown: {"Please wait a moment",
+				"Many logins have been started from your network in a short time. Please wait a minute and try again."},
 			msgTimeout: {"Vipps MobilePay is slow to answer",
 				"Logging in took too long because Vipps MobilePay did not answer in time. Please try again in a moment."},
 			msgBusy: {"Too many logins right now",
@@ -146,7 +155,6 @@ var msgs = checkTexts([numLangs]texts{
 		confirm: confirmText{
 			title:   "Continue as %s?",
 			message: "You logged in with Vipps MobilePay as %s, and came back here in another browser. Continue only if you started this login yourself, just now. If you did not, choose Cancel and nothing happens.",
-			unknown: "this user",
 			cont:    "Continue",
 			cancel:  "Cancel",
 		},
@@ -177,10 +185,16 @@ var msgs = checkTexts([numLangs]texts{
 				"Adressen du skal tilbake til etter innloggingen, er ikke en side på dette nettstedet."},
 			msgLoginExpired: {"Innloggingen tok for lang tid",
 				"Innloggingen ble ikke fullført i tide. Start på nytt."},
-			msgLoginReplayed: {"Denne innloggingen er allerede fullført",
-				"Denne innloggingslenken er allerede brukt. Logg inn på nytt."},
-			msgBadCallback: {"Vi fikk ikke fullført innloggingen",
-				"Innloggingen ble ikke startet i denne nettleseren, eller så er den ikke lenger gyldig. Logg inn på nytt."},
+			msgLoginReplayed: {"Denne innloggingen er allerede brukt",
+				"En innlogging kan bare brukes én gang, og denne er allerede brukt. Hvis du ikke er logget inn, logg inn på nytt."},
+			msgBadCallback: {"Innloggingslenken er ufullstendig",
+				"Adressen du kom tilbake med fra Vipps MobilePay, er ufullstendig eller endret. Logg inn på nytt."},
+			msgOtherBrowser: {"Innloggingen ble startet i en annen nettleser",
+				"Fullfør innloggingen i nettleseren der du startet den, eller logg inn på nytt her."},
+			msgNameless: {"Vi kan ikke vise hvem som logger inn",
+				"Innloggingen kom tilbake i en annen nettleser enn den den ble startet i, og uten et navn kan vi ikke be deg bekrefte den. Gå tilbake til nettleseren der du startet, eller logg inn på nytt her."},
+			msgSlowDown: {"Vent litt",
+				"Det er startet mange innlogginger fra nettverket ditt på kort tid. Vent et minutt, og prøv igjen."},
 			msgTimeout: {"Vipps MobilePay svarer tregt",
 				"Innloggingen tok for lang tid fordi Vipps MobilePay ikke svarte i tide. Prøv igjen om litt."},
 			msgBusy: {"For mange innlogginger akkurat nå",
@@ -213,7 +227,6 @@ var msgs = checkTexts([numLangs]texts{
 		confirm: confirmText{
 			title:   "Fortsette som %s?",
 			message: "Du logget inn med Vipps MobilePay som %s og kom tilbake hit i en annen nettleser. Fortsett bare hvis du selv startet denne innloggingen akkurat nå. Hvis ikke, velg Avbryt, så skjer det ingenting.",
-			unknown: "denne brukeren",
 			cont:    "Fortsett",
 			cancel:  "Avbryt",
 		},
@@ -226,7 +239,7 @@ func checkTexts(all [numLangs]texts) [numLangs]texts {
 	for l, t := range all {
 		c := t.confirm
 		ok := t.tag != "" && t.tryAgain != "" && t.backToSite != "" && t.loginWith != "" &&
-			c.title != "" && c.message != "" && c.unknown != "" && c.cont != "" && c.cancel != ""
+			c.title != "" && c.message != "" && c.cont != "" && c.cancel != ""
 		for _, p := range t.problems {
 			ok = ok && p.title != "" && p.message != ""
 		}

@@ -164,7 +164,8 @@ func TestProviderErrorPages(t *testing.T) {
 		{"invalid_app_callback_uri", 400, "invalid_app_callback_uri", setupEN, setupNB},
 		{"app_callback_uri_not_registered", 400, "app_callback_uri_not_registered", setupEN, setupNB},
 		{"unknown_reject_reason", 400, "unknown_reject_reason", otherEN, otherNB},
-		{"never_heard_of_it", 400, "never_heard_of_it", otherEN, otherNB},
+		// Anyone can write a code into a URL: an unknown one is "unknown".
+		{"never_heard_of_it", 400, "unknown", otherEN, otherNB},
 	}
 	h := newHarness(t)
 	for _, tc := range tests {
@@ -221,8 +222,8 @@ func TestProviderErrorNotEchoed(t *testing.T) {
 			}
 		}
 		resp, body = b.get("/auth/callback?"+q.Encode(), "Accept", "application/json", "Accept-Language", acceptLanguage)
-		if got, _, _ := jsonMessage(t, resp, body); got != "provider_error" {
-			t.Errorf(`JSON "error" = %q, want provider_error`, got)
+		if got, _, _ := jsonMessage(t, resp, body); got != "unknown" {
+			t.Errorf(`JSON "error" = %q, want unknown`, got)
 		}
 		if strings.Contains(body, "locked") || strings.Contains(body, "alert") {
 			t.Errorf("JSON shows the URL's text: %s", body)
@@ -279,12 +280,12 @@ func TestLanguageNegotiation(t *testing.T) {
 	b := h.browser()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			title := map[string]string{"en": "We couldn't finish your login", "nb": "Vi fikk ikke fullført innloggingen"}[tc.want]
+			title := map[string]string{"en": "The login link is incomplete", "nb": "Innloggingslenken er ufullstendig"}[tc.want]
 			message := map[string]string{
-				"en": "This login was not started in this browser, or it has been forgotten. Please log in again.",
-				"nb": "Innloggingen ble ikke startet i denne nettleseren, eller så er den ikke lenger gyldig. Logg inn på nytt.",
+				"en": "The address you came back with from Vipps MobilePay is incomplete or has been changed. Please log in again.",
+				"nb": "Adressen du kom tilbake med fra Vipps MobilePay, er ufullstendig eller endret. Logg inn på nytt.",
 			}[tc.want]
-			// A callback without state: ErrStateMissing.
+			// A callback without state: ErrBadCallback.
 			resp, body := b.get("/auth/callback", "Accept-Language", tc.acceptLanguage)
 			wantPage(t, resp, body, tc.want, title, message)
 
@@ -349,8 +350,8 @@ func TestErrorPagesNorwegian(t *testing.T) {
 				return b.get(cb, header...)
 			},
 			status:  400,
-			title:   "Denne innloggingen er allerede fullført",
-			message: "Denne innloggingslenken er allerede brukt. Logg inn på nytt.",
+			title:   "Denne innloggingen er allerede brukt",
+			message: "En innlogging kan bare brukes én gang, og denne er allerede brukt. Hvis du ikke er logget inn, logg inn på nytt.",
 		},
 		{
 			name: "return_to on another site",

@@ -24,8 +24,10 @@ const (
 	FlowDefault Flow = ""
 	// FlowAutomaticReturn brings the user back from the Vipps or MobilePay
 	// app by itself, but possibly into another browser than the one that
-	// started the login (iOS Chrome to Safari, say): such a callback
-	// arrives without the site's cookies, and fails.
+	// started the login (iOS Chrome to Safari, say), without the site's
+	// cookies. Such a login finishes in the browser it comes back to, once
+	// that browser confirms who is logging in; the browser that started it
+	// gets nothing from it.
 	FlowAutomaticReturn Flow = "automatic_return_from_vipps_app"
 	// FlowAppToApp is the older flow for the site's own app: Vipps sends
 	// the user to LoginOptions.AppCallbackURI, which the app opens.

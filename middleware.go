@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,7 +26,9 @@ type Client struct {
 	csrf     *http.CrossOriginProtection
 	mux      *http.ServeMux
 	claims   claimsCache
-	started  *startWindow
+	pending  *pendingLogins
+	limits   *startLimits
+	logs     logGate
 	partner  *partnerAuth // with Config.Partner
 	// partnerHTTP is HTTPClient with the partner's access token, for the
 	// token endpoint.
@@ -45,7 +48,9 @@ func New(cfg Config) (*Client, error) {
 		s:        s,
 		provider: newProvider(s),
 		csrf:     http.NewCrossOriginProtection(),
-		started:  newStartWindow(s.PendingLoginTTL, s.MaxStartedLogins),
+		pending: &pendingLogins{records: newRecords(s.Sessions), ttl: s.PendingLoginTTL, now: s.Now,
+			perBrowser: s.MaxPendingLogins, secure: s.secure},
+		limits: newStartLimits(s.LoginsPerMinute, s.PendingLoginTTL, s.MaxStartedLogins),
 	}
 	if s.Partner != nil {
 		c.partner = newPartnerAuth(c.provider.ctx, s)
@@ -69,11 +74,27 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// route is one of the routes the Client serves below AuthPath.
+type route struct {
+	method, path string
+	handler      http.HandlerFunc
+}
+
+// routes is the one table of the Client's routes, which both Handler and
+// MountChi serve.
+func (c *Client) routes() []route {
+	return []route{
+		{http.MethodGet, "/login", c.login},
+		{http.MethodGet, "/callback", c.callback},
+		{http.MethodPost, "/logout", c.logout},
+		{http.MethodPost, "/confirm", c.confirm}, // a login that came back in another browser
+	}
+}
+
 func registerRoutes(mux *http.ServeMux, prefix string, c *Client) {
-	mux.Handle("GET "+prefix+"/login", c.LoginHandler())
-	mux.Handle("GET "+prefix+"/callback", c.CallbackHandler())
-	mux.Handle("POST "+prefix+"/logout", c.LogoutHandler())
-	mux.Handle("POST "+prefix+"/confirm", http.HandlerFunc(c.confirm))
+	for _, rt := range c.routes() {
+		mux.Handle(rt.method+" "+prefix+rt.path, rt.handler)
+	}
 }
 
 // Close stops the background refresh of the provider's key set.
@@ -216,11 +237,7 @@ func (c *Client) loginRequiredWith(w http.ResponseWriter, r *http.Request, stepU
 		loginURL += sep + "step_up=1"
 	}
 	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !isBackground(r) {
-		if secret, _ := c.readBinding(r); secret == "" {
-			// Bind the browser now, so that tabs sent to log in at the same
-			// moment share one binding.
-			c.setBinding(w, randomString(), nil)
-		}
+		c.pending.bind(w, r)
 		w.Header().Set("Cache-Control", "no-store")
 		http.Redirect(w, r, loginURL, http.StatusSeeOther)
 		return
@@ -260,48 +277,25 @@ func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo str
 	}
 
 	now := c.s.Now()
-	if !c.started.allow(now) {
-		err := c.loginErr(returnTo, ErrTooManyLogins)
-		if n := c.started.refusalsToLog(now); n > 0 {
-			logError(c.s.Logger, r, fmt.Errorf("%w; %d logins refused since the last record", err, n))
-		}
-		c.s.ErrorHandler(w, r, err)
+	if wait, err := c.limits.allow(sourceKey(c.s.ClientIP(r)), now); err != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
+		c.fail(w, r, c.loginErr(returnTo, err))
 		return
 	}
-	state, nonce := randomString(), randomString()
 	verifier := oauth2.GenerateVerifier()
-	binding, pending := c.readBinding(r)
-	if binding == "" {
-		binding = randomString()
-	}
-	rec := &pendingLogin{
-		Verifier: verifier,
-		Nonce:    nonce,
-		ReturnTo: returnTo,
-		Created:  now.Unix(),
-		Binding:  bindingHash(binding),
-	}
+	rec := &pendingLogin{Verifier: verifier, Nonce: randomString(), ReturnTo: returnTo, Created: now.Unix(), Flow: opts.Flow}
 	if opts.StepUp {
 		rec.ACR = StepUpACR
 	}
-	rec.Flow = opts.Flow
-	if err := c.putPending(r.Context(), state, rec, now.Add(c.s.PendingLoginTTL)); err != nil {
-		c.fail(w, r, c.loginErr(returnTo, wrapStore(err)))
+	state, err := c.pending.start(r.Context(), w, r, rec)
+	if err != nil {
+		c.fail(w, r, c.loginErr(returnTo, err))
 		return
 	}
-	pending = append(pending, state)
-	for len(pending) > c.s.MaxPendingLogins {
-		// Forget this browser's oldest pending login.
-		if _, err := c.s.PendingStore.Take(r.Context(), pendingKey(pending[0])); err != nil {
-			c.s.Logger.LogAttrs(r.Context(), levelWarn, "vippslogin: could not forget an old pending login", attrErr(err))
-		}
-		pending = pending[1:]
-	}
-	c.setBinding(w, binding, pending)
 
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	params := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", nonce)}
+	params := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", rec.Nonce)}
 	for k, v := range opts.authParams() {
 		params = append(params, oauth2.SetAuthURLParam(k, v[0]))
 	}
@@ -365,9 +359,13 @@ func (c *Client) SessionError(w http.ResponseWriter, r *http.Request, err error)
 	c.fail(w, r, wrapStore(err))
 }
 
-// fail logs err and hands it to the error handler.
+// fail logs err and hands it to the error handler. Records are bounded
+// in rate by kind (logGate), since visitors cause most failures.
 func (c *Client) fail(w http.ResponseWriter, r *http.Request, err error) {
-	logError(c.s.Logger, r, err)
+	p := describe(err)
+	if ok, suppressed := c.logs.allow(p.code, c.s.Now()); ok {
+		logError(c.s.Logger, r, err, p, suppressed)
+	}
 	c.s.ErrorHandler(w, r, err)
 }
 
@@ -452,50 +450,6 @@ func randomString() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b) // never fails (crypto/rand)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// The binding cookie ties pending logins to the browser that started them.
-// Its value is the browser's secret, then the states of its pending logins,
-// oldest first, separated by dots.
-func (c *Client) bindingCookie() string {
-	if c.s.secure {
-		return "__Host-vippslogin"
-	}
-	return "vippslogin"
-}
-
-func (c *Client) readBinding(r *http.Request) (secret string, states []string) {
-	ck, err := r.Cookie(c.bindingCookie())
-	if err != nil {
-		return "", nil
-	}
-	parts := strings.Split(ck.Value, ".")
-	if len(parts) > 1+maxCookieStates || !validToken(parts[0]) {
-		return "", nil
-	}
-	for _, s := range parts[1:] {
-		if validToken(s) {
-			states = append(states, s)
-		}
-	}
-	return parts[0], states
-}
-
-const maxCookieStates = 20
-
-func (c *Client) setBinding(w http.ResponseWriter, secret string, states []string) {
-	ck := &http.Cookie{
-		Name:     c.bindingCookie(),
-		Path:     "/",
-		HttpOnly: true,
-		Secure:   c.s.secure,
-		SameSite: http.SameSiteLaxMode,
-	}
-	// The secret outlives the list: a tab whose state a concurrent login
-	// dropped from the list is still bound to this browser.
-	ck.Value = strings.Join(append([]string{secret}, states...), ".")
-	ck.MaxAge = int(c.s.PendingLoginTTL / time.Second)
-	http.SetCookie(w, ck)
 }
 
 // validToken reports whether s looks like a randomString.

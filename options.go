@@ -130,19 +130,14 @@ type Config struct {
 	AuthPath string
 
 	// Sessions is the site's scs session manager. Logged-in state lives in its
-	// sessions and pending logins in its Store, as records of their own. Any
-	// scs store works (memory, Redis, Postgres, ...). Required unless both
-	// SessionStore and PendingStore are set.
+	// sessions, and pending logins in its Store as records of their own,
+	// under keys no session cookie can name. Any scs store works (memory,
+	// Redis, Postgres, ...). Required.
 	Sessions *scs.SessionManager
 
 	// SessionStore overrides where the logged-in state lives.
 	// Default: the session of Sessions, under the key "vippslogin.claims".
 	SessionStore SessionStore
-
-	// PendingStore overrides where pending logins live.
-	// Default: Sessions.Store, under keys that start with "vippslogin:"
-	// (see [NewSCSPendingStore]).
-	PendingStore PendingStore
 
 	// Scopes are the scopes to ask for; "openid" must be one of them. Vipps'
 	// names are camelCase: openid name email phoneNumber address birthDate
@@ -175,13 +170,29 @@ type Config struct {
 	// once (one per tab); starting one more forgets the oldest. Default: 5.
 	MaxPendingLogins int
 
+	// LoginsPerMinute bounds how fast one source (see ClientIP) may start
+	// logins: a burst of this many, then this many a minute. Beyond it the
+	// login route answers that source 429 with Retry-After, while every
+	// other source goes on, so that one client flooding the login route
+	// locks nobody else out. Default: 60.
+	LoginsPerMinute int
+
+	// ClientIP returns the address a request comes from, for
+	// LoginsPerMinute; an IPv6 address counts by its /64. Default: the
+	// address of the connection (r.RemoteAddr). Behind a reverse proxy
+	// every request comes from the proxy: return the client's address as
+	// your proxy reports it, from a header that it sets and that clients
+	// cannot (the last X-Forwarded-For entry your proxy appended, say), or
+	// put a middleware that does this in front, such as chi's RealIP when
+	// the proxy sets X-Real-IP.
+	ClientIP func(r *http.Request) string
+
 	// MaxStartedLogins bounds the pending logins one Client keeps, however
-	// many browsers start them: it is how many logins may start per
+	// many sources start them: it is how many logins may start per
 	// PendingLoginTTL. Beyond it the login route answers 503 until older
-	// ones expire, so a flood of abandoned logins cannot fill the session
-	// store. A login counts for a sixtieth of the TTL longer than its
-	// record lives. Refusals are logged at most once per 10 seconds, with
-	// their count. Default: 100000.
+	// ones expire, so that many sources together cannot fill the session
+	// store either. A login counts for a sixtieth of the TTL longer than
+	// its record lives. Default: 100000.
 	MaxStartedLogins int
 
 	// DefaultReturnTo is where a login ends when it names no return_to, and
@@ -195,14 +206,6 @@ type Config struct {
 	// header on every call to the provider. Partners must send the
 	// merchant's number. Default: none.
 	MerchantSerialNumber string
-
-	// CrossBrowserReturn finishes logins started with FlowAutomaticReturn
-	// that come back in another browser than the one that started them (the
-	// phone opening Safari for a login started in Chrome): that browser is
-	// asked "Continue as <name>?" before it is logged in, against login
-	// CSRF, and the browser that started the login picks it up by itself.
-	// Off by default: such callbacks fail with ErrBrowserMismatch.
-	CrossBrowserReturn bool
 
 	// Partner, when set, logs in with a partner's keys on behalf of the
 	// merchant whose sales unit MerchantSerialNumber names; ClientID and
@@ -221,7 +224,8 @@ type Config struct {
 	AfterLogin func(w http.ResponseWriter, r *http.Request, c *Claims) error
 
 	// ErrorHandler answers every failed request, after the error has been
-	// logged to Logger. err can be tested with errors.Is and errors.As
+	// logged to Logger (Retry-After is already set on 429 and 503 answers
+	// to a login start). err can be tested with errors.Is and errors.As
 	// against this package's errors. Default: [WriteError]: a human page for
 	// browsers, JSON for API clients.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
@@ -317,17 +321,14 @@ func (cfg Config) validate() (*settings, error) {
 	s.redirectURI = base.Scheme + "://" + base.Host + s.basePath + s.AuthPath + "/callback"
 	s.loginPath = s.basePath + s.AuthPath + "/login"
 
-	if cfg.Sessions == nil && (cfg.SessionStore == nil || cfg.PendingStore == nil) {
+	if cfg.Sessions == nil {
 		return nil, configErr("Sessions", "is nil; pass the site's *scs.SessionManager (scs.New())")
+	}
+	if cfg.Sessions.Store == nil || cfg.Sessions.Codec == nil {
+		return nil, configErr("Sessions", "has a nil Store or Codec")
 	}
 	if s.SessionStore == nil {
 		s.SessionStore = NewSCSSessionStore(cfg.Sessions)
-	}
-	if s.PendingStore == nil {
-		if cfg.Sessions.Store == nil || cfg.Sessions.Codec == nil {
-			return nil, configErr("Sessions", "has a nil Store or Codec")
-		}
-		s.PendingStore = NewSCSPendingStore(cfg.Sessions)
 	}
 
 	if len(s.Scopes) == 0 {
@@ -370,6 +371,14 @@ func (cfg Config) validate() (*settings, error) {
 		s.MaxPendingLogins = 5
 	} else if s.MaxPendingLogins < 1 || s.MaxPendingLogins > 20 {
 		return nil, configErr("MaxPendingLogins", "%d is outside 1 to 20", s.MaxPendingLogins)
+	}
+	if s.LoginsPerMinute == 0 {
+		s.LoginsPerMinute = 60
+	} else if s.LoginsPerMinute < 1 {
+		return nil, configErr("LoginsPerMinute", "%d must be positive", s.LoginsPerMinute)
+	}
+	if s.ClientIP == nil {
+		s.ClientIP = remoteSource
 	}
 	if s.MaxStartedLogins == 0 {
 		s.MaxStartedLogins = 100000

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // WriteError is the default Config.ErrorHandler. It answers browsers with a
@@ -73,11 +75,11 @@ func setupErrorCode(code string) bool {
 	return strings.HasPrefix(code, "invalid_") || strings.HasSuffix(code, "_not_supported")
 }
 
-// logError writes the operator's record of a failed request. It logs the
-// error chain (which never holds tokens, codes or secrets), the request's
-// method and path, never its query.
-func logError(logger *slog.Logger, r *http.Request, err error) {
-	p := describe(err)
+// logError writes the operator's record of a failed request, p being
+// describe(err). It logs the error chain (which never holds tokens, codes
+// or secrets), the request's method and path, never its query, and how
+// many records of the same kind logGate held back before it.
+func logError(logger *slog.Logger, r *http.Request, err error, p problem, suppressed int) {
 	level := slog.LevelInfo
 	switch p.level {
 	case 1:
@@ -90,13 +92,16 @@ func logError(logger *slog.Logger, r *http.Request, err error) {
 		slog.String("kind", p.code),
 		slog.Int("status", p.status),
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", safeText(r.URL.Path)),
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int("suppressed", suppressed))
 	}
 	var pe *ProviderError
 	if errors.As(err, &pe) {
-		attrs = append(attrs, slog.String("provider_error", safeText(pe.Code)))
+		attrs = append(attrs, slog.String("provider_error", truncate(pe.Code, 64)))
 		if pe.Description != "" {
-			attrs = append(attrs, slog.String("provider_error_description", safeText(pe.Description)))
+			attrs = append(attrs, slog.String("provider_error_description", pe.Description))
 		}
 	}
 	var te *TokenError
@@ -106,12 +111,28 @@ func logError(logger *slog.Logger, r *http.Request, err error) {
 	logger.LogAttrs(r.Context(), level, "vippslogin: "+p.code, attrs...)
 }
 
-// safeText bounds text from the network before it goes into a log record.
+// safeText makes text from the network fit for a log record or an error:
+// at most 200 bytes, valid UTF-8, and no control or formatting characters
+// (line breaks, escapes, bidirectional overrides), each of which becomes
+// '?'.
 func safeText(s string) string {
-	if len(s) > 200 {
-		s = s[:200] + "…"
+	return truncate(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, s), 200)
+}
+
+// truncate cuts s to at most n bytes, on a rune boundary, and marks the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return strings.ToValidUTF8(s, "�")
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // The package's HTML pages share pageLayout: a page clones it and defines

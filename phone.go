@@ -266,8 +266,7 @@ func (c *Client) UserExists(ctx context.Context, phone string) (bool, error) {
 // number it matches ErrUserNotFound; for too many logins for the same user
 // at once ErrTooManyPhoneLogins, with RetryAfter.
 //
-// A redirect login is kept in Config.PendingStore (the session store by
-// default) until it expires, so that any instance of the site can finish it.
+// A redirect login is kept in Config.Sessions' store until it expires, so that any instance of the site can finish it.
 //
 // Vipps allows login from phone number only where the user is not on a web
 // page or in an app: at a point of sale, a vending machine or over the
@@ -359,9 +358,9 @@ func (c *Client) StartPhoneLogin(ctx context.Context, r PhoneLoginRequest) (*Pho
 	}
 	if r.RedirectURI != "" {
 		st := pl.st
-		rec, _ := json.Marshal(phoneRecord{Nonce: nonce, Hash: authReqIDHash(st.authReqID), Expires: st.expiresAt.Unix()})
-		if err := c.s.PendingStore.Put(ctx, phoneKey(st.authReqID), rec, st.expiresAt.Add(phoneExpiryGrace)); err != nil {
-			return nil, wrapStore(err)
+		rec := phoneRecord{Nonce: nonce, Hash: authReqIDHash(st.authReqID), Expires: st.expiresAt.Unix()}
+		if err := c.pending.put(ctx, spacePhone, st.authReqID, rec, st.expiresAt.Add(phoneExpiryGrace)); err != nil {
+			return nil, err
 		}
 	}
 	return pl, nil
@@ -481,7 +480,7 @@ func (c *Client) poll(ctx context.Context, pl *phoneLoginState) (*Claims, error)
 // It exchanges the code (grant urn:vipps:params:grant-type:ciba-redirect,
 // with the client authentication of Config.TokenAuthMethod) and looks up the
 // started login that the ID token's auth_req_id names. The login must be one
-// this Client's PendingStore holds, not expired, and not finished before:
+// this Client's session store holds, not expired, and not finished before:
 // each is used once. Then the ID token is verified as in a browser login,
 // with that login's nonce and auth_req_id, except that ES256 is accepted
 // even where discovery names only RS256, since Vipps signs these ID tokens
@@ -511,15 +510,15 @@ func (c *Client) FinishPhoneLogin(ctx context.Context, code string) (*Claims, er
 	if id == "" {
 		return nil, idTokenErr(ErrAuthReqIDMismatch, "no auth_req_id")
 	}
-	b, err := c.s.PendingStore.Take(ctx, phoneKey(id))
+	var rec phoneRecord
+	found, err := c.pending.get(ctx, spacePhone, id, &rec, true)
 	if err != nil {
-		return nil, wrapStore(err)
+		return nil, err
 	}
-	if b == nil {
+	if !found {
 		return nil, idTokenErr(ErrAuthReqIDMismatch, "")
 	}
-	var rec phoneRecord
-	if err := json.Unmarshal(b, &rec); err != nil || rec.Nonce == "" || rec.Hash == "" {
+	if rec.Nonce == "" || rec.Hash == "" {
 		return nil, wrapStore(errCorruptRecord)
 	}
 	if c.s.Now().After(time.Unix(rec.Expires, 0).Add(phoneExpiryGrace)) {
@@ -530,17 +529,12 @@ func (c *Client) FinishPhoneLogin(ctx context.Context, code string) (*Claims, er
 	})
 }
 
-// phoneRecord is what the PendingStore keeps of a started redirect login.
+// phoneRecord is what the session store keeps of a started redirect login.
 type phoneRecord struct {
 	Nonce   string `json:"n"` // nonce sent in the request
 	Hash    string `json:"h"` // authReqIDHash of the auth_req_id
 	Expires int64  `json:"e"` // unix seconds
 }
-
-// phoneKey is the PendingStore key of the redirect login with the given
-// auth_req_id. It cannot collide with the keys of browser logins, which
-// are bare hashes.
-func phoneKey(authReqID string) string { return "phone-" + authReqIDHash(authReqID) }
 
 func authReqIDHash(authReqID string) string {
 	sum := sha256.Sum256([]byte("vippslogin auth_req_id\x00" + authReqID))

@@ -2,7 +2,7 @@ package vippslogin_test
 
 import (
 	"context"
-	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/goredisstore"
-	"github.com/alexedwards/scs/v2"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/vippslogin/vippslogin"
@@ -51,7 +50,7 @@ func TestRedisLoginFlow(t *testing.T) {
 	b := h.browser()
 
 	cb := b.startLogin("/profile")
-	pending := redisKeys(t, client, prefix, "vippslogin:pending:*")
+	pending := redisKeys(t, client, prefix, ";l*")
 	if len(pending) != 1 {
 		t.Fatalf("pending-login records in Redis: %d, want 1", len(pending))
 	}
@@ -99,7 +98,7 @@ func TestRedisAbandonedLoginExpires(t *testing.T) {
 	h := newHarness(t, options{store: goredisstore.NewWithPrefix(client, prefix)})
 	b := h.browser()
 	cb := b.startLogin("/profile")
-	pending := redisKeys(t, client, prefix, "vippslogin:pending:*")
+	pending := redisKeys(t, client, prefix, ";l*")
 	if len(pending) != 1 {
 		t.Fatalf("pending-login records in Redis: %d, want 1", len(pending))
 	}
@@ -110,7 +109,7 @@ func TestRedisAbandonedLoginExpires(t *testing.T) {
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for len(redisKeys(t, client, prefix, "vippslogin:pending:*")) != 0 {
+	for len(redisKeys(t, client, prefix, ";l*")) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("Redis did not expire the pending login")
 		}
@@ -155,13 +154,13 @@ func (lb *balancer) start(a, b *harness) {
 // twoInstances starts two instances of a site sharing one Redis and one
 // provider behind a balancer; the browser of the first harness goes
 // through the balancer.
-func twoInstances(t *testing.T, route func(r *http.Request) int) (a, b *harness, lb *balancer) {
+func twoInstances(t *testing.T, route func(r *http.Request) int, opts ...options) (a, b *harness, lb *balancer) {
 	client, prefix := testsvc.RedisClient(t)
 	lb = newBalancer(t)
 	lb.route = route
 	base := "http://" + lb.Listener.Addr().String()
-	a = newHarness(t, options{store: goredisstore.NewWithPrefix(client, prefix), baseURL: base})
-	b = newHarness(t, options{store: goredisstore.NewWithPrefix(client, prefix), baseURL: base, sameProvider: a})
+	a = newHarness(t, append(opts, options{store: goredisstore.NewWithPrefix(client, prefix), baseURL: base})...)
+	b = newHarness(t, append(opts, options{store: goredisstore.NewWithPrefix(client, prefix), baseURL: base, sameProvider: a})...)
 	lb.start(a, b)
 	return a, b, lb
 }
@@ -295,25 +294,99 @@ func TestRedisRestartBetweenLoginAndCallback(t *testing.T) {
 	}
 }
 
-// A pending login stored with no time left still gets an expiry in Redis
-// (goredisstore keeps a key with a non-positive TTL for ever).
-func TestRedisPendingRecordAlwaysExpires(t *testing.T) {
-	client, prefix := testsvc.RedisClient(t)
-	sm := scs.New()
-	sm.Store = goredisstore.NewWithPrefix(client, prefix)
-	store := vippslogin.NewSCSPendingStore(sm)
-	ctx := context.Background()
-	for i, expiry := range []time.Time{time.Now().Add(-time.Hour), time.Now()} {
-		key := fmt.Sprintf("late-%d", i)
-		if err := store.Put(ctx, key, []byte("x"), expiry); err != nil {
-			t.Fatal(err)
+// byHeader routes a request to the instance its X-Instance header names.
+func byHeader(r *http.Request) int {
+	if r.Header.Get("X-Instance") == "1" {
+		return 1
+	}
+	return 0
+}
+
+// One code gives one session at most, across two instances on one Redis:
+// the callback of a login with automatic return (which any browser may
+// finish) is sent at the same moment by the browser that started it and by
+// another one, each to both instances. At most one of them is logged in or
+// asked to confirm, round after round.
+func TestTwoInstancesOneSessionPerCode(t *testing.T) {
+	a, _, _ := twoInstances(t, byHeader, withLoginRoute(vippslogin.LoginOptions{Flow: vippslogin.FlowAutomaticReturn}))
+	starts := 0
+	for round := range 10 {
+		starter, other := a.browser(), a.browser()
+		resp, _ := starter.get("/start?return_to=/profile")
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("round %d: start: %d (error %v)", round, resp.StatusCode, a.lastErr())
 		}
-		left, err := client.PTTL(ctx, prefix+"vippslogin:pending:"+key).Result()
-		if err != nil {
-			t.Fatal(err)
+		starts++
+		resp, _ = starter.get(resp.Header.Get("Location"))
+		cb := resp.Header.Get("Location")
+		if !strings.Contains(cb, "code=") {
+			t.Fatalf("round %d: authorize: %d %q", round, resp.StatusCode, cb)
 		}
-		if left <= 0 || left > 2*time.Second {
-			t.Errorf("record stored with expiry %v: Redis TTL %v, want a second or so", expiry, left)
+		type result struct {
+			br     *browser
+			status int
+			body   string
 		}
+		results := make(chan result, 4)
+		for _, br := range []*browser{starter, other} {
+			for _, instance := range []string{"0", "1"} {
+				go func() {
+					req, _ := http.NewRequest(http.MethodGet, cb, nil)
+					req.Header.Set("X-Instance", instance)
+					resp, err := br.Do(req)
+					if err != nil {
+						results <- result{br: br}
+						return
+					}
+					defer resp.Body.Close()
+					body, _ := io.ReadAll(resp.Body)
+					results <- result{br, resp.StatusCode, string(body)}
+				}()
+			}
+		}
+		wins := 0
+		for range 4 {
+			r := <-results
+			switch {
+			case r.status == http.StatusSeeOther:
+				wins++
+			case r.status == http.StatusOK && strings.Contains(r.body, `value="continue"`):
+				wins++
+			}
+		}
+		if wins > 1 {
+			t.Fatalf("round %d: %d callbacks with one code logged in or asked to confirm", round, wins)
+		}
+		if starter.profile() != nil && other.profile() != nil {
+			t.Fatalf("round %d: both browsers are logged in with one code", round)
+		}
+	}
+	if got := a.idp.Hits(vippstest.Token); got > 4*starts {
+		t.Errorf("token endpoint hits %d", got)
+	}
+}
+
+// A hand-off is single-use across instances: the confirmation of a login
+// that came back in another browser, replayed on the other instance with
+// the same secret, is refused.
+func TestTwoInstancesHandoffSingleUse(t *testing.T) {
+	a, _, _ := twoInstances(t, byHeader, withLoginRoute(vippslogin.LoginOptions{Flow: vippslogin.FlowAutomaticReturn}))
+	starter, other := a.browser(), a.browser()
+	cb := startAutomatic(t, starter)
+	resp, body := other.get(cb, "X-Instance", "0")
+	wantConfirmPage(t, resp, body, "Kari Nordmann")
+	secret := other.cookie("vippslogin-confirm")
+	if secret == "" {
+		t.Fatal("no confirm cookie")
+	}
+	if resp, _ := other.confirm("continue", "X-Instance", "0"); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("confirm on A: %d (error %v)", resp.StatusCode, a.lastErr())
+	}
+	replay := a.browser()
+	u, _ := url.Parse(a.url)
+	replay.Jar.SetCookies(u, []*http.Cookie{{Name: "vippslogin-confirm", Value: secret, Path: "/"}})
+	resp, _ = replay.confirm("continue", "X-Instance", "1")
+	if resp.StatusCode < 400 || replay.profile() != nil {
+		t.Fatalf("the confirmation replayed on B: %d", resp.StatusCode)
 	}
 }

@@ -1,0 +1,143 @@
+package vippslogin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"golang.org/x/oauth2"
+)
+
+// The provider's side of a login: the code exchange at the token endpoint,
+// the ID token's checks (verify.go) and userinfo.
+
+// finish exchanges the code, verifies the ID token and fetches userinfo.
+func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *pendingLogin) (*Claims, error) {
+	tok, err := c.exchange(ctx, meta, code, rec.Verifier)
+	if err != nil {
+		return nil, err
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	if rawID == "" {
+		return nil, idTokenErr(ErrMalformedToken, "no id_token in the token response")
+	}
+	idClaims, err := c.verifyIDToken(ctx, meta, rawID, rec.Nonce, tok.AccessToken)
+	if err != nil {
+		return nil, err
+	}
+	if acr, _ := idClaims["acr"].(string); rec.ACR != "" && acr != rec.ACR {
+		return nil, idTokenErr(ErrAuthContext, "acr %q, want %q", safeText(acr), rec.ACR)
+	}
+	return c.userClaims(ctx, meta, tok.AccessToken, idClaims)
+}
+
+// authEventClaims are the claims about the authentication event that a
+// login's claims keep, from the ID token alone; tokenClaims are those about
+// a token, which they do not keep.
+var (
+	authEventClaims = []string{"acr", "amr", "auth_time", "sid"}
+	tokenClaims     = []string{"nonce", "azp", "at_hash", "c_hash", "iss", "aud", "exp", "iat", "nbf", "jti"}
+)
+
+// userClaims fetches userinfo with the access token, checks that it is
+// about the ID token's subject, and takes what the ID token says about how
+// and when the user logged in from the ID token alone.
+func (c *Client) userClaims(ctx context.Context, meta *metadata, accessToken string, idClaims map[string]any) (*Claims, error) {
+	info, err := c.userinfo(ctx, meta, accessToken)
+	if err != nil {
+		return nil, err
+	}
+	if sub, _ := info["sub"].(string); sub != idClaims["sub"] {
+		return nil, ErrSubjectMismatch
+	}
+	// What the user proved, and when, only the signed ID token may say:
+	// userinfo neither supplies nor overrides it.
+	for _, k := range tokenClaims {
+		delete(info, k)
+	}
+	for _, k := range authEventClaims {
+		delete(info, k)
+		if v, ok := idClaims[k]; ok {
+			info[k] = v
+		}
+	}
+	claims := claimsFromMap(info)
+	return &claims, nil
+}
+
+// encodeClaims is what a session keeps of claims: their JSON, if it fits.
+func encodeClaims(claims *Claims) ([]byte, error) {
+	data, err := json.Marshal(claims.Raw)
+	if err == nil && len(data) > maxClaimsSize {
+		err = fmt.Errorf("%w: %d bytes of claims is more than a session holds", ErrUserinfo, len(data))
+	}
+	return data, err
+}
+
+func (c *Client) exchange(ctx context.Context, meta *metadata, code, verifier string) (*oauth2.Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
+	defer cancel()
+	if c.partner != nil {
+		// Fetch (or reuse) the partner's access token first, so that its
+		// failure is reported as such.
+		if _, err := c.partner.token(); err != nil {
+			return nil, err
+		}
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.tokenClient())
+	tok, err := c.oauth(meta).Exchange(ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		var re *oauth2.RetrieveError
+		if errors.As(err, &re) && re.Response != nil {
+			te := &TokenError{StatusCode: re.Response.StatusCode, Code: re.ErrorCode, Description: re.ErrorDescription}
+			if !validErrorCode(te.Code) {
+				te.Code = ""
+			}
+			return nil, te
+		}
+		return nil, upstreamErr(ctx, ErrTokenExchange, "token endpoint", err)
+	}
+	if !strings.EqualFold(tok.TokenType, "bearer") {
+		return nil, fmt.Errorf("%w: token_type %q is not bearer", ErrTokenExchange, safeText(tok.TokenType))
+	}
+	return tok, nil
+}
+
+func (c *Client) userinfo(ctx context.Context, meta *metadata, accessToken string) (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, meta.UserinfoEndpoint, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUserinfo, err)
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.s.HTTPClient.Do(req)
+	if err != nil {
+		return nil, upstreamErr(ctx, ErrUserinfo, "userinfo", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, fmt.Errorf("%w: userinfo answered %d", ErrUserinfo, resp.StatusCode)
+	}
+	var raw json.RawMessage
+	if err := decodeJSON(resp, &raw); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUserinfo, err)
+	}
+	var claims Claims
+	if len(raw) > maxClaimsSize {
+		return nil, fmt.Errorf("%w: response too large", ErrUserinfo)
+	}
+	if err := claims.UnmarshalJSON(raw); err != nil {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrUserinfo)
+	}
+	if claims.Subject == "" {
+		return nil, fmt.Errorf("%w: no sub", ErrUserinfo)
+	}
+	return claims.Raw, nil
+}

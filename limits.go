@@ -1,0 +1,194 @@
+package vippslogin
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Limits on starting logins. Every started login costs a record in the
+// store until it expires, so starts are limited twice:
+//   - per source (Config.ClientIP), with a token bucket of
+//     Config.LoginsPerMinute: one source that floods the login route is
+//     refused with 429 and Retry-After, and everyone else goes on;
+//   - in all, with Config.MaxStartedLogins per PendingLoginTTL, so that
+//     many sources together cannot fill the store either (503).
+
+// errSourceLimited: one source started logins faster than
+// Config.LoginsPerMinute allows.
+var errSourceLimited = fmt.Errorf("%w from this address", ErrTooManyLogins)
+
+// maxSources bounds the sources the limiter remembers. When they are all
+// busy, new sources share one bucket.
+const maxSources = 1 << 14
+
+type startLimits struct {
+	mu      sync.Mutex
+	perMin  float64
+	buckets map[string]*bucket
+	window  startWindow
+}
+
+// bucket holds the logins a source may still start, as of at.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+func newStartLimits(perMinute int, ttl time.Duration, maxStarted int) *startLimits {
+	return &startLimits{
+		perMin:  float64(perMinute),
+		buckets: make(map[string]*bucket),
+		window:  startWindow{slot: ttl / (startSlots - 1), max: maxStarted},
+	}
+}
+
+// allow counts a login started at now from source, or says why not, and
+// when the source may try again.
+func (l *startLimits) allow(source string, now time.Time) (retryAfter time.Duration, err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[source]
+	if b == nil {
+		if len(l.buckets) >= maxSources {
+			l.sweep(now)
+		}
+		if len(l.buckets) >= maxSources {
+			source = "" // every slot busy: share one bucket
+		}
+		if b = l.buckets[source]; b == nil {
+			b = &bucket{tokens: l.perMin, at: now}
+			l.buckets[source] = b
+		}
+	}
+	if d := now.Sub(b.at); d > 0 {
+		b.tokens = min(l.perMin, b.tokens+d.Minutes()*l.perMin)
+		b.at = now
+	}
+	if b.tokens < 1 {
+		wait := time.Duration(math.Ceil((1 - b.tokens) / l.perMin * 60))
+		return max(wait, 1) * time.Second, errSourceLimited
+	}
+	if !l.window.allow(now) {
+		return l.window.slot, ErrTooManyLogins
+	}
+	b.tokens--
+	return 0, nil
+}
+
+// sweep forgets the sources whose buckets have filled up again: they hold
+// nothing a new bucket would not.
+func (l *startLimits) sweep(now time.Time) {
+	for k, b := range l.buckets {
+		if b.tokens+now.Sub(b.at).Minutes()*l.perMin >= l.perMin {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+// startWindow counts the logins started in the last PendingLoginTTL, in
+// startSlots slots. Sixty slots cover the TTL, and one more the slot under
+// way, so a login counts for a sixtieth of the TTL after its record expires.
+type startWindow struct {
+	slot   time.Duration
+	max    int
+	counts [startSlots]int
+	ids    [startSlots]int64 // which slot of time each count is for
+}
+
+const startSlots = 61
+
+// allow counts a login started at now, unless the window is full.
+func (w *startWindow) allow(now time.Time) bool {
+	id := now.UnixNano() / int64(w.slot)
+	total := 0
+	for i := range w.counts {
+		if d := id - w.ids[i]; d >= 0 && d < startSlots {
+			total += w.counts[i]
+		}
+	}
+	if total >= w.max {
+		return false
+	}
+	j := id % startSlots
+	if w.ids[j] != id {
+		w.ids[j], w.counts[j] = id, 0
+	}
+	w.counts[j]++
+	return true
+}
+
+// remoteSource is the default Config.ClientIP: the address of the
+// connection.
+func remoteSource(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// sourceKey is what the limiter counts a source's logins under: an IPv6
+// address by its /64, which one user usually has whole; anything else as
+// it is.
+func sourceKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return addr
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
+}
+
+// logGate bounds how many log records of one kind are written: logBurst per
+// logEvery at most. The rest are counted, and the count is reported with
+// the next record of the kind, so that a flood of forged requests cannot
+// flood the log.
+type logGate struct {
+	mu    sync.Mutex
+	kinds map[string]*gateCount
+}
+
+type gateCount struct {
+	since      time.Time
+	written    int
+	suppressed int
+}
+
+const (
+	logBurst = 10
+	logEvery = 10 * time.Second
+)
+
+// allow reports whether a record of kind may be written at now, and how
+// many were held back before it.
+func (g *logGate) allow(kind string, now time.Time) (ok bool, suppressed int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.kinds == nil {
+		g.kinds = make(map[string]*gateCount)
+	}
+	c := g.kinds[kind]
+	if c == nil {
+		c = &gateCount{since: now}
+		g.kinds[kind] = c
+	}
+	if now.Sub(c.since) >= logEvery || now.Before(c.since) {
+		c.since, c.written = now, 0
+	}
+	if c.written >= logBurst {
+		c.suppressed++
+		return false, 0
+	}
+	c.written++
+	suppressed, c.suppressed = c.suppressed, 0
+	return true, suppressed
+}
