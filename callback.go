@@ -78,7 +78,11 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, returnTo, http.StatusSeeOther)
 			return
 		}
-		fail(map[loginStatus]error{loginUnknown: ErrBrowserMismatch, loginExpired: ErrLoginExpired, loginUsed: ErrLoginReplayed}[status])
+		err := map[loginStatus]error{loginUnknown: ErrBrowserMismatch, loginExpired: ErrLoginExpired, loginUsed: ErrLoginReplayed}[status]
+		if rec != nil && !bound && rec.Flow != FlowAutomaticReturn {
+			err = ErrBrowserMismatch // the login of another browser: its fate is not this one's
+		}
+		fail(err)
 		return
 	case !bound && rec.Flow != FlowAutomaticReturn:
 		// Only a login with automatic return from the app may come back

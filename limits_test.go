@@ -1,0 +1,243 @@
+package vippslogin_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2/memstore"
+	"github.com/vippslogin/vippslogin"
+)
+
+// loginRecordPrefix starts the store key of every pending (or used) login
+// record.
+const loginRecordPrefix = ";l"
+
+// loginRecordsIn counts the login records in store.
+func loginRecordsIn(t *testing.T, store *memstore.MemStore) int {
+	t.Helper()
+	all, err := store.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for k := range all {
+		if strings.HasPrefix(k, loginRecordPrefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// heapInUse returns HeapAlloc after a full garbage collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// logLines decodes every line of h's log, failing on a line that is not
+// one JSON record.
+func logLines(t *testing.T, h *harness) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for _, line := range strings.Split(h.logs.String(), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q is not one JSON record: %v", line, err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+// wantStart asks for a login from b, with optional headers, and checks the
+// answer: 302 to the provider, or (limited) 429 with a Retry-After of
+// retryAfter seconds and an error that wraps ErrTooManyLogins.
+func wantStart(t *testing.T, b *browser, limited bool, retryAfter string, what string, header ...string) {
+	t.Helper()
+	resp, body := b.get("/auth/login", header...)
+	switch {
+	case !limited && resp.StatusCode != http.StatusFound:
+		t.Fatalf("%s: status %d, want 302 (error %v): %s", what, resp.StatusCode, b.h.lastErr(), body)
+	case limited && resp.StatusCode != http.StatusTooManyRequests:
+		t.Fatalf("%s: status %d (location %q), want 429", what, resp.StatusCode, resp.Header.Get("Location"))
+	case limited:
+		b.h.wantErr(vippslogin.ErrTooManyLogins)
+		if got := resp.Header.Get("Retry-After"); got != retryAfter {
+			t.Errorf("%s: Retry-After %q, want %q", what, got, retryAfter)
+		}
+	}
+}
+
+// One cookie-less client that floods the login route from one address
+// gets its burst of LoginsPerMinute and then 429s, costs the store no more
+// records than its burst and the process no memory to speak of, and locks
+// out no one else.
+func TestLoginFloodFromOneSource(t *testing.T) {
+	const (
+		flood     = 3000
+		burst     = 60      // the default LoginsPerMinute
+		maxGrowth = 4 << 20 // live heap the flood may leave behind, generously
+	)
+	store := memstore.NewWithCleanupInterval(0)
+	h := newHarness(t, options{store: store})
+	if err := h.auth.Ready(context.Background()); err != nil { // discovery, before the heap is measured
+		t.Fatal(err)
+	}
+	flooder := h.browserFrom("127.0.0.2")
+	flooder.Jar = nil // cookie-less: each start is a fresh browser
+	honest := h.browserFrom("127.0.0.3")
+	honestLogins := 0
+	var honestGot []string
+	honestLogin := func(when string) {
+		t.Helper()
+		honest.login("/profile")
+		honestLogins++
+		p := honest.profile()
+		if p == nil {
+			t.Fatalf("the honest browser is not logged in %s the flood", when)
+		}
+		honestGot = append(honestGot, fmt.Sprintf("%s: logged in as %v", when, p["sub"]))
+	}
+
+	heapBefore := heapInUse()
+	found, limited, lastFound := 0, 0, -1
+	firstRetryAfter := ""
+	for i := range flood {
+		if i == 1000 {
+			honestLogin("during")
+		}
+		resp, body := flooder.get("/auth/login")
+		switch resp.StatusCode {
+		case http.StatusFound:
+			found++
+			lastFound = i
+		case http.StatusTooManyRequests:
+			limited++
+			ra := resp.Header.Get("Retry-After")
+			if n, err := strconv.Atoi(ra); err != nil || n <= 0 {
+				t.Fatalf("request %d: 429 with Retry-After %q, want a positive number of seconds", i, ra)
+			}
+			if firstRetryAfter == "" {
+				firstRetryAfter = ra
+			}
+		default:
+			t.Fatalf("request %d of the flood: status %d: %s", i, resp.StatusCode, body)
+		}
+	}
+	h.wantErr(vippslogin.ErrTooManyLogins)
+	honestLogin("after")
+	records := loginRecordsIn(t, store)
+	heapAfter := heapInUse()
+	growth := int64(heapAfter) - int64(heapBefore)
+
+	t.Logf("flooder (127.0.0.2, no cookies): %d requests, %d answered 302, %d answered 429 (first Retry-After %q)",
+		flood, found, limited, firstRetryAfter)
+	t.Logf("honest browser (127.0.0.3): %s", strings.Join(honestGot, "; "))
+	t.Logf("login records in the store: %d (bound %d: the burst of %d and %d honest logins)",
+		records, burst+honestLogins, burst, honestLogins)
+	t.Logf("live heap: %.2f MiB before the flood, %.2f MiB after: %+d bytes (bound %d)",
+		float64(heapBefore)/(1<<20), float64(heapAfter)/(1<<20), growth, maxGrowth)
+
+	if found != burst || limited != flood-burst || lastFound != burst-1 {
+		t.Errorf("the flooder got %d redirects (the last at request %d) and %d 429s, want its first %d redirected and %d refused",
+			found, lastFound, limited, burst, flood-burst)
+	}
+	if records > burst+honestLogins {
+		t.Errorf("the store holds %d login records, want at most %d", records, burst+honestLogins)
+	}
+	if growth >= maxGrowth {
+		t.Errorf("the flood left the live heap %d bytes bigger, want less than %d", growth, maxGrowth)
+	}
+
+	slowDown := 0
+	for _, rec := range logLines(t, h) {
+		if rec["level"] == "ERROR" {
+			t.Errorf("record at level ERROR: %v", rec)
+		}
+		if rec["kind"] == "slow_down" {
+			slowDown++
+			if rec["level"] != "WARN" {
+				t.Errorf("slow_down record at level %v, want WARN: %v", rec["level"], rec)
+			}
+		}
+	}
+	if slowDown == 0 || slowDown > 10 {
+		t.Errorf("%d records of kind slow_down for %d refusals, want 1 to 10", slowDown, limited)
+	}
+
+	// The flooder waited as long as the first 429 asked: a second. A
+	// minute fills its bucket again.
+	if firstRetryAfter != "1" {
+		t.Errorf("first 429: Retry-After %q, want 1: one login comes back each second", firstRetryAfter)
+	}
+	h.clock.Advance(time.Minute)
+	wantStart(t, flooder, false, "", "the flooder a minute later")
+}
+
+// Each source has a bucket of its own: one that has used its logins up
+// does not use up another's.
+func TestLoginLimitPerSourceIsPerSource(t *testing.T) {
+	const perMinute = 5
+	h := newHarness(t, options{site: func(c *vippslogin.Config) { c.LoginsPerMinute = perMinute }})
+	first, second := h.browserFrom("127.0.0.4"), h.browserFrom("127.0.0.5")
+	for i := range perMinute {
+		wantStart(t, first, false, "", fmt.Sprintf("127.0.0.4, login %d", i+1))
+	}
+	// With none left, the next comes back in 60/5 seconds.
+	wantStart(t, first, true, "12", "127.0.0.4, login 6")
+	for i := range perMinute {
+		wantStart(t, second, false, "", fmt.Sprintf("127.0.0.5, login %d (after 127.0.0.4 was refused)", i+1))
+	}
+	wantStart(t, second, true, "12", "127.0.0.5, login 6")
+
+	h.clock.Advance(12 * time.Second) // a fifth of a minute: one login back
+	wantStart(t, first, false, "", "127.0.0.4, 12 s later")
+	wantStart(t, first, true, "12", "127.0.0.4, the second 12 s later")
+}
+
+// Behind a proxy every request comes from the proxy's address; with
+// ClientIP the limit counts by the address the proxy reports, and IPv6
+// addresses by their /64.
+func TestClientIPBehindProxy(t *testing.T) {
+	const perMinute = 3
+	h := newHarness(t, options{site: func(c *vippslogin.Config) {
+		c.LoginsPerMinute = perMinute
+		c.ClientIP = func(r *http.Request) string { return r.Header.Get("X-Test-Client") }
+	}})
+	b := h.browser() // every request over the same connection address
+	as := func(client string) []string { return []string{"X-Test-Client", client} }
+
+	for i := range perMinute {
+		wantStart(t, b, false, "", fmt.Sprintf("192.0.2.1, login %d", i+1), as("192.0.2.1")...)
+	}
+	wantStart(t, b, true, "20", "192.0.2.1, login 4", as("192.0.2.1")...)
+	for i := range perMinute {
+		wantStart(t, b, false, "", fmt.Sprintf("192.0.2.2, login %d", i+1), as("192.0.2.2")...)
+	}
+	wantStart(t, b, true, "20", "192.0.2.2, login 4", as("192.0.2.2")...)
+
+	// 2001:db8::1 and 2001:db8::2 are one /64, and share one bucket.
+	wantStart(t, b, false, "", "2001:db8::1, login 1", as("2001:db8::1")...)
+	wantStart(t, b, false, "", "2001:db8::2, login 1", as("2001:db8::2")...)
+	wantStart(t, b, false, "", "2001:db8::1, login 2", as("2001:db8::1")...)
+	wantStart(t, b, true, "20", "2001:db8::2 after three logins from its /64", as("2001:db8::2")...)
+	wantStart(t, b, true, "20", "2001:db8::1 after three logins from its /64", as("2001:db8::1")...)
+	// 2001:db8:0:1::1 is in another /64.
+	for i := range perMinute {
+		wantStart(t, b, false, "", fmt.Sprintf("2001:db8:0:1::1, login %d", i+1), as("2001:db8:0:1::1")...)
+	}
+	wantStart(t, b, true, "20", "2001:db8:0:1::1, login 4", as("2001:db8:0:1::1")...)
+}
