@@ -62,8 +62,8 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	returnTo := c.s.DefaultReturnTo
-	if rec != nil {
-		returnTo = rec.ReturnTo
+	if rec != nil && (bound || rec.Flow == FlowAutomaticReturn) {
+		returnTo = rec.ReturnTo // not shown to a browser the login may not end in
 	}
 	fail := func(err error) { c.fail(w, r, c.loginErr(returnTo, err)) }
 

@@ -202,7 +202,11 @@ func TestMountChiConfirm(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/auth/confirm"`) {
 		t.Fatalf("callback in another browser: %d (error %v)\n%s", resp.StatusCode, *lastErr, body)
 	}
-	resp, err := other.PostForm(site.URL+"/auth/confirm", url.Values{"action": {"continue"}})
+	login := confirmLoginField.FindStringSubmatch(body)
+	if login == nil {
+		t.Fatalf("the confirmation page names no login:\n%s", body)
+	}
+	resp, err := other.PostForm(site.URL+"/auth/confirm", url.Values{"action": {"continue"}, "login": {login[1]}})
 	if err != nil {
 		t.Fatal(err)
 	}

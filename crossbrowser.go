@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strings"
 )
 
 // Logins that come back in another browser.
@@ -50,18 +51,19 @@ func (c *Client) handOff(w http.ResponseWriter, r *http.Request, rec *pendingLog
 		fail(err)
 		return
 	}
-	if err := c.pending.handOff(r.Context(), w, &handoff{Claims: data, ReturnTo: rec.ReturnTo, Created: c.s.Now().Unix()}); err != nil {
+	h := &handoff{Claims: data, ReturnTo: rec.ReturnTo, Created: c.s.Now().Unix()}
+	if err := c.pending.handOff(r.Context(), w, h); err != nil {
 		fail(err)
 		return
 	}
 	c.s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "vippslogin: login came back in another browser; asking it to confirm")
-	writeConfirmPage(w, r, c.s.basePath+c.s.AuthPath+"/confirm", claims)
+	writeConfirmPage(w, r, c.s.basePath+c.s.AuthPath+"/confirm", h.ID, claims)
 }
 
 // askAgain shows the page that asks to confirm again, when the browser of
 // r holds a login to confirm, and reports whether it did.
 func (c *Client) askAgain(w http.ResponseWriter, r *http.Request) bool {
-	h, status, err := c.pending.handoff(r.Context(), w, r, false)
+	h, status, err := c.pending.handoff(r.Context(), w, r, "")
 	if err != nil || status != loginPending {
 		return false
 	}
@@ -69,7 +71,7 @@ func (c *Client) askAgain(w http.ResponseWriter, r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	writeConfirmPage(w, r, c.s.basePath+c.s.AuthPath+"/confirm", claims)
+	writeConfirmPage(w, r, c.s.basePath+c.s.AuthPath+"/confirm", h.ID, claims)
 	return true
 }
 
@@ -82,17 +84,17 @@ func (c *Client) confirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	action := r.PostFormValue("action")
-	if action != "continue" && action != "cancel" {
-		c.fail(w, r, c.loginErr("", fmt.Errorf("%w: no action to confirm with", ErrBadCallback)))
+	action, id := r.PostFormValue("action"), r.PostFormValue("login")
+	if action != "continue" && action != "cancel" || !validToken(id) {
+		c.fail(w, r, c.loginErr("", fmt.Errorf("%w: no action or login to confirm", ErrBadCallback)))
 		return
 	}
-	h, status, err := c.pending.handoff(r.Context(), w, r, true)
+	h, status, err := c.pending.handoff(r.Context(), w, r, id)
 	switch {
 	case err != nil:
 		c.fail(w, r, c.loginErr("", err))
 	case status == loginUnknown:
-		c.fail(w, r, c.loginErr("", fmt.Errorf("%w: no login to confirm in this browser", ErrBrowserMismatch)))
+		c.fail(w, r, c.loginErr("", fmt.Errorf("%w: no such login to confirm in this browser", ErrBrowserMismatch)))
 	case status == loginExpired:
 		c.fail(w, r, c.loginErr("", ErrLoginExpired))
 	case action == "cancel":
@@ -112,12 +114,12 @@ func (c *Client) confirm(w http.ResponseWriter, r *http.Request) {
 // nobody.
 func personLabel(c *Claims) string {
 	switch {
-	case c.Name != "":
-		return c.Name
-	case c.PhoneNumber != "":
-		return "+" + c.PhoneNumber
+	case strings.TrimSpace(c.Name) != "":
+		return strings.TrimSpace(c.Name)
+	case strings.TrimSpace(c.PhoneNumber) != "":
+		return "+" + strings.TrimSpace(c.PhoneNumber)
 	}
-	return c.Email
+	return strings.TrimSpace(c.Email)
 }
 
 // confirmText is the confirmation page in one language. %s in title and
@@ -129,13 +131,14 @@ type confirmText struct {
 // confirmView is the data of confirmPage.
 type confirmView struct {
 	pageView
-	Message, Action, Continue, Cancel string
+	Message, Action, Login, Continue, Cancel string
 }
 
 var confirmPage = template.Must(template.Must(pageLayout.Clone()).Parse(`{{define "content" -}}
 <h1>{{.Title}}</h1>
 <p>{{.Message}}</p>
 <form method="post" action="{{.Action}}">
+<input type="hidden" name="login" value="{{.Login}}">
 <button class="button" type="submit" name="action" value="continue">{{.Continue}}</button>
 <button class="quiet" type="submit" name="action" value="cancel">{{.Cancel}}</button>
 </form>
@@ -143,7 +146,7 @@ var confirmPage = template.Must(template.Must(pageLayout.Clone()).Parse(`{{defin
 
 // writeConfirmPage asks the browser whether to continue as the person the
 // claims name (personLabel), the only thing shown of them.
-func writeConfirmPage(w http.ResponseWriter, r *http.Request, action string, claims *Claims) {
+func writeConfirmPage(w http.ResponseWriter, r *http.Request, action, login string, claims *Claims) {
 	l := pickLanguage(r)
 	t := msgs[l].confirm
 	name := safeText(personLabel(claims))
@@ -152,6 +155,7 @@ func writeConfirmPage(w http.ResponseWriter, r *http.Request, action string, cla
 		pageView: pageView{Lang: l.tag(), Title: fmt.Sprintf(t.title, name)},
 		Message:  fmt.Sprintf(t.message, name),
 		Action:   action,
+		Login:    login,
 		Continue: t.cont,
 		Cancel:   t.cancel,
 	})

@@ -50,10 +50,11 @@ func wantConfirmPage(t *testing.T, resp *http.Response, body, name string) {
 	}
 }
 
-// confirm answers the confirmation page in b.
+// confirm answers the last confirmation page b was shown.
 func (b *browser) confirm(action string, header ...string) (*http.Response, string) {
 	b.h.t.Helper()
-	return b.do(http.MethodPost, "/auth/confirm", strings.NewReader(url.Values{"action": {action}}.Encode()), header...)
+	form := url.Values{"action": {action}, "login": {b.confirmLogin}}
+	return b.do(http.MethodPost, "/auth/confirm", strings.NewReader(form.Encode()), header...)
 }
 
 // A login with automatic return that comes back in another browser is
@@ -183,6 +184,31 @@ func TestCrossBrowserReturnNamelessRefused(t *testing.T) {
 	}
 }
 
+// The Continue button logs in the person its page names, or nobody. An
+// attacker who has a victim's browser show "Continue as <victim>?" and
+// then, from another tab, opens the callback of the attacker's own login
+// there (which replaces the secret the browser confirms with) does not get
+// the victim's click to log the browser in as the attacker.
+func TestCrossBrowserReturnContinueLogsInTheNamedPerson(t *testing.T) {
+	h := crossBrowserHarness(t)
+	attacker, victimStart, victim := h.browser(), h.browser(), h.browser()
+	const victimSub = "7b2e4c91-0a8d-4e3f-b6d2-95c1f0a7e368" // Ola Bjørnstad Hansen
+	attackerCB := startAutomatic(t, attacker)                // as Kari Nordmann, kept unused
+	if err := h.idp.SetUser(victimSub); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := victim.get(startAutomatic(t, victimStart))
+	wantConfirmPage(t, resp, body, "Ola Bjørnstad Hansen")
+	victimPage := victim.confirmLogin
+
+	resp, body = victim.get(attackerCB) // the other tab
+	wantConfirmPage(t, resp, body, "Kari Nordmann")
+
+	victim.confirmLogin = victimPage // the click on the first page
+	resp, _ = victim.confirm("continue")
+	victim.wantRefused(resp, vippslogin.ErrBrowserMismatch)
+}
+
 func TestCrossBrowserReturnDeclined(t *testing.T) {
 	h := crossBrowserHarness(t)
 	a, other := h.browser(), h.browser()
@@ -205,6 +231,7 @@ func TestCrossBrowserReturnRejected(t *testing.T) {
 		cb := startAutomatic(t, a)
 		other.get(cb)
 		third := h.browser()
+		third.confirmLogin = other.confirmLogin // the page's login is no secret; the cookie is
 		resp, _ := third.confirm("continue")
 		third.wantRefused(resp, vippslogin.ErrBrowserMismatch)
 		// The real confirmation still works.
@@ -220,6 +247,7 @@ func TestCrossBrowserReturnRejected(t *testing.T) {
 		forger := h.browser()
 		u, _ := url.Parse(h.url)
 		forger.Jar.SetCookies(u, []*http.Cookie{{Name: "vippslogin-confirm", Value: randomToken(), Path: "/"}})
+		forger.confirmLogin = other.confirmLogin
 		resp, _ := forger.confirm("continue")
 		forger.wantRefused(resp, vippslogin.ErrLoginExpired)
 		if resp, _ := other.confirm("continue"); resp.StatusCode != http.StatusSeeOther {

@@ -165,6 +165,9 @@ func describe(err error) problem {
 	var pe *ProviderError
 	var te *TokenError
 	switch {
+	case errors.Is(err, context.Canceled):
+		// The visitor went away (first: whatever call it cut short).
+		return problem{499, "cancelled", msgRequestCancelled, true, 0}
 	case errors.As(err, &pe):
 		return providerProblem(pe.Code)
 	case errors.Is(err, errDeclined):
@@ -194,7 +197,9 @@ func describe(err error) problem {
 	case errors.Is(err, errSourceLimited):
 		return problem{http.StatusTooManyRequests, "slow_down", msgSlowDown, true, 1}
 	case errors.Is(err, ErrTooManyLogins):
-		return problem{http.StatusServiceUnavailable, "busy", msgBusy, true, 2}
+		// Many sources together may cause it: a warning to graph and alert
+		// on, not an error a visitor can write.
+		return problem{http.StatusServiceUnavailable, "busy", msgBusy, true, 1}
 	case errors.Is(err, ErrSessionStore) && !errors.Is(err, errNoSession):
 		return problem{http.StatusServiceUnavailable, "session_unavailable", msgSessionStore, true, 2}
 	case errors.Is(err, ErrProviderUnavailable):
@@ -217,8 +222,6 @@ func describe(err error) problem {
 		return problem{http.StatusUnauthorized, "login_required", msgNotLoggedIn, true, 0}
 	case errors.Is(err, ErrCrossOrigin):
 		return problem{http.StatusForbidden, "cross_origin", msgCrossOrigin, false, 1}
-	case errors.Is(err, context.Canceled):
-		return problem{499, "cancelled", msgRequestCancelled, true, 0}
 	}
 	return problem{http.StatusInternalServerError, "internal_error", msgInternal, true, 2}
 }

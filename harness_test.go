@@ -14,6 +14,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -229,6 +230,9 @@ func (h *harness) lastErr() error {
 type browser struct {
 	h *harness
 	*http.Client
+	// confirmLogin is the login the last confirmation page shown asked
+	// about (its form's hidden "login" field).
+	confirmLogin string
 }
 
 func (h *harness) browser() *browser {
@@ -277,8 +281,13 @@ func (b *browser) do(method, u string, body io.Reader, header ...string) (*http.
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	if m := confirmLoginField.FindSubmatch(data); m != nil {
+		b.confirmLogin = string(m[1])
+	}
 	return resp, string(data)
 }
+
+var confirmLoginField = regexp.MustCompile(`name="login" value="([A-Za-z0-9_-]+)"`)
 
 // startLogin starts a login and follows it through the provider, returning
 // the callback URL the provider sent the browser to.

@@ -1,6 +1,8 @@
 package vippslogin
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math"
 	"net"
@@ -33,10 +35,11 @@ type startLimits struct {
 	window  startWindow
 }
 
-// bucket holds the logins a source may still start, as of at.
+// bucket holds the logins a source may still start, as of at, of at most
+// size (also the number it regains a minute).
 type bucket struct {
-	tokens float64
-	at     time.Time
+	tokens, size float64
+	at           time.Time
 }
 
 func newStartLimits(perMinute int, ttl time.Duration, maxStarted int) *startLimits {
@@ -47,44 +50,62 @@ func newStartLimits(perMinute int, ttl time.Duration, maxStarted int) *startLimi
 	}
 }
 
-// allow counts a login started at now from source, or says why not, and
-// when the source may try again.
-func (l *startLimits) allow(source string, now time.Time) (retryAfter time.Duration, err error) {
+// allow counts a login started at now from the address addr, or says why
+// not, and when the source may try again. A source is counted at several
+// widths at once (see sourceKeys), each with its own bucket.
+func (l *startLimits) allow(addr string, now time.Time) (retryAfter time.Duration, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.buckets[source]
-	if b == nil {
-		if len(l.buckets) >= maxSources {
-			l.sweep(now)
+	keys := sourceKeys(addr)
+	buckets := make([]*bucket, len(keys))
+	for i, k := range keys {
+		b := l.bucket(k.key, l.perMin*float64(k.share), now)
+		if d := now.Sub(b.at); d > 0 { // a clock that goes back adds nothing
+			b.tokens, b.at = b.tokens+d.Minutes()*b.size, now
 		}
-		if len(l.buckets) >= maxSources {
-			source = "" // every slot busy: share one bucket
+		b.tokens = min(b.tokens, b.size)
+		if b.tokens < 1 {
+			wait := time.Duration(math.Ceil((1 - b.tokens) / b.size * 60))
+			retryAfter = max(retryAfter, max(wait, 1)*time.Second)
 		}
-		if b = l.buckets[source]; b == nil {
-			b = &bucket{tokens: l.perMin, at: now}
-			l.buckets[source] = b
-		}
+		buckets[i] = b
 	}
-	if d := now.Sub(b.at); d > 0 {
-		b.tokens = min(l.perMin, b.tokens+d.Minutes()*l.perMin)
-		b.at = now
-	}
-	if b.tokens < 1 {
-		wait := time.Duration(math.Ceil((1 - b.tokens) / l.perMin * 60))
-		return max(wait, 1) * time.Second, errSourceLimited
+	if retryAfter > 0 {
+		return retryAfter, errSourceLimited
 	}
 	if !l.window.allow(now) {
 		return l.window.slot, ErrTooManyLogins
 	}
-	b.tokens--
+	for _, b := range buckets {
+		b.tokens--
+	}
 	return 0, nil
+}
+
+// bucket returns the bucket of key, a new full one of size if there is none.
+func (l *startLimits) bucket(key string, size float64, now time.Time) *bucket {
+	if b := l.buckets[key]; b != nil {
+		return b
+	}
+	if len(l.buckets) >= maxSources {
+		l.sweep(now)
+	}
+	if len(l.buckets) >= maxSources {
+		key = overflowKey // every slot busy: new sources share one bucket
+		if b := l.buckets[key]; b != nil {
+			return b
+		}
+	}
+	b := &bucket{tokens: size, size: size, at: now}
+	l.buckets[key] = b
+	return b
 }
 
 // sweep forgets the sources whose buckets have filled up again: they hold
 // nothing a new bucket would not.
 func (l *startLimits) sweep(now time.Time) {
 	for k, b := range l.buckets {
-		if b.tokens+now.Sub(b.at).Minutes()*l.perMin >= l.perMin {
+		if b.tokens+now.Sub(b.at).Minutes()*b.size >= b.size {
 			delete(l.buckets, k)
 		}
 	}
@@ -132,20 +153,40 @@ func remoteSource(r *http.Request) string {
 	return host
 }
 
-// sourceKey is what the limiter counts a source's logins under: an IPv6
-// address by its /64, which one user usually has whole; anything else as
-// it is.
-func sourceKey(addr string) string {
+// sourceKey is one width at which a source is counted: its bucket's key,
+// and its share, the bucket's size in multiples of LoginsPerMinute.
+type sourceKey struct {
+	key   string
+	share int
+}
+
+// overflowKey is the bucket that new sources share when maxSources are
+// busy: no key of sourceKeys starts with '~'.
+const overflowKey = "~overflow"
+
+// sourceKeys are the widths at which the login starts of addr are counted,
+// so that one network cannot take the whole of MaxStartedLogins by
+// spreading over its addresses: an IPv6 address by its /64, which one user
+// usually has whole, its /56 (a home's allocation, 4 shares) and its /48
+// (16 shares); an IPv4 address by itself and its /24 (8 shares); anything
+// else Config.ClientIP returns as it is, or by its hash when long.
+func sourceKeys(addr string) []sourceKey {
 	ip, err := netip.ParseAddr(addr)
 	if err != nil {
-		return addr
+		if len(addr) > 64 {
+			sum := sha256.Sum256([]byte(addr))
+			addr = hex.EncodeToString(sum[:16])
+		}
+		return []sourceKey{{"s:" + addr, 1}}
 	}
-	ip = ip.Unmap()
-	if ip.Is6() {
-		p, _ := ip.Prefix(64)
+	prefix := func(bits int) string {
+		p, _ := ip.Prefix(bits)
 		return p.String()
 	}
-	return ip.String()
+	if ip = ip.Unmap(); ip.Is4() {
+		return []sourceKey{{"4:" + ip.String(), 1}, {"4:" + prefix(24), 8}}
+	}
+	return []sourceKey{{"6:" + prefix(64), 1}, {"6:" + prefix(56), 4}, {"6:" + prefix(48), 16}}
 }
 
 // logGate bounds how many log records of one kind are written: logBurst per

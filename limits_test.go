@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/vippstest"
 )
 
 // loginRecordPrefix starts the store key of every pending (or used) login
@@ -240,4 +242,69 @@ func TestClientIPBehindProxy(t *testing.T) {
 		wantStart(t, b, false, "", fmt.Sprintf("2001:db8:0:1::1, login %d", i+1), as("2001:db8:0:1::1")...)
 	}
 	wantStart(t, b, true, "20", "2001:db8:0:1::1, login 4", as("2001:db8:0:1::1")...)
+}
+
+// One network cannot take the whole of MaxStartedLogins by spreading over
+// its addresses: an IPv6 /56 (a home's allocation, 256 /64s) starts 4
+// times LoginsPerMinute at most, a /48 16 times, an IPv4 /24 8 times; and
+// an address of another network still starts its login.
+func TestLoginLimitPerNetwork(t *testing.T) {
+	const perMinute = 2
+	tests := []struct {
+		name  string
+		addr  func(i int) string // the i-th address of the network
+		share int
+	}{
+		{"IPv6 /56", func(i int) string { return fmt.Sprintf("2001:db8:0:%x::1", i%256) }, 4},
+		{"IPv6 /48", func(i int) string { return fmt.Sprintf("2001:db8:0:%x::1", i*256%65536) }, 16},
+		{"IPv4 /24", func(i int) string { return fmt.Sprintf("198.51.100.%d", i%256) }, 8},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, options{site: func(c *vippslogin.Config) {
+				c.LoginsPerMinute = perMinute
+				c.MaxStartedLogins = 1000
+				c.ClientIP = func(r *http.Request) string { return r.Header.Get("X-Test-Client") }
+			}})
+			b := h.browser()
+			started := 0
+			for i := range 300 {
+				resp, _ := b.get("/auth/login", "X-Test-Client", tc.addr(i))
+				if resp.StatusCode == http.StatusFound {
+					started++
+				}
+			}
+			if want := perMinute * tc.share; started != want {
+				t.Errorf("300 starts from one network over its addresses: %d started, want %d", started, want)
+			}
+			wantStart(t, b, false, "", "an address of another network", "X-Test-Client", "203.0.113.7")
+		})
+	}
+}
+
+// A flood of warnings does not hide the errors an operator must see: the
+// log gate counts each kind at each level apart.
+func TestLogGateKeepsErrors(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	for range 12 { // a visitor's bogus codes: invalid_grant, a warning
+		cb := b.startLogin("/profile")
+		b.get(editQuery(t, cb, func(q url.Values) { q.Set("code", randomToken()) }))
+	}
+	h.idp.SetHooks(vippstest.Hooks{IDToken: func(_, claims map[string]any) string {
+		claims["aud"] = "someone-else" // the provider's mistake, or an attack on it: an error
+		return ""
+	}})
+	for range 3 {
+		b.get(b.startLogin("/profile"))
+	}
+	levels := map[string]int{}
+	for _, rec := range logLines(t, h) {
+		if rec["kind"] == "login_failed" {
+			levels[rec["level"].(string)]++
+		}
+	}
+	if levels["WARN"] != 10 || levels["ERROR"] != 3 {
+		t.Errorf("login_failed records by level: %v, want 10 WARN (of 12) and 3 ERROR", levels)
+	}
 }

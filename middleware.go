@@ -277,7 +277,7 @@ func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo str
 	}
 
 	now := c.s.Now()
-	if wait, err := c.limits.allow(sourceKey(c.s.ClientIP(r)), now); err != nil {
+	if wait, err := c.limits.allow(c.s.ClientIP(r), now); err != nil {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
 		c.fail(w, r, c.loginErr(returnTo, err))
 		return
@@ -363,7 +363,7 @@ func (c *Client) SessionError(w http.ResponseWriter, r *http.Request, err error)
 // in rate by kind (logGate), since visitors cause most failures.
 func (c *Client) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p := describe(err)
-	if ok, suppressed := c.logs.allow(p.code, c.s.Now()); ok {
+	if ok, suppressed := c.logs.allow(p.code+"/"+strconv.Itoa(p.level), c.s.Now()); ok {
 		logError(c.s.Logger, r, err, p, suppressed)
 	}
 	c.s.ErrorHandler(w, r, err)

@@ -1,12 +1,14 @@
 package vippslogin
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -82,18 +84,24 @@ func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 // MarshalText returns "[redacted]", so encoders do not print the secret.
 func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
 
-// SystemInfo fills the Vipps-System-* headers that Vipps asks every
-// integration to send on its server-to-server calls (discovery, JWKS, token,
-// userinfo). Each value is at most 30 printable ASCII characters.
+// SystemInfo fills the four Vipps-System-* headers that Vipps asks every
+// integration to send on every call to its APIs (developers/http-headers.md,
+// "HTTP headers": required for plugins and partners, strongly recommended
+// for everyone), here discovery, JWKS, token, userinfo and the rest. They
+// are always sent. Each value is at most 30 printable ASCII characters.
 type SystemInfo struct {
 	// Name is the name of the site or shop system, e.g. "acme-shop".
-	// Default: none (the header is not sent).
+	// Default: the last element of the program's main module path, from
+	// its build information ("shop" for github.com/acme/shop).
 	Name string
-	// Version is the site's version. Default: none.
+	// Version is the site's version. Default: the main module's version
+	// from the build information, else its VCS revision (12 hex digits,
+	// "+dirty" when modified), else "devel".
 	Version string
 	// PluginName names the integration. Default: "vippslogin".
 	PluginName string
-	// PluginVersion is the integration's version. Default: [Version].
+	// PluginVersion is the integration's version. Default: [Version] when
+	// PluginName is the default.
 	PluginVersion string
 }
 
@@ -178,7 +186,9 @@ type Config struct {
 	LoginsPerMinute int
 
 	// ClientIP returns the address a request comes from, for
-	// LoginsPerMinute; an IPv6 address counts by its /64. Default: the
+	// LoginsPerMinute. An IPv6 address counts by its /64, and its /56 and
+	// /48 may start 4 and 16 times as many logins; an IPv4 address by
+	// itself, and its /24 8 times as many. Default: the
 	// address of the connection (r.RemoteAddr). Behind a reverse proxy
 	// every request comes from the proxy: return the client's address as
 	// your proxy reports it, from a header that it sets and that clients
@@ -397,6 +407,11 @@ func (cfg Config) validate() (*settings, error) {
 			s.System.PluginVersion = Version
 		}
 	}
+	if s.System.Name == "" || s.System.Version == "" {
+		name, version := buildSystem()
+		s.System.Name = cmp.Or(s.System.Name, name)
+		s.System.Version = cmp.Or(s.System.Version, version)
+	}
 	s.headers = http.Header{}
 	for _, h := range []struct{ name, value string }{
 		{"Vipps-System-Name", s.System.Name},
@@ -445,6 +460,52 @@ func (cfg Config) validate() (*settings, error) {
 	hc.Transport = &headerTransport{base: hc.Transport, headers: s.headers}
 	s.HTTPClient = &hc
 	return s, nil
+}
+
+// buildSystem names the program and its version from its build
+// information, for the Vipps-System-Name and -Version headers, as printable
+// ASCII of at most 30 characters.
+func buildSystem() (name, version string) {
+	name, version = "go-program", "devel"
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return name, version
+	}
+	path := bi.Main.Path
+	if path == "" || path == "command-line-arguments" {
+		path = bi.Path
+	}
+	if i := strings.LastIndex(path, "/"); i >= 0 {
+		path = path[i+1:]
+	}
+	name = cmp.Or(headerValue(path), name)
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return name, cmp.Or(headerValue(v), version)
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "+dirty"
+		}
+	}
+	if rev != "" {
+		version = rev + dirty
+	}
+	return name, version
+}
+
+// headerValue keeps the printable ASCII of s, at most 30 characters of it.
+func headerValue(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return -1
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s[:min(len(s), 30)])
 }
 
 func isLoopback(host string) bool {

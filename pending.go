@@ -1,6 +1,7 @@
 package vippslogin
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -54,13 +55,13 @@ type pendingLogin struct {
 // handoff is a verified login that came back in a browser that did not
 // start it, waiting for that browser to confirm it.
 type handoff struct {
+	ID       string          `json:"id"` // names it on the page that asks
 	Claims   json.RawMessage `json:"cl"`
 	ReturnTo string          `json:"r"`
 	Created  int64           `json:"c"` // unix seconds
 }
 
-// The keyspaces of records: logins by state, hand-offs by the confirming
-// browser's secret, logins from phone number by auth_req_id (phone.go).
+// Keyspaces: logins by state, hand-offs by secret, phone logins by auth_req_id.
 const spaceLogin, spaceHandoff, spacePhone = 'l', 'h', 'p'
 
 // recordKey is the store key of the record that id names in space.
@@ -73,16 +74,13 @@ func recordKey(space byte, id string) string {
 // state. A browser keeps perBrowser logins: one more forgets the oldest.
 func (p *pendingLogins) start(ctx context.Context, w http.ResponseWriter, r *http.Request, rec *pendingLogin) (string, error) {
 	secret, states := p.readBinding(r)
-	if secret == "" {
-		secret = randomString()
-	}
-	state := randomString()
+	secret, state := cmp.Or(secret, randomString()), randomString()
 	rec.Binding = bindingHash(secret)
 	if err := p.put(ctx, spaceLogin, state, rec, time.Unix(rec.Created, 0).Add(p.ttl)); err != nil {
 		return "", err
 	}
-	for states = append(states, state); len(states) > p.perBrowser; states = states[1:] {
-		_ = p.records.delete(ctx, recordKey(spaceLogin, states[0])) // else it expires by itself
+	if states = append(states, state); len(states) > p.perBrowser {
+		states = states[len(states)-p.perBrowser:] // the oldest are forgotten; their records expire
 	}
 	p.setBinding(w, secret, states)
 	return state, nil
@@ -114,10 +112,9 @@ func (p *pendingLogins) lookup(ctx context.Context, r *http.Request, state strin
 	return &rec, loginPending, bound, nil
 }
 
-// consume takes the pending login with the given state for its callback,
-// leaving a record that says it is used; nil means it is no longer pending.
-// Of concurrent calls in one process one gets it; across processes the
-// provider redeems each code once, so one login at most succeeds.
+// consume takes the login of state for its callback, leaving a record that
+// says it is used (nil: no longer pending). One concurrent call in a process
+// gets it; across processes the provider redeems each code once.
 func (p *pendingLogins) consume(ctx context.Context, w http.ResponseWriter, r *http.Request, state string) (*pendingLogin, error) {
 	mu := p.records.lock(recordKey(spaceLogin, state))
 	mu.Lock()
@@ -127,8 +124,8 @@ func (p *pendingLogins) consume(ctx context.Context, w http.ResponseWriter, r *h
 	if found, err := p.get(ctx, spaceLogin, state, &rec, false); err != nil || !found || rec.Used {
 		return nil, err
 	}
-	used := &pendingLogin{ReturnTo: rec.ReturnTo, Created: rec.Created, Binding: rec.Binding, Used: true}
-	if err := p.put(ctx, spaceLogin, state, used, p.now().Add(p.ttl)); err != nil {
+	used := &pendingLogin{ReturnTo: rec.ReturnTo, Created: rec.Created, Binding: rec.Binding, Used: true, Flow: rec.Flow}
+	if err := p.put(ctx, spaceLogin, state, used, time.Unix(rec.Created, 0).Add(p.ttl)); err != nil {
 		return nil, err
 	}
 	return &rec, nil
@@ -149,10 +146,10 @@ func (p *pendingLogins) bind(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// handOff keeps h until the browser it came back to confirms it, and gives
-// that browser, in a cookie, the secret to confirm with.
+// handOff keeps h until the browser confirms it, with the secret in a cookie.
 func (p *pendingLogins) handOff(ctx context.Context, w http.ResponseWriter, h *handoff) error {
 	secret := randomString()
+	h.ID = randomString()
 	if err := p.put(ctx, spaceHandoff, secret, h, time.Unix(h.Created, 0).Add(p.ttl)); err != nil {
 		return err
 	}
@@ -160,22 +157,25 @@ func (p *pendingLogins) handOff(ctx context.Context, w http.ResponseWriter, h *h
 	return nil
 }
 
-// handoff finds the hand-off the browser of r may confirm (loginPending),
-// and with take, takes it (once) and clears the browser's secret.
-func (p *pendingLogins) handoff(ctx context.Context, w http.ResponseWriter, r *http.Request, take bool) (*handoff, loginStatus, error) {
+// handoff finds the hand-off the browser of r may confirm. With an id, it
+// takes it (once), if it is the one id names, and clears the secret.
+func (p *pendingLogins) handoff(ctx context.Context, w http.ResponseWriter, r *http.Request, id string) (*handoff, loginStatus, error) {
 	ck, err := r.Cookie(p.cookieName("-confirm"))
-	if take {
-		p.setCookie(w, "-confirm", "", -1)
-	}
 	if err != nil || !validToken(ck.Value) {
 		return nil, loginUnknown, nil
 	}
+	if id != "" {
+		p.setCookie(w, "-confirm", "", -1)
+	}
 	var h handoff
-	switch found, err := p.get(ctx, spaceHandoff, ck.Value, &h, take); {
+	switch found, err := p.get(ctx, spaceHandoff, ck.Value, &h, id != ""); {
 	case err != nil:
 		return nil, loginUnknown, err
 	case !found, p.now().Sub(time.Unix(h.Created, 0)) > p.ttl:
 		return nil, loginExpired, nil // the browser holds a secret the store has let go
+	case id != "" && subtle.ConstantTimeCompare([]byte(h.ID), []byte(id)) != 1:
+		// Not the login the page asked about: a callback opened since swapped the cookie.
+		return nil, loginUnknown, nil
 	}
 	return &h, loginPending, nil
 }

@@ -2,11 +2,13 @@ package vippslogin_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/vippstest"
 )
 
 // recordingStore is an scs store that keeps its data in a memstore and
@@ -368,4 +371,58 @@ func clip(s string) string {
 		return s[:100] + fmt.Sprintf("... (%d bytes)", len(s))
 	}
 	return s
+}
+
+// A browser's list of its logins is only a list: a cookie that names
+// another browser's state does not make starting logins forget (delete)
+// that login.
+func TestForeignStateInBindingCookie(t *testing.T) {
+	h := newHarness(t)
+	victim, attacker := h.browser(), h.browser()
+	cb := victim.startLogin("/profile")
+	u, _ := url.Parse(h.url)
+	attacker.Jar.SetCookies(u, []*http.Cookie{{Name: "vippslogin", Value: randomToken() + "." + queryParam(t, cb, "state"), Path: "/"}})
+	for range 6 { // more than MaxPendingLogins: the oldest state is dropped
+		if resp, _ := attacker.get("/auth/login"); resp.StatusCode != http.StatusFound {
+			t.Fatalf("start: %d", resp.StatusCode)
+		}
+	}
+	if resp, _ := victim.get(cb); resp.StatusCode != http.StatusSeeOther || victim.profile() == nil {
+		t.Fatalf("the victim's callback: %d (error %v)", resp.StatusCode, h.lastErr())
+	}
+}
+
+// A visitor who gives up while the provider is slow is not an error the
+// operator must fix.
+func TestCancelledCallbackIsNotAnError(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	cb := b.startLogin("/profile")
+	h.idp.SetFault(vippstest.Token, vippstest.Fault{Delay: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, cb, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if resp, err := b.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	for h.idp.Hits(vippstest.Token) == 0 { // the exchange has started
+		runtime.Gosched()
+	}
+	cancel()
+	<-done
+	h.idp.SetFault(vippstest.Token, vippstest.Fault{})
+	for h.errCount() == 0 {
+		runtime.Gosched()
+	}
+	if !errors.Is(h.lastErr(), context.Canceled) {
+		t.Fatalf("error %v, want context.Canceled", h.lastErr())
+	}
+	for _, rec := range logLines(t, h) {
+		if rec["level"] == "ERROR" {
+			t.Errorf("a cancelled callback logged an ERROR: %v", rec)
+		}
+	}
 }
