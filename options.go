@@ -466,9 +466,14 @@ func (cfg Config) validate() (*settings, error) {
 // information, for the Vipps-System-Name and -Version headers, as printable
 // ASCII of at most 30 characters.
 func buildSystem() (name, version string) {
+	bi, _ := debug.ReadBuildInfo()
+	return systemOf(bi)
+}
+
+// systemOf is buildSystem for the build information bi, which may be nil.
+func systemOf(bi *debug.BuildInfo) (name, version string) {
 	name, version = "go-program", "devel"
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	if bi == nil {
 		return name, version
 	}
 	path := bi.Main.Path

@@ -1,6 +1,7 @@
 package vippslogin_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -660,5 +661,46 @@ func wantNoClaims(t testing.TB, h *harness, b *browser) {
 	}
 	if n != 0 {
 		t.Errorf("%d sessions hold claims after a failed login (browser's session cookie %q)", n, b.cookie("session"))
+	}
+}
+
+// developers/http-headers.md, "HTTP headers": the four Vipps-System-*
+// headers are "required for plugins and partners", and strongly
+// recommended for everyone: they are sent also when the site sets none,
+// the system's from the program's build information, the plugin's as the
+// package's own; the site may override each.
+func TestSystemHeadersDefault(t *testing.T) {
+	tests := []struct {
+		name   string
+		system vippslogin.SystemInfo
+		want   map[string]string // "" : any non-empty value
+	}{
+		{"nothing set", vippslogin.SystemInfo{}, map[string]string{
+			"Vipps-System-Name":           "vippslogin", // the main module of this test binary
+			"Vipps-System-Version":        "",
+			"Vipps-System-Plugin-Name":    "vippslogin",
+			"Vipps-System-Plugin-Version": vippslogin.Version,
+		}},
+		{"each overridden", vippslogin.SystemInfo{Name: "acme", Version: "3.1.2", PluginName: "acme-webshop", PluginVersion: "4.5.6"}, map[string]string{
+			"Vipps-System-Name":           "acme",
+			"Vipps-System-Version":        "3.1.2",
+			"Vipps-System-Plugin-Name":    "acme-webshop",
+			"Vipps-System-Plugin-Version": "4.5.6",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, options{site: func(c *vippslogin.Config) { c.System = tc.system }})
+			h.browser().login("/")
+			for _, e := range []vippstest.Endpoint{vippstest.Discovery, vippstest.JWKS, vippstest.Token, vippstest.Userinfo} {
+				hdr := h.idp.LastHeader(e)
+				for name, want := range tc.want {
+					got := hdr.Get(name)
+					if want == "" && (got == "" || len(got) > 30) || want != "" && got != want {
+						t.Errorf("%s: %s = %q, want %q", e, name, got, cmp.Or(want, "a value of 1 to 30 characters"))
+					}
+				}
+			}
+		})
 	}
 }
