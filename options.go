@@ -149,7 +149,9 @@ type Config struct {
 
 	// Scopes are the scopes to ask for; "openid" must be one of them. Vipps'
 	// names are camelCase: openid name email phoneNumber address birthDate
-	// nin. Default: openid.
+	// nin. With Environment, New refuses a scope Vipps does not document,
+	// suggesting the one meant ("phone": did you mean "phoneNumber"?); with
+	// Issuer, any scope is sent as it is. Default: openid.
 	Scopes []string
 
 	// TokenAuthMethod is how to authenticate to the token endpoint.
@@ -265,6 +267,7 @@ type settings struct {
 	redirectURI  string
 	loginPath    string // site-absolute path of the login route
 	secure       bool
+	vipps        bool // the issuer is a Vipps MobilePay environment
 	headers      http.Header
 }
 
@@ -344,9 +347,10 @@ func (cfg Config) validate() (*settings, error) {
 	if len(s.Scopes) == 0 {
 		s.Scopes = []string{"openid"}
 	}
+	s.vipps = cfg.Issuer == ""
 	for _, sc := range s.Scopes {
-		if sc == "" || strings.ContainsFunc(sc, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '"' || r == '\\' }) {
-			return nil, configErr("Scopes", "%q is not a valid scope name", sc)
+		if err := checkScope(sc, s.vipps); err != nil {
+			return nil, configErr("Scopes", "%v", err)
 		}
 	}
 	if !slices.Contains(s.Scopes, "openid") {

@@ -124,3 +124,46 @@ func TestSecretIsRedacted(t *testing.T) {
 		}
 	}
 }
+
+// With a Vipps environment, New refuses a scope Vipps does not document
+// (login-api/api-guide/core-concepts.md, "Scopes"), suggesting the one
+// meant; with Issuer, any scope is sent as it is.
+func TestScopesCheckedForVipps(t *testing.T) {
+	tests := []struct {
+		scope string
+		want  string // part of the error; "" for none
+	}{
+		{"phoneNumber", ""},
+		{"delegatedConsents", ""},
+		{"api_version_2", ""},
+		{"phone", `did you mean "phoneNumber"`},
+		{"phone_number", `did you mean "phoneNumber"`},
+		{"birthdate", `did you mean "birthDate"`},
+		{"Email", `did you mean "email"`},
+		{"profile", `did you mean "name"`},
+		{"adress", `did you mean "address"`},
+		{"nnin", `did you mean "nin"`},
+		{"xyzzy", "set Issuer"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.scope, func(t *testing.T) {
+			cfg := validConfig()
+			cfg.Scopes = []string{"openid", tc.scope}
+			_, err := vippslogin.New(cfg)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("New: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, vippslogin.ErrInvalidConfig) || !strings.Contains(err.Error(), "Scopes") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want an ErrInvalidConfig on Scopes saying %s", err, tc.want)
+			}
+
+			cfg.Environment, cfg.Issuer = 0, "https://idp.example/"
+			if _, err := vippslogin.New(cfg); err != nil {
+				t.Errorf("with Issuer: %v, want any scope accepted", err)
+			}
+		})
+	}
+}

@@ -771,10 +771,10 @@ func (c *Client) phoneScopes(scopes []string) ([]string, error) {
 	out := []string{"openid"}
 	for _, sc := range scopes {
 		switch {
-		case sc == "" || strings.ContainsFunc(sc, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '"' || r == '\\' }):
-			return nil, fmt.Errorf("%w: %q is not a valid scope name", ErrInvalidPhoneLogin, safeText(sc))
 		case sc == "nnin":
 			return nil, fmt.Errorf("%w: the legacy scope nnin is not supported; use nin", ErrInvalidPhoneLogin)
+		case checkScope(sc, c.s.vipps) != nil:
+			return nil, fmt.Errorf("%w: %w", ErrInvalidPhoneLogin, checkScope(sc, c.s.vipps))
 		case !slices.Contains(out, sc):
 			out = append(out, sc)
 		}
