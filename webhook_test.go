@@ -254,8 +254,12 @@ func TestConsentWebhook(t *testing.T) {
 }
 
 func TestConsentWebhookAccepts(t *testing.T) {
-	// Vipps' documented example, verbatim: two parts, and a header with a
-	// space and a trailing line break in its JSON.
+	// Vipps' documented example, verbatim (login-api/api-guide/
+	// important-information.md, "Revoke Consent Webhook": "sent as a POST
+	// with a text/plain body containing an unsigned JSON Web Token"): two
+	// parts, and a header with a space and a trailing line break in its JSON.
+	// The request is a POST with Content-Type text/plain (webhookSite.send),
+	// at a time between the example's iat and exp.
 	const vippsExample = "eyJhbGciOiJub25lIiwidHlwIjogIkpXVCJ9Cg.eyJleHAiOjE1OTI1NzE3ODgsImlhdCI6MTU5MjU3MTQ4OCwibmJmIjoxNTkyNTcxNDg4LCJzdWIiOiJjOWQxMDQ0NC1kOTkyLTQ4NTAtYWM2MC05ZDM1MDIwOTUwMDgiLCJldmVudCI6IkNPTlNFTlRfUkVWT0tFRCJ9"
 	vippsTime := time.Unix(1592571488, 0)
 	bearer := map[string]string{"Authorization": "Bearer " + webhookSecret}
