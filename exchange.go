@@ -1,6 +1,7 @@
 package vippslogin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,7 +94,7 @@ func (c *Client) exchange(ctx context.Context, meta *metadata, code, verifier st
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil {
-			te := &TokenError{StatusCode: re.Response.StatusCode, Code: re.ErrorCode, Description: re.ErrorDescription}
+			te := &TokenError{StatusCode: re.Response.StatusCode, Code: re.ErrorCode, Description: cmp.Or(re.ErrorDescription, errorDebug(re.Body))}
 			if !validErrorCode(te.Code) {
 				te.Code = ""
 			}
@@ -140,4 +141,18 @@ func (c *Client) userinfo(ctx context.Context, meta *metadata, accessToken strin
 		return nil, fmt.Errorf("%w: no sub", ErrUserinfo)
 	}
 	return claims.Raw, nil
+}
+
+// errorDebug returns the error_debug of an error answer of Vipps' login API,
+// its ErrorResponse {"error", "error_code", "error_debug"}, which has no
+// error_description (login-api/docs/swagger.yaml,
+// components.schemas.ErrorResponse).
+func errorDebug(body []byte) string {
+	var e struct {
+		Debug string `json:"error_debug"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return ""
+	}
+	return safeText(e.Debug)
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -220,8 +221,6 @@ func checkAuthorize(q url.Values, g grant) string {
 		return "state must be at least 8 characters long"
 	case g.challengeMethod != "S256" && g.challengeMethod != "plain":
 		return "code_challenge_method must be S256 or plain"
-	case g.challenge == "":
-		return "code_challenge is missing"
 	case g.acr != "" && g.acr != "urn:vipps:acr:app_auth":
 		return "acr_values must be urn:vipps:acr:app_auth"
 	}
@@ -506,9 +505,14 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_grant", "redirect_uri does not match the authorization request")
 		return
 	}
-	if desc := checkVerifier(form.Get("code_verifier"), c.challenge, c.challengeMethod); desc != "" {
-		writeError(w, http.StatusBadRequest, "invalid_grant", desc)
-		return
+	// PKCE is optional at Vipps (login-api/api-guide/browser-flow-integration.md,
+	// "OAuth 2.0 Authorize": code_challenge "Optional"): a code asked for
+	// without a challenge needs no verifier.
+	if c.challenge != "" {
+		if desc := checkVerifier(form.Get("code_verifier"), c.challenge, c.challengeMethod); desc != "" {
+			writeError(w, http.StatusBadRequest, "invalid_grant", desc)
+			return
+		}
 	}
 
 	p.mu.Lock()
@@ -664,7 +668,7 @@ func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !strings.EqualFold(scheme, "Bearer") || token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vippstest"`)
-		writeError(w, http.StatusUnauthorized, "invalid_token", "a bearer token is required")
+		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "a bearer token is required")
 		return
 	}
 	now := p.now()
@@ -674,7 +678,7 @@ func (p *Provider) serveUserinfo(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	if !ok || !now.Before(t.expires) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="vippstest", error="invalid_token"`)
-		writeError(w, http.StatusUnauthorized, "invalid_token", "the access token is unknown or has expired")
+		writeProblem(w, http.StatusUnauthorized, "Unauthorized", "the access token is unknown or has expired")
 		return
 	}
 	u, _ := p.user(t.sub)
@@ -689,13 +693,37 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		body = []byte(`{"error":"server_error","error_description":"cannot encode the answer"}`)
+		body = []byte(`{"error":"server_error","error_code":500,"error_debug":"cannot encode the answer"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
 
+// writeError answers an error as Vipps' login API does: its ErrorResponse,
+// {"error": name, "error_code": status, "error_debug": text}
+// (login-api/docs/swagger.yaml, components.schemas.ErrorResponse).
 func writeError(w http.ResponseWriter, status int, code, desc string) {
-	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+	writeJSON(w, status, struct {
+		Error      string `json:"error"`
+		ErrorCode  int    `json:"error_code"`
+		ErrorDebug string `json:"error_debug,omitempty"`
+	}{code, status, desc})
+}
+
+// writeProblem answers an error as Vipps' userinfo API does: its
+// UserinfoError, a problem object with type, title, status (a string),
+// detail and instance (userinfo-api/docs/swagger.yaml,
+// components.schemas.UserinfoError).
+func writeProblem(w http.ResponseWriter, status int, title, detail string) {
+	body, _ := json.Marshal(map[string]string{
+		"type":     "https://developer.vippsmobilepay.com/docs/knowledge-base/errors",
+		"title":    title,
+		"status":   strconv.Itoa(status),
+		"detail":   detail,
+		"instance": newUUID(),
+	})
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
