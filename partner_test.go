@@ -87,10 +87,10 @@ func TestPartnerLogin(t *testing.T) {
 	if got := hdr.Get("Merchant-Serial-Number"); got != h.idp.MerchantSerialNumber() {
 		t.Errorf("token endpoint: Merchant-Serial-Number %q", got)
 	}
-	if n := h.idp.Hits(vippstest.AccessToken); n != 1 {
+	if n := h.idp.Hits(vippstest.ClientCredentials); n != 1 {
 		t.Errorf("the access token API was called %d times for 3 logins, want 1: the token is cached", n)
 	}
-	if hdr := h.idp.LastHeader(vippstest.AccessToken); hdr.Get("Vipps-System-Name") == "" {
+	if hdr := h.idp.LastHeader(vippstest.ClientCredentials); hdr.Get("Vipps-System-Name") == "" {
 		t.Error("the access token request lacks the Vipps-System headers")
 	}
 }
@@ -130,7 +130,7 @@ func TestPartnerLoginRejected(t *testing.T) {
 		},
 		{
 			name:  "access token API down",
-			setup: func(h *harness) { h.idp.SetFault(vippstest.AccessToken, vippstest.Fault{Down: true}) },
+			setup: func(h *harness) { h.idp.SetFault(vippstest.ClientCredentials, vippstest.Fault{Down: true}) },
 			want:  []error{vippslogin.ErrProviderUnavailable, vippslogin.ErrPartnerToken},
 		},
 		{
