@@ -82,16 +82,12 @@ func encodeClaims(claims *Claims) ([]byte, error) {
 func (c *Client) exchange(ctx context.Context, meta *metadata, code, verifier string) (*oauth2.Token, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
 	defer cancel()
-	if c.partner != nil {
-		// Fetch (or reuse) the partner's access token first, so that its
-		// failure is reported as such.
-		if _, err := c.partner.token(); err != nil {
-			return nil, err
-		}
-	}
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.tokenClient())
 	tok, err := c.oauth(meta).Exchange(ctx, code, oauth2.VerifierOption(verifier))
 	if err != nil {
+		if perr, ok := partnerFailure(err); ok {
+			return nil, perr
+		}
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil {
 			te := &TokenError{StatusCode: re.Response.StatusCode, Code: re.ErrorCode, Description: cmp.Or(re.ErrorDescription, errorDebug(re.Body))}

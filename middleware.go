@@ -31,7 +31,7 @@ type Client struct {
 	logs     logGate
 	partner  *partnerAuth // with Config.Partner
 	// partnerHTTP is HTTPClient with the partner's access token, for the
-	// token endpoint.
+	// token, backchannel authentication and user-exists endpoints.
 	partnerHTTP *http.Client
 }
 
@@ -53,7 +53,7 @@ func New(cfg Config) (*Client, error) {
 		limits: newStartLimits(s.LoginsPerMinute, s.PendingLoginTTL, s.MaxStartedLogins),
 	}
 	if s.Partner != nil {
-		c.partner = newPartnerAuth(c.provider.ctx, s)
+		c.partner = newPartnerAuth(s)
 		c.partnerHTTP = newPartnerHTTP(s, c.partner)
 	}
 	if s.secure && cfg.Sessions != nil && !cfg.Sessions.Cookie.Secure {

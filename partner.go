@@ -1,133 +1,204 @@
 package vippslogin
 
 import (
-	"context"
 	"errors"
-	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
-
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 )
 
 // PartnerKeys are a Vipps MobilePay partner's API keys, with which a
 // partner logs users in to a merchant's sales unit (Config.MerchantSerialNumber)
 // without that sales unit's own client secret.
 //
-// With partner keys the Client:
-//   - sends msn=<MerchantSerialNumber> in the authorization request instead
-//     of client_id (Vipps puts in the sales unit's client_id itself);
-//   - gets an access token from the access token API with the OAuth 2.0
-//     client credentials grant (client_secret_basic), caches it until it
-//     expires, and authenticates to the token endpoint with it as a Bearer
-//     token, together with the Merchant-Serial-Number header;
-//   - accepts an ID token whose msn claim is the merchant serial number, in
-//     place of an aud claim naming the client id (aud is checked as well
+// With partner keys the Client follows the Login API's partner-keys.md:
+//   - it sends msn=<MerchantSerialNumber> in the authorization request
+//     instead of client_id (Vipps puts in the sales unit's client_id itself);
+//   - it gets an access token from Vipps' access token API, by default
+//     POST /accesstoken/get ([PartnerAccessToken]), and authenticates to the
+//     token, backchannel authentication and user-exists endpoints with it as
+//     a Bearer token, together with the Merchant-Serial-Number header;
+//   - it keeps one access token at a time and reuses it until shortly before
+//     it expires (a minute, or a tenth of its lifetime if that is less); a
+//     token is fetched once however many logins need it at the same moment;
+//   - when one of those endpoints answers 401 it drops the token and sends
+//     the request once more with a freshly fetched one;
+//   - it accepts an ID token whose msn claim is the merchant serial number,
+//     in place of an aud claim naming the client id (aud is checked as well
 //     when Config.ClientID is set).
 //
-// The sales unit must use client_secret_basic. Vipps' test environment has
-// no partner functionality: test with the merchant's own keys.
+// The keys and the access token are never logged or put in an error. The
+// sales unit must use client_secret_basic. Vipps' test environment has no
+// partner functionality: test with the merchant's own keys.
+//
+// Vipps' newer "Specialized authentication" page sends partners to
+// POST /miami/v1/token instead; where it differs from the Login API's
+// partner-keys.md and the access token API guide, this package follows the
+// latter, and offers that endpoint as [PartnerClientCredentials].
 type PartnerKeys struct {
 	// ClientID and ClientSecret are the partner's keys. Required.
 	ClientID     string
 	ClientSecret Secret
 
-	// TokenURL is the access token API. Default: /miami/v1/token on the
-	// issuer's host (https://api.vipps.no/miami/v1/token in production).
-	TokenURL string
+	// SubscriptionKey is the partner's Ocp-Apim-Subscription-Key, which
+	// POST /accesstoken/get requires. It is sent to that endpoint only.
+	// Required with PartnerAccessToken; not used with
+	// PartnerClientCredentials.
+	SubscriptionKey Secret
 
-	// Scopes, when set, are asked for in the access token request.
-	Scopes []string
+	// TokenAPI is the endpoint of the access token API that the partner's
+	// access token comes from. Default: PartnerAccessToken.
+	TokenAPI PartnerTokenAPI
+
+	// TokenURL is the URL of that endpoint. Default: /accesstoken/get, or
+	// /miami/v1/token for PartnerClientCredentials, on the issuer's host
+	// (https://api.vipps.no/accesstoken/get in production).
+	TokenURL string
 }
+
+// PartnerTokenAPI names an endpoint of Vipps' access token API
+// (access-token-api/README.md, "Authorization endpoints").
+type PartnerTokenAPI string
+
+const (
+	// PartnerAccessToken is POST /accesstoken/get, which the Login API's
+	// partner-keys.md names for partner keys: a POST without a body, with
+	// the client_id, client_secret, Ocp-Apim-Subscription-Key and
+	// Merchant-Serial-Number headers.
+	PartnerAccessToken PartnerTokenAPI = "accesstoken"
+
+	// PartnerClientCredentials is POST /miami/v1/token, the OAuth 2.0 client
+	// credentials grant with the keys in an HTTP Basic header and no
+	// subscription key, which the access token API guide names for some
+	// newer APIs and partner roles (management and accounting keys).
+	PartnerClientCredentials PartnerTokenAPI = "client_credentials"
+)
 
 // validatePartner checks the partner keys and fills in their defaults.
 func (s *settings) validatePartner(iss *url.URL) error {
 	p := *s.Partner
 	s.Partner = &p
-	if strings.TrimSpace(p.ClientID) == "" || p.ClientSecret == "" {
-		return configErr("Partner", "needs the partner's ClientID and ClientSecret")
-	}
-	if s.MerchantSerialNumber == "" {
+	switch {
+	case strings.TrimSpace(p.ClientID) == "":
+		return configErr("Partner.ClientID", "is empty; it is the partner's client_id")
+	case p.ClientSecret == "":
+		return configErr("Partner.ClientSecret", "is empty; it is the partner's client_secret")
+	case s.MerchantSerialNumber == "":
 		return configErr("MerchantSerialNumber", "is required with partner keys: it names the merchant's sales unit")
-	}
-	if s.TokenAuthMethod == ClientSecretPost {
+	case s.TokenAuthMethod == ClientSecretPost:
 		return configErr("TokenAuthMethod", "must be client_secret_basic with partner keys")
 	}
+	// The keys travel in HTTP headers: they must be valid header values.
+	// The error names the field, never the value.
+	if !headerToken(p.ClientID) {
+		return configErr("Partner.ClientID", "must be printable ASCII without spaces")
+	}
+	if !headerToken(string(p.ClientSecret)) {
+		return configErr("Partner.ClientSecret", "must be printable ASCII without spaces")
+	}
+	path := "/accesstoken/get"
+	switch p.TokenAPI {
+	case "":
+		p.TokenAPI = PartnerAccessToken
+		fallthrough
+	case PartnerAccessToken:
+		if p.SubscriptionKey == "" {
+			return configErr("Partner.SubscriptionKey", "is empty; POST /accesstoken/get needs the partner's Ocp-Apim-Subscription-Key")
+		}
+		if !headerToken(string(p.SubscriptionKey)) {
+			return configErr("Partner.SubscriptionKey", "must be printable ASCII without spaces")
+		}
+	case PartnerClientCredentials:
+		path = "/miami/v1/token"
+	default:
+		return configErr("Partner.TokenAPI", "%q is unknown; use PartnerAccessToken or PartnerClientCredentials", safeText(string(p.TokenAPI)))
+	}
 	if p.TokenURL == "" {
-		p.TokenURL = iss.Scheme + "://" + iss.Host + "/miami/v1/token"
+		p.TokenURL = iss.Scheme + "://" + iss.Host + path
 	}
 	u, err := url.Parse(p.TokenURL)
-	if err != nil || u.Host == "" || u.Fragment != "" || !(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
-		return configErr("Partner", "TokenURL %q is not an https URL", p.TokenURL)
+	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" ||
+		!(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
+		return configErr("Partner.TokenURL", "is not an https URL without user info or fragment")
 	}
 	return nil
 }
 
-// partnerAuth authenticates requests to the token endpoint with the
-// partner's cached access token.
-type partnerAuth struct {
-	src oauth2.TokenSource
+// headerToken reports whether s is non-empty printable ASCII without
+// spaces.
+func headerToken(s string) bool {
+	return s != "" && printableASCII(s) && !strings.Contains(s, " ")
 }
 
-func newPartnerAuth(ctx context.Context, s *settings) *partnerAuth {
-	cc := clientcredentials.Config{
-		ClientID:     s.Partner.ClientID,
-		ClientSecret: string(s.Partner.ClientSecret),
-		TokenURL:     s.Partner.TokenURL,
-		Scopes:       s.Partner.Scopes,
-		AuthStyle:    oauth2.AuthStyleInHeader,
-	}
-	// The token source keeps ctx for its later fetches: the Client's own
-	// context, with the Client's HTTP client (time-out, Vipps headers).
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, s.HTTPClient)
-	return &partnerAuth{src: oauth2.ReuseTokenSource(nil, cc.TokenSource(ctx))}
-}
-
-// ErrPartnerToken means the partner's access token could not be had from
-// the access token API.
-var ErrPartnerToken = errors.New("vippslogin: no partner access token")
-
-// token returns the partner's access token, fetching it when the cached
-// one has expired.
-func (a *partnerAuth) token() (string, error) {
-	tok, err := a.src.Token()
-	if err != nil {
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil {
-			return "", fmt.Errorf("%w: %w: the access token API answered %d %s", ErrTokenExchange, ErrPartnerToken,
-				re.Response.StatusCode, safeText(re.ErrorCode))
-		}
-		return "", fmt.Errorf("%w: %w: %v", ErrProviderUnavailable, ErrPartnerToken, err)
-	}
-	if !strings.EqualFold(tok.Type(), "bearer") {
-		return "", fmt.Errorf("%w: %w: token type %q", ErrTokenExchange, ErrPartnerToken, safeText(tok.Type()))
-	}
-	return tok.AccessToken, nil
-}
-
-// partnerTransport puts the partner's access token on every request.
+// partnerTransport puts the partner's access token on every request to the
+// token, backchannel authentication and user-exists endpoints, and on a 401
+// sends the request once more with a fresh token.
+//
+// The headers are those of partner-keys.md, "Token endpoint" and "Partner in
+// Vipps Login from phone number flow": Authorization: Bearer <access-token>
+// (set here) and Merchant-Serial-Number (set by headerTransport on every
+// call). The Ocp-Apim-Subscription-Key that the access token API guide
+// lists for later calls is not among them, so it is not sent.
 type partnerTransport struct {
 	auth *partnerAuth
 	base http.RoundTripper
 }
 
 func (t *partnerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	tok, err := t.auth.token()
+	tok, err := t.auth.token(r.Context())
 	if err != nil {
 		if r.Body != nil {
 			_ = r.Body.Close()
 		}
 		return nil, err
 	}
+	resp, err := t.send(r, r.Body, tok)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized || r.Body != nil && r.GetBody == nil {
+		return resp, err
+	}
+	// The token was refused: revoked, or expired early. Forget it, and try
+	// once more with a fresh one; the refusal to that is the answer.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	_ = resp.Body.Close()
+	t.auth.forget(tok)
+	if tok, err = t.auth.token(r.Context()); err != nil {
+		return nil, err
+	}
+	var body io.ReadCloser
+	if r.GetBody != nil {
+		if body, err = r.GetBody(); err != nil {
+			return nil, err
+		}
+	}
+	return t.send(r, body, tok)
+}
+
+// send sends a copy of r with body and the access token.
+func (t *partnerTransport) send(r *http.Request, body io.ReadCloser, tok string) (*http.Response, error) {
 	r2 := r.Clone(r.Context())
+	r2.Body = body
 	r2.Header.Set("Authorization", "Bearer "+tok)
 	return t.base.RoundTrip(r2)
 }
 
-// tokenClient returns the HTTP client for the token endpoint: the Client's
-// own, or with partner keys one that adds the partner's access token.
+// partnerFailure returns the partner's token failure inside err, the error
+// of a call whose access token could not be had, without the url.Error
+// that net/http puts around it.
+func partnerFailure(err error) (error, bool) {
+	if !errors.Is(err, ErrPartnerToken) {
+		return nil, false
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return err, true
+}
+
+// tokenClient returns the HTTP client for the token, backchannel
+// authentication and user-exists endpoints: the Client's own, or with
+// partner keys one that adds the partner's access token.
 func (c *Client) tokenClient() *http.Client {
 	if c.partnerHTTP != nil {
 		return c.partnerHTTP

@@ -14,26 +14,28 @@ import (
 const (
 	partnerID     = "partner-id"
 	partnerSecret = "partner-secret-0123456789"
+	partnerSubKey = "partner-subscription-key-9f8e7d"
 	partnerMSN    = "654321"
 )
 
 // partnerHarness is a site that logs in with partner keys on behalf of the
 // mock provider's sales unit, without the sales unit's own client id and
-// secret.
+// secret. edit and more apply after the partner's settings.
 func partnerHarness(t *testing.T, edit func(*vippslogin.Config), more ...options) *harness {
-	return newHarness(t, append(more, options{
+	return newHarness(t, append([]options{{
 		idp: func(c *vippstest.Config) {
 			c.PartnerClientID, c.PartnerClientSecret, c.MerchantSerialNumber = partnerID, partnerSecret, partnerMSN
+			c.PartnerSubscriptionKey = partnerSubKey
 		},
 		site: func(c *vippslogin.Config) {
 			c.ClientID, c.ClientSecret = "", ""
 			c.MerchantSerialNumber = partnerMSN
-			c.Partner = &vippslogin.PartnerKeys{ClientID: partnerID, ClientSecret: partnerSecret}
+			c.Partner = &vippslogin.PartnerKeys{ClientID: partnerID, ClientSecret: partnerSecret, SubscriptionKey: partnerSubKey}
 			if edit != nil {
 				edit(c)
 			}
 		},
-	})...)
+	}}, more...)...)
 }
 
 // Logins from phone number work with partner keys too: the partner's
@@ -52,13 +54,58 @@ func TestPartnerPhoneLogin(t *testing.T) {
 		t.Errorf("claims %+v", claims)
 	}
 	for _, e := range []vippstest.Endpoint{vippstest.UserExists, vippstest.Backchannel, vippstest.Token} {
-		hdr := h.idp.LastHeader(e)
-		if !strings.HasPrefix(hdr.Get("Authorization"), "Bearer ") || hdr.Get("Merchant-Serial-Number") != partnerMSN {
-			t.Errorf("%s: Authorization %q, Merchant-Serial-Number %q", e, hdr.Get("Authorization"), hdr.Get("Merchant-Serial-Number"))
+		wantPartnerCall(t, h, e)
+	}
+	if n := h.idp.Hits(vippstest.AccessToken); n != 1 {
+		t.Errorf("the access token API was called %d times, want 1", n)
+	}
+
+	// A token the provider no longer accepts is replaced after the 401,
+	// and each call is sent once more: a second time, not a third.
+	h.idp.ExpirePartnerTokens()
+	before := h.idp.Hits(vippstest.UserExists)
+	if ok, err := h.auth.UserExists(t.Context(), kariPhone); err != nil || !ok {
+		t.Fatalf("UserExists with a revoked token = %v, %v", ok, err)
+	}
+	if n := h.idp.Hits(vippstest.UserExists) - before; n != 2 {
+		t.Errorf("user-exists was called %d times, want 2: the refused call and one retry", n)
+	}
+	h.idp.ExpirePartnerTokens()
+	before = h.idp.Hits(vippstest.Backchannel)
+	pl = startPhone(t, h, vippslogin.PhoneLoginRequest{})
+	if n := h.idp.Hits(vippstest.Backchannel) - before; n != 2 {
+		t.Errorf("backchannel authentication was called %d times, want 2", n)
+	}
+	if _, _, err := waitPhone(t, h, pl); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.idp.Hits(vippstest.AccessToken); n != 3 {
+		t.Errorf("the access token API was called %d times, want 3", n)
+	}
+}
+
+// wantPartnerCall checks the headers of the last call to e, as
+// partner-keys.md's "Token endpoint" and "Partner in Vipps Login from phone
+// number flow" give them: a Bearer access token and the merchant serial
+// number, and none of the partner's keys.
+func wantPartnerCall(t *testing.T, h *harness, e vippstest.Endpoint) {
+	t.Helper()
+	hdr := h.idp.LastHeader(e)
+	if tok, ok := strings.CutPrefix(hdr.Get("Authorization"), "Bearer "); !ok || tok == "" {
+		t.Errorf("%s: Authorization %q, want a Bearer token", e, hdr.Get("Authorization"))
+	}
+	if got := hdr.Get("Merchant-Serial-Number"); got != partnerMSN {
+		t.Errorf("%s: Merchant-Serial-Number %q, want %q", e, got, partnerMSN)
+	}
+	for _, name := range []string{"client_id", "client_secret", "Ocp-Apim-Subscription-Key"} {
+		if v, ok := hdr[http.CanonicalHeaderKey(name)]; ok {
+			t.Errorf("%s: sends %s (%d values)", e, name, len(v))
 		}
 	}
 }
 
+// A partner logs in through POST /accesstoken/get: the documented headers
+// there, the Bearer token and merchant serial number at the token endpoint.
 func TestPartnerLogin(t *testing.T) {
 	h := partnerHarness(t, nil)
 	for i := range 3 {
@@ -80,18 +127,31 @@ func TestPartnerLogin(t *testing.T) {
 			t.Fatalf("login %d: profile %v", i, c)
 		}
 	}
-	hdr := h.idp.LastHeader(vippstest.Token)
-	if auth := hdr.Get("Authorization"); !strings.HasPrefix(auth, "Bearer ") {
-		t.Errorf("token endpoint: Authorization %q, want a Bearer token", auth)
+	wantPartnerCall(t, h, vippstest.Token)
+
+	// access-token-api/README.md, "Get an access token": client_id,
+	// client_secret and Ocp-Apim-Subscription-Key in the header, with
+	// Merchant-Serial-Number and the Vipps-System-* headers in its sample.
+	// The mock refuses a body, so the answer shows that none was sent.
+	hdr := h.idp.LastHeader(vippstest.AccessToken)
+	for name, want := range map[string]string{
+		"client_id":                 partnerID,
+		"client_secret":             partnerSecret,
+		"Ocp-Apim-Subscription-Key": partnerSubKey,
+		"Merchant-Serial-Number":    partnerMSN,
+		"Vipps-System-Name":         "testshop",
+		"Vipps-System-Version":      "1.2.3",
+		"Vipps-System-Plugin-Name":  "vippslogin",
+	} {
+		if got := hdr.Get(name); got != want {
+			t.Errorf("access token request: %s = %q, want %q", name, got, want)
+		}
 	}
-	if got := hdr.Get("Merchant-Serial-Number"); got != h.idp.MerchantSerialNumber() {
-		t.Errorf("token endpoint: Merchant-Serial-Number %q", got)
+	if got := hdr.Get("Authorization"); got != "" {
+		t.Errorf("access token request: Authorization %q, want none", got)
 	}
-	if n := h.idp.Hits(vippstest.AccessToken); n != 1 {
-		t.Errorf("the access token API was called %d times for 3 logins, want 1: the token is cached", n)
-	}
-	if hdr := h.idp.LastHeader(vippstest.AccessToken); hdr.Get("Vipps-System-Name") == "" {
-		t.Error("the access token request lacks the Vipps-System headers")
+	if n := h.idp.Hits(vippstest.ClientCredentials); n != 0 {
+		t.Errorf("/miami/v1/token was called %d times by default, want 0", n)
 	}
 }
 
@@ -129,38 +189,53 @@ func TestPartnerLoginRejected(t *testing.T) {
 			want: []error{vippslogin.ErrTokenExchange, vippslogin.ErrPartnerToken},
 		},
 		{
+			name: "wrong subscription key",
+			edit: func(c *vippslogin.Config) { c.Partner.SubscriptionKey = "wrong-subscription-key-77c1" },
+			want: []error{vippslogin.ErrTokenExchange, vippslogin.ErrPartnerToken},
+		},
+		{
 			name:  "access token API down",
 			setup: func(h *harness) { h.idp.SetFault(vippstest.AccessToken, vippstest.Fault{Down: true}) },
 			want:  []error{vippslogin.ErrProviderUnavailable, vippslogin.ErrPartnerToken},
 		},
 		{
-			name:  "token endpoint refuses the partner",
-			setup: func(h *harness) { h.idp.ExpirePartnerTokens() },
-			want:  []error{vippslogin.ErrTokenExchange},
+			name: "access token API answers garbage",
+			setup: func(h *harness) {
+				h.idp.SetFault(vippstest.AccessToken, vippstest.Fault{Status: http.StatusOK, Body: `{"token_type":"Bearer"}`})
+			},
+			want: []error{vippslogin.ErrTokenExchange, vippslogin.ErrPartnerToken},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			h := partnerHarness(t, tc.edit)
-			if tc.name == "token endpoint refuses the partner" {
-				h.browser().login("/") // the Client caches a token, which the provider then forgets
-			}
 			if tc.setup != nil {
 				tc.setup(h)
 			}
 			b := h.browser()
 			cb := b.startLogin("/profile")
 			resp, body := b.get(cb)
-			if resp.StatusCode < 400 {
-				t.Fatalf("status %d, want an error", resp.StatusCode)
-			}
 			b.wantRefused(resp, tc.want...)
-			for _, secret := range []string{partnerSecret, "wrong-partner-secret-4f2a"} {
-				if strings.Contains(body, secret) || strings.Contains(h.logs.String(), secret) {
-					t.Errorf("the partner secret shows in the page or logs")
-				}
-			}
+			wantNoPartnerSecrets(t, h, body, "wrong-partner-secret-4f2a", "wrong-subscription-key-77c1")
 		})
+	}
+}
+
+// wantNoPartnerSecrets checks that neither the partner's keys, nor more,
+// nor the access tokens the site sent show in body or the site's logs.
+func wantNoPartnerSecrets(t *testing.T, h *harness, body string, more ...string) {
+	t.Helper()
+	secrets := append([]string{partnerSecret, partnerSubKey}, more...)
+	for _, e := range []vippstest.Endpoint{vippstest.Token, vippstest.Backchannel, vippstest.UserExists} {
+		if tok, ok := strings.CutPrefix(h.idp.LastHeader(e).Get("Authorization"), "Bearer "); ok && tok != "" {
+			secrets = append(secrets, tok)
+		}
+	}
+	logs := h.logs.String()
+	for i, s := range secrets {
+		if strings.Contains(body, s) || strings.Contains(logs, s) {
+			t.Errorf("secret %d shows in the page or the logs", i)
+		}
 	}
 }
 
@@ -184,22 +259,36 @@ func TestPartnerConfig(t *testing.T) {
 			BaseURL:              "https://shop.example",
 			MerchantSerialNumber: "123456",
 			Sessions:             scs.New(),
-			Partner:              &vippslogin.PartnerKeys{ClientID: "partner", ClientSecret: "secret"},
+			Partner:              &vippslogin.PartnerKeys{ClientID: "partner", ClientSecret: "s3cr3t-value", SubscriptionKey: "sub-k3y-value"},
 		}
 	}
 	if _, err := vippslogin.New(base()); err != nil {
 		t.Fatalf("partner keys without the sales unit's keys: %v", err)
 	}
+	cc := base()
+	cc.Partner = &vippslogin.PartnerKeys{ClientID: "partner", ClientSecret: "secret", TokenAPI: vippslogin.PartnerClientCredentials}
+	if _, err := vippslogin.New(cc); err != nil {
+		t.Fatalf("client credentials without a subscription key: %v", err)
+	}
 	tests := []struct {
-		name string
-		edit func(*vippslogin.Config)
+		name  string
+		edit  func(*vippslogin.Config)
+		field string // the field the error must name
 	}{
-		{"no merchant serial number", func(c *vippslogin.Config) { c.MerchantSerialNumber = "" }},
-		{"no partner client id", func(c *vippslogin.Config) { c.Partner.ClientID = "" }},
-		{"no partner secret", func(c *vippslogin.Config) { c.Partner.ClientSecret = "" }},
-		{"client_secret_post", func(c *vippslogin.Config) { c.TokenAuthMethod = vippslogin.ClientSecretPost }},
-		{"http token URL", func(c *vippslogin.Config) { c.Partner.TokenURL = "http://api.example/miami/v1/token" }},
-		{"relative token URL", func(c *vippslogin.Config) { c.Partner.TokenURL = "/miami/v1/token" }},
+		{"no merchant serial number", func(c *vippslogin.Config) { c.MerchantSerialNumber = "" }, "MerchantSerialNumber"},
+		{"no partner client id", func(c *vippslogin.Config) { c.Partner.ClientID = "" }, "Partner.ClientID"},
+		{"no partner secret", func(c *vippslogin.Config) { c.Partner.ClientSecret = "" }, "Partner.ClientSecret"},
+		{"no subscription key", func(c *vippslogin.Config) { c.Partner.SubscriptionKey = "" }, "Partner.SubscriptionKey"},
+		{"no subscription key, explicitly", func(c *vippslogin.Config) {
+			c.Partner.SubscriptionKey, c.Partner.TokenAPI = "", vippslogin.PartnerAccessToken
+		}, "Partner.SubscriptionKey"},
+		{"subscription key with a line break", func(c *vippslogin.Config) { c.Partner.SubscriptionKey = "sub-k3y\r\nX: y" }, "Partner.SubscriptionKey"},
+		{"secret with a space", func(c *vippslogin.Config) { c.Partner.ClientSecret = "a s3cr3t" }, "Partner.ClientSecret"},
+		{"unknown token API", func(c *vippslogin.Config) { c.Partner.TokenAPI = "miami" }, "Partner.TokenAPI"},
+		{"client_secret_post", func(c *vippslogin.Config) { c.TokenAuthMethod = vippslogin.ClientSecretPost }, "TokenAuthMethod"},
+		{"http token URL", func(c *vippslogin.Config) { c.Partner.TokenURL = "http://api.example/accesstoken/get" }, "Partner.TokenURL"},
+		{"relative token URL", func(c *vippslogin.Config) { c.Partner.TokenURL = "/accesstoken/get" }, "Partner.TokenURL"},
+		{"token URL with user info", func(c *vippslogin.Config) { c.Partner.TokenURL = "https://u:p@api.example/accesstoken/get" }, "Partner.TokenURL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -207,8 +296,17 @@ func TestPartnerConfig(t *testing.T) {
 			p := *cfg.Partner
 			cfg.Partner = &p
 			tc.edit(&cfg)
-			if _, err := vippslogin.New(cfg); !errors.Is(err, vippslogin.ErrInvalidConfig) {
-				t.Errorf("New = %v, want ErrInvalidConfig", err)
+			_, err := vippslogin.New(cfg)
+			if !errors.Is(err, vippslogin.ErrInvalidConfig) {
+				t.Fatalf("New = %v, want ErrInvalidConfig", err)
+			}
+			if !strings.Contains(err.Error(), ": "+tc.field+": ") {
+				t.Errorf("New = %q, want it to name %s", err, tc.field)
+			}
+			for _, secret := range []string{"s3cr3t-value", "sub-k3y-value", "a s3cr3t", "X: y"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("New = %q shows a secret", err)
+				}
 			}
 		})
 	}

@@ -627,6 +627,9 @@ func (c *Client) tokenRequest(ctx context.Context, meta *metadata, form url.Valu
 	reqCtx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
 	defer cancel()
 	resp, err := c.postForm(reqCtx, meta.TokenEndpoint, c.s.TokenAuthMethod, form)
+	if perr, ok := partnerFailure(err); ok {
+		return nil, errors.Is(perr, ErrProviderUnavailable), perr
+	}
 	if err != nil {
 		return nil, true, upstreamErr(reqCtx, ErrTokenExchange, "token endpoint", err)
 	}
@@ -662,6 +665,9 @@ func (c *Client) phoneCall(ctx context.Context, what, endpoint string, method To
 	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
 	defer cancel()
 	resp, err := c.postForm(ctx, endpoint, method, form)
+	if perr, ok := partnerFailure(err); ok {
+		return fmt.Errorf("%w: %s: %w", ErrPhoneLoginFailed, what, perr)
+	}
 	if err != nil {
 		return upstreamErr(ctx, ErrPhoneLoginFailed, what, err)
 	}
@@ -682,16 +688,14 @@ func (c *Client) postForm(ctx context.Context, endpoint string, method TokenAuth
 	if err != nil {
 		return nil, err
 	}
-	if err := c.authenticateTokenRequest(req, form, method); err != nil {
-		return nil, err
-	}
+	c.authenticateTokenRequest(req, form, method)
 	body := form.Encode()
 	req.Body = io.NopCloser(strings.NewReader(body))
 	req.ContentLength = int64(len(body))
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	return c.s.HTTPClient.Do(req)
+	return c.tokenClient().Do(req)
 }
 
 // authenticateTokenRequest adds the client's credentials to a request to
@@ -699,23 +703,18 @@ func (c *Client) postForm(ctx context.Context, endpoint string, method TokenAuth
 // says: an HTTP Basic header with the id and secret form-encoded first
 // (RFC 6749 section 2.3.1), or client_id and client_secret in the form,
 // which is encoded into the body after this call.
-// With partner keys it is the partner's access token instead, as a Bearer
-// token beside the Merchant-Serial-Number header every call carries.
-func (c *Client) authenticateTokenRequest(req *http.Request, form url.Values, method TokenAuthMethod) error {
+// With partner keys it is the partner's access token instead, which
+// tokenClient adds (see partnerTransport).
+func (c *Client) authenticateTokenRequest(req *http.Request, form url.Values, method TokenAuthMethod) {
 	switch {
 	case c.partner != nil:
-		tok, err := c.partner.token()
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
+		// Nothing here: partnerTransport adds the Bearer token.
 	case method == ClientSecretPost:
 		form.Set("client_id", c.s.ClientID)
 		form.Set("client_secret", string(c.s.ClientSecret))
 	default:
 		req.SetBasicAuth(url.QueryEscape(c.s.ClientID), url.QueryEscape(string(c.s.ClientSecret)))
 	}
-	return nil
 }
 
 // refusal reads an error answer.

@@ -2,30 +2,46 @@ package vippstest
 
 import (
 	"crypto/subtle"
+	"encoding/json"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
-// accessTokenPath is the access token API of partner keys.
-const accessTokenPath = "/miami/v1/token"
+// The two endpoints of the access token API, as at Vipps
+// (access-token-api/README.md, "Authorization endpoints").
+const (
+	accessTokenPath       = "/accesstoken/get"
+	clientCredentialsPath = "/miami/v1/token"
+)
 
-// partnerTokenTTL is how long a partner's access token lasts, as at Vipps.
-const partnerTokenTTL = 15 * time.Minute
+// Lifetimes of the access tokens, as access-token-api/docs/swagger.yaml
+// gives them: 24 hours at /accesstoken/get in production (partner keys work
+// only there) and 15 minutes at /miami/v1/token.
+const (
+	accessTokenTTL       = 24 * time.Hour
+	clientCredentialsTTL = 15 * time.Minute
+)
+
+// accessTokenResource is the resource of /accesstoken/get's answer, as in
+// the access token API guide's example.
+const accessTokenResource = "00000002-0000-0000-c000-000000000000"
 
 // partnerKeys is the sales unit's merchant serial number and the keys of
 // the partner that may log in on its behalf.
 type partnerKeys struct {
-	msn, id, secret string
+	msn, id, secret, subKey string
 
 	mu     sync.Mutex
-	tokens map[string]time.Time // access token -> expiry
+	tokens map[string]time.Time // access token -> expiry, from both endpoints
 }
 
 func newPartnerKeys(cfg Config) *partnerKeys {
 	k := &partnerKeys{msn: cfg.MerchantSerialNumber, id: cfg.PartnerClientID, secret: cfg.PartnerClientSecret,
-		tokens: make(map[string]time.Time)}
+		subKey: cfg.PartnerSubscriptionKey, tokens: make(map[string]time.Time)}
 	if k.msn == "" {
 		k.msn = "123456"
 	}
@@ -35,7 +51,24 @@ func newPartnerKeys(cfg Config) *partnerKeys {
 	if k.secret == "" {
 		k.secret = "vippstest-partner-secret"
 	}
+	if k.subKey == "" {
+		k.subKey = "vippstest-partner-subscription-key"
+	}
 	return k
+}
+
+// issue makes an access token that lasts ttl from now.
+func (k *partnerKeys) issue(now time.Time, ttl time.Duration) string {
+	token := randomToken()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for t, exp := range k.tokens {
+		if !now.Before(exp) {
+			delete(k.tokens, t)
+		}
+	}
+	k.tokens[token] = now.Add(ttl)
+	return token
 }
 
 // MerchantSerialNumber returns the sales unit's merchant serial number.
@@ -47,20 +80,86 @@ func (p *Provider) PartnerClientID() string { return p.partner.id }
 // PartnerClientSecret returns the partner's client secret.
 func (p *Provider) PartnerClientSecret() string { return p.partner.secret }
 
-// AccessTokenURL returns the URL of the access token API.
+// PartnerSubscriptionKey returns the partner's Ocp-Apim-Subscription-Key
+// for POST /accesstoken/get.
+func (p *Provider) PartnerSubscriptionKey() string { return p.partner.subKey }
+
+// AccessTokenURL returns the URL of POST /accesstoken/get, the endpoint of
+// the access token API that partner keys use. The client credentials
+// endpoint is [Provider.URL] + "/miami/v1/token".
 func (p *Provider) AccessTokenURL() string { return p.srv.URL + accessTokenPath }
 
-// ExpirePartnerTokens makes every partner access token issued so far
-// invalid, as if they had expired.
+// ExpirePartnerTokens makes every partner access token issued so far, by
+// either endpoint of the access token API, invalid, as if they had expired.
 func (p *Provider) ExpirePartnerTokens() {
 	p.partner.mu.Lock()
 	defer p.partner.mu.Unlock()
 	clear(p.partner.tokens)
 }
 
-// serveAccessToken is the access token API: the client credentials grant
-// with the partner's keys in HTTP Basic authentication.
+// accessTokenAnswer is the answer of POST /accesstoken/get, every field a
+// string (access-token-api/docs/swagger.yaml, AuthorizationTokenResponse).
+type accessTokenAnswer struct {
+	TokenType    string `json:"token_type"`
+	ExpiresIn    string `json:"expires_in"`
+	ExtExpiresIn string `json:"ext_expires_in"`
+	ExpiresOn    string `json:"expires_on"`
+	NotBefore    string `json:"not_before"`
+	Resource     string `json:"resource"`
+	AccessToken  string `json:"access_token"`
+}
+
+// serveAccessToken is POST /accesstoken/get: a POST without a body, the
+// partner's keys in the client_id, client_secret and
+// Ocp-Apim-Subscription-Key headers, and the sales unit in
+// Merchant-Serial-Number. The API documents no error body; refusals carry
+// the mock's usual JSON error, which clients should not rely on.
 func (p *Provider) serveAccessToken(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	var b [1]byte
+	if n, _ := io.ReadFull(io.LimitReader(r.Body, 1), b[:]); n > 0 {
+		writeError(w, http.StatusBadRequest, "invalid_request", "POST /accesstoken/get takes no body")
+		return
+	}
+	okID := subtle.ConstantTimeCompare([]byte(r.Header.Get("client_id")), []byte(p.partner.id))
+	okSecret := subtle.ConstantTimeCompare([]byte(r.Header.Get("client_secret")), []byte(p.partner.secret))
+	okKey := subtle.ConstantTimeCompare([]byte(r.Header.Get("Ocp-Apim-Subscription-Key")), []byte(p.partner.subKey))
+	if okID&okSecret&okKey != 1 {
+		writeError(w, http.StatusUnauthorized, "unauthorized", "missing or unknown client_id, client_secret or Ocp-Apim-Subscription-Key")
+		return
+	}
+	switch msn := r.Header.Get("Merchant-Serial-Number"); {
+	case msn == "":
+		writeError(w, http.StatusBadRequest, "invalid_request", "partners must send Merchant-Serial-Number")
+		return
+	case msn != p.partner.msn:
+		writeError(w, http.StatusUnauthorized, "unauthorized", "the partner keys are not for this sales unit")
+		return
+	}
+	now := p.now()
+	body, err := json.Marshal(accessTokenAnswer{
+		TokenType:    "Bearer",
+		ExpiresIn:    strconv.FormatInt(int64(accessTokenTTL/time.Second), 10),
+		ExtExpiresIn: "0",
+		ExpiresOn:    strconv.FormatInt(now.Add(accessTokenTTL).Unix(), 10),
+		NotBefore:    strconv.FormatInt(now.Unix(), 10),
+		Resource:     accessTokenResource,
+		AccessToken:  p.partner.issue(now, accessTokenTTL),
+	})
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "server_error", "cannot encode the answer")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	_, _ = w.Write(body)
+}
+
+// serveClientCredentials is POST /miami/v1/token: the OAuth 2.0 client
+// credentials grant with the partner's keys in HTTP Basic authentication,
+// "<client_id>:<client_secret> encoded to Base64", and no
+// Ocp-Apim-Subscription-Key.
+func (p *Provider) serveClientCredentials(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
 	if err := r.ParseForm(); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request", "the body is not a form")
 		return
@@ -80,27 +179,18 @@ func (p *Provider) serveAccessToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "no Ocp-Apim-Subscription-Key on this API")
 		return
 	}
-	token := randomToken()
-	p.partner.mu.Lock()
-	now := p.now()
-	for t, exp := range p.partner.tokens {
-		if !now.Before(exp) {
-			delete(p.partner.tokens, t)
-		}
-	}
-	p.partner.tokens[token] = now.Add(partnerTokenTTL)
-	p.partner.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{
-		"access_token": token,
+		"access_token": p.partner.issue(p.now(), clientCredentialsTTL),
 		"token_type":   "Bearer",
-		"expires_in":   int(partnerTokenTTL / time.Second),
+		"expires_in":   int(clientCredentialsTTL / time.Second),
 	})
 }
 
-// partnerAuthenticated reports whether r authenticates to the token
-// endpoint as the partner: a valid Bearer access token from the access
-// token API and the sales unit's Merchant-Serial-Number. ok is false when
-// r does not try to.
+// partnerAuthenticated reports whether r authenticates to the token,
+// backchannel authentication or user-exists endpoint as the partner: a
+// valid Bearer access token from the access token API and the sales unit's
+// Merchant-Serial-Number (partner-keys.md, "Token endpoint"). ok is false
+// when r does not try to.
 func (p *Provider) partnerAuthenticated(r *http.Request) (valid, ok bool) {
 	auth := r.Header.Get("Authorization")
 	token, isBearer := strings.CutPrefix(auth, "Bearer ")

@@ -131,10 +131,15 @@ type Config struct {
 	MerchantSerialNumber string
 
 	// PartnerClientID and PartnerClientSecret are the keys a partner gets
-	// access tokens with from the access token API (POST /miami/v1/token),
-	// to log in on behalf of the sales unit. Default: "vippstest-partner"
-	// and "vippstest-partner-secret".
+	// access tokens with from the access token API (POST /accesstoken/get,
+	// or POST /miami/v1/token), to log in on behalf of the sales unit.
+	// Default: "vippstest-partner" and "vippstest-partner-secret".
 	PartnerClientID, PartnerClientSecret string
+
+	// PartnerSubscriptionKey is the partner's Ocp-Apim-Subscription-Key,
+	// which POST /accesstoken/get requires.
+	// Default: "vippstest-partner-subscription-key".
+	PartnerSubscriptionKey string
 }
 
 // Endpoint names an endpoint of the provider in [Provider.Hits],
@@ -153,8 +158,12 @@ const (
 	JWKS Endpoint = "jwks"
 	// Userinfo is the userinfo endpoint.
 	Userinfo Endpoint = "userinfo"
-	// AccessToken is the access token API partners get tokens from.
+	// AccessToken is POST /accesstoken/get, the endpoint of the access
+	// token API that partner keys get their access tokens from.
 	AccessToken Endpoint = "accesstoken"
+	// ClientCredentials is POST /miami/v1/token, the access token API's
+	// OAuth 2.0 client credentials endpoint.
+	ClientCredentials Endpoint = "clientcredentials"
 )
 
 // Fault makes an endpoint misbehave; see [Provider.SetFault]. The parts
@@ -408,6 +417,7 @@ func (p *Provider) routes() http.Handler {
 	mux.Handle("POST "+backchannelPath, p.endpoint(Backchannel, p.serveBackchannel))
 	mux.Handle("POST "+userExistsPath, p.endpoint(UserExists, p.serveUserExists))
 	mux.Handle("POST "+accessTokenPath, p.endpoint(AccessToken, p.serveAccessToken))
+	mux.Handle("POST "+clientCredentialsPath, p.endpoint(ClientCredentials, p.serveClientCredentials))
 	return mux
 }
 

@@ -1,0 +1,270 @@
+package vippslogin
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The partner's access token: fetched from Vipps' access token API, cached,
+// and shared by every call that needs it (partner.go puts it on requests).
+
+// ErrPartnerToken means the partner's access token could not be had from
+// the access token API. It comes with ErrTokenExchange when the API
+// answered with a refusal, and with ErrProviderUnavailable when it could not
+// be reached.
+var ErrPartnerToken = errors.New("vippslogin: no partner access token")
+
+const (
+	// maxAccessTokenAnswer bounds the access token API's answer.
+	maxAccessTokenAnswer = 64 << 10
+	// maxTokenLifetime bounds expires_in, so that no answer overflows a
+	// time.Duration: ten years.
+	maxTokenLifetime = 10 * 365 * 24 * time.Hour
+)
+
+// partnerAuth holds the partner's access token. It keeps one token at a
+// time, reuses it until shortly before it expires, and fetches a new one
+// once however many callers ask for it meanwhile.
+type partnerAuth struct {
+	fetch   func(ctx context.Context, now time.Time) (tok string, expires time.Time, err error)
+	now     func() time.Time
+	timeout time.Duration
+
+	mu      sync.Mutex
+	tok     string
+	renewAt time.Time
+	flight  *tokenFetch // the fetch under way, if any
+}
+
+// tokenFetch is one fetch of an access token, which every caller that
+// needs a token while it runs waits for.
+type tokenFetch struct {
+	done chan struct{}
+	tok  string
+	err  error
+}
+
+func newPartnerAuth(s *settings) *partnerAuth {
+	a := &partnerAuth{now: s.Now, timeout: s.HTTPTimeout}
+	p, hc := *s.Partner, s.HTTPClient
+	a.fetch = func(ctx context.Context, now time.Time) (string, time.Time, error) {
+		return fetchAccessToken(ctx, hc, p, now)
+	}
+	return a
+}
+
+// token returns the cached access token, or fetches one when there is
+// none or it is about to expire.
+func (a *partnerAuth) token(ctx context.Context) (string, error) {
+	a.mu.Lock()
+	if a.tok != "" && a.now().Before(a.renewAt) {
+		tok := a.tok
+		a.mu.Unlock()
+		return tok, nil
+	}
+	f := a.flight
+	if f == nil {
+		f = &tokenFetch{done: make(chan struct{})}
+		a.flight = f
+		// The fetch serves every waiter, so it does not end when the
+		// caller that started it gives up: it keeps ctx's values, not its
+		// cancellation, and has a time-out of its own.
+		go a.run(context.WithoutCancel(ctx), f)
+	}
+	a.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.tok, f.err
+	case <-ctx.Done():
+		return "", fmt.Errorf("%w: waiting for the access token API: %w", ErrPartnerToken, ctx.Err())
+	}
+}
+
+func (a *partnerAuth) run(ctx context.Context, f *tokenFetch) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	start := a.now()
+	tok, expires, err := a.fetch(ctx, start)
+	a.mu.Lock()
+	a.flight = nil
+	if err == nil {
+		a.tok = tok
+		a.renewAt = expires.Add(-min(time.Minute, expires.Sub(start)/10))
+	}
+	f.tok, f.err = tok, err
+	a.mu.Unlock()
+	close(f.done)
+}
+
+// forget drops tok from the cache, if it is still the cached token, so that
+// the next caller fetches a new one. A token fetched meanwhile stays.
+func (a *partnerAuth) forget(tok string) {
+	a.mu.Lock()
+	if a.tok == tok {
+		a.tok, a.renewAt = "", time.Time{}
+	}
+	a.mu.Unlock()
+}
+
+// fetchAccessToken gets an access token from the endpoint p.TokenAPI names
+// and returns it with its expiry, reckoned from now.
+func fetchAccessToken(ctx context.Context, hc *http.Client, p PartnerKeys, now time.Time) (string, time.Time, error) {
+	var req *http.Request
+	var err error
+	switch p.TokenAPI {
+	case PartnerClientCredentials:
+		// access-token-api/README.md, "Token endpoint": the client
+		// credentials grant, "Authorization: Basic <base64_encoded_credentials>"
+		// where the credentials are "the string <client_id>:<client_secret>
+		// encoded to Base64" (not form-encoded first), and "The
+		// Ocp-Apim-Subscription-Key HTTP header should not be sent".
+		body := "grant_type=client_credentials"
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, p.TokenURL, strings.NewReader(body))
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("%w: %w: cannot make the request", ErrProviderUnavailable, ErrPartnerToken)
+		}
+		cred := base64.StdEncoding.EncodeToString([]byte(p.ClientID + ":" + string(p.ClientSecret)))
+		req.Header.Set("Authorization", "Basic "+cred)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	default:
+		// access-token-api/README.md, "Get an access token": "POST:/accesstoken/get"
+		// "providing these values in the HTTP header: client_id,
+		// client_secret, Ocp-Apim-Subscription-Key", and "a POST without a
+		// body". Go sends Content-Length: 0 with it. Merchant-Serial-Number,
+		// which the guide's sample request carries and partner-keys.md
+		// requires of partners, and the Vipps-System-* headers
+		// (developers/http-headers.md) come from headerTransport.
+		req, err = http.NewRequestWithContext(ctx, http.MethodPost, p.TokenURL, nil)
+		if err != nil {
+			return "", time.Time{}, fmt.Errorf("%w: %w: cannot make the request", ErrProviderUnavailable, ErrPartnerToken)
+		}
+		// Names are case-insensitive; these are spelt as the guide does.
+		req.Header["client_id"] = []string{p.ClientID}
+		req.Header["client_secret"] = []string{string(p.ClientSecret)}
+		req.Header["Ocp-Apim-Subscription-Key"] = []string{string(p.SubscriptionKey)}
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("%w: %w", ErrPartnerToken, upstreamErr(ctx, ErrProviderUnavailable, "access token API", err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// The API documents no error body (access-token-api/docs/swagger.yaml
+		// gives 400, 401 and 500 a description only): the status says it.
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return "", time.Time{}, fmt.Errorf("%w: %w: the access token API answered %d", ErrTokenExchange, ErrPartnerToken, resp.StatusCode)
+	}
+	tok, expires, err := readAccessToken(resp, now)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("%w: %w: the access token API's answer: %v", ErrTokenExchange, ErrPartnerToken, err)
+	}
+	return tok, expires, nil
+}
+
+// accessTokenAnswer is what both endpoints of the access token API answer
+// (access-token-api/docs/swagger.yaml, AuthorizationTokenResponse and
+// TokenResponse). The times are JSON strings at /accesstoken/get ("86398")
+// and numbers in /miami/v1/token's example (900): either is accepted.
+type accessTokenAnswer struct {
+	TokenType   string       `json:"token_type"`
+	AccessToken string       `json:"access_token"`
+	ExpiresIn   *jsonSeconds `json:"expires_in"`
+	ExpiresOn   *jsonSeconds `json:"expires_on"`
+}
+
+// readAccessToken reads and checks an access token API answer. The
+// errors it returns never hold the token.
+func readAccessToken(resp *http.Response, now time.Time) (string, time.Time, error) {
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return "", time.Time{}, errors.New("not JSON")
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAccessTokenAnswer+1))
+	switch {
+	case err != nil:
+		return "", time.Time{}, errors.New("cannot read it")
+	case len(body) > maxAccessTokenAnswer:
+		return "", time.Time{}, errors.New("too large")
+	}
+	var a accessTokenAnswer
+	if err := json.Unmarshal(body, &a); err != nil {
+		return "", time.Time{}, errors.New("not a JSON object with the documented fields")
+	}
+	if !strings.EqualFold(a.TokenType, "Bearer") {
+		return "", time.Time{}, fmt.Errorf("token_type %q is not Bearer", safeText(a.TokenType))
+	}
+	if !b64token(a.AccessToken) {
+		return "", time.Time{}, errors.New("access_token is missing or not a Bearer token's characters")
+	}
+	// access-token-api/README.md, "Get an access token": "To be sure that
+	// you are using correct time please use expires_in or expires_on".
+	// expires_in is counted on our clock; expires_on is on Vipps' clock,
+	// so it is used only when expires_in is missing.
+	var expires time.Time
+	switch {
+	case a.ExpiresIn != nil:
+		if *a.ExpiresIn > jsonSeconds(maxTokenLifetime/time.Second) {
+			return "", time.Time{}, errors.New("expires_in is more than ten years")
+		}
+		expires = now.Add(time.Duration(*a.ExpiresIn) * time.Second)
+	case a.ExpiresOn != nil:
+		expires = time.Unix(int64(*a.ExpiresOn), 0)
+	default:
+		return "", time.Time{}, errors.New("neither expires_in nor expires_on")
+	}
+	if !expires.After(now) {
+		return "", time.Time{}, errors.New("the token has expired already")
+	}
+	return a.AccessToken, expires, nil
+}
+
+// jsonSeconds is a whole number of seconds, or seconds since the epoch, of
+// at most 12 digits, sent as a JSON number or as a string of digits.
+type jsonSeconds int64
+
+func (n *jsonSeconds) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	if strings.HasPrefix(s, `"`) {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	}
+	if s == "" || len(s) > 12 || strings.Trim(s, "0123456789") != "" {
+		return errors.New("not a whole number of seconds")
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return errors.New("not a whole number of seconds")
+	}
+	*n = jsonSeconds(v)
+	return nil
+}
+
+// b64token reports whether s is an RFC 6750 b64token, which a Bearer
+// Authorization header carries, of at most 16 KiB.
+func b64token(s string) bool {
+	t := strings.TrimRight(s, "=")
+	if t == "" || len(s) > 16<<10 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			return false
+		}
+	}
+	return true
+}
