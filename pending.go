@@ -60,7 +60,7 @@ type handoff struct {
 }
 
 // The keyspaces of records: logins by state, hand-offs by the confirming
-// browser's secret, logins from phone number by auth_req_id (phone.go).
+// browser's secret, logins from phone number by auth_req_id (phone_redirect.go).
 const spaceLogin, spaceHandoff, spacePhone = 'l', 'h', 'p'
 
 // recordKey is the store key of the record that id names in space.
