@@ -216,10 +216,12 @@ var bindingMessageRE = regexp.MustCompile(`^[A-Z0-9\-]{5,8}$`)
 
 // UserExists reports whether the provider has a user with the phone number
 // who can log in from phone number, so that a terminal can offer the login
-// only to those. phone is read as in PhoneLoginRequest.PhoneNumber. It calls
-// Vipps' user-exists endpoint, {issuer's origin}/vipps-login-ciba/api/v1/user-exists,
-// with client_secret_basic authentication, as Vipps documents it, whatever
-// Config.TokenAuthMethod says.
+// only to those. phone is read as in PhoneLoginRequest.PhoneNumber. It posts
+// loginHint=urn:msisdn:... (and the same as login_hint) to Vipps' user-exists
+// endpoint, {issuer's origin}/vipps-login-ciba/api/v1/user-exists, with
+// client_secret_basic authentication whatever Config.TokenAuthMethod says,
+// and reads {"exists": true|false}. An answer with error_code invalid_user
+// is false.
 func (c *Client) UserExists(ctx context.Context, phone string) (bool, error) {
 	msisdn, err := normalizePhone(phone)
 	if err != nil {
@@ -230,7 +232,23 @@ func (c *Client) UserExists(ctx context.Context, phone string) (bool, error) {
 		return false, fmt.Errorf("%w: %v", ErrPhoneLoginFailed, err)
 	}
 	endpoint := iss.Scheme + "://" + iss.Host + userExistsPath
-	form := url.Values{"login_hint": {"urn:msisdn:" + msisdn}}
+	// Which field user-exists reads: Vipps' spec in vipps-docs,
+	// login-api/docs/swagger.yaml, has no user-exists operation (nor a
+	// backchannel one), so it names none. The one description of it, the
+	// rendered Login API OpenAPI in seeds/login-api-openapi-summary.txt
+	// ("Endpoint for checking if user exists", UserExistsRequestPayload),
+	// names loginHint, required. That rendering also names the backchannel
+	// field loginHint, where the guide's requests send login_hint
+	// (merchant-initiated-login-integration.md, "The login_hint parameter
+	// (required)"), so it may not be the name on the wire either. Both are
+	// sent, with the same value. That is safe: both go to the same endpoint
+	// in the same authenticated request, so neither discloses anything the
+	// other does not; Vipps' login-ciba service takes fields it does not use
+	// (the guide's backchannel example sends state and nonce, which CIBA
+	// does not define); and were the pair refused, UserExists would return
+	// an error, never a wrong answer.
+	hint := "urn:msisdn:" + msisdn
+	form := url.Values{"loginHint": {hint}, "login_hint": {hint}}
 	var answer struct {
 		Exists *bool `json:"exists"`
 	}

@@ -2,6 +2,9 @@ package vippslogin
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,16 +28,18 @@ type phoneTokens struct {
 	IDToken     string `json:"id_token"`
 }
 
-// phoneClaims verifies the ID token of a login from phone number, requires
-// idOK to accept the auth_req_id it carries ("" when none), and fetches
-// userinfo. Besides the algorithms discovery names it accepts ES256: Vipps
-// signs these ID tokens with ES256 (its example), while its discovery has
-// named RS256 only.
-func (c *Client) phoneClaims(ctx context.Context, meta *metadata, tok *phoneTokens, nonce string, idOK func(string) bool) (*Claims, error) {
+// phoneClaims verifies the ID token of a login from phone number and
+// fetches userinfo. The token's auth_req_id (claim auth_req_id or authReqId)
+// must hash to idHash; with idOptional a token without one passes. A nonce
+// and msn are checked only when the token carries them (see [idTokenWant]).
+// Besides the algorithms discovery names it accepts ES256: Vipps signs these
+// ID tokens with ES256 (its example), while its discovery has named RS256
+// only.
+func (c *Client) phoneClaims(ctx context.Context, meta *metadata, tok *phoneTokens, nonce, idHash string, idOptional bool) (*Claims, error) {
 	m := *meta
 	m.algs = maps.Clone(meta.algs)
 	m.algs["ES256"] = true
-	idClaims, err := c.verifyIDToken(ctx, &m, tok.IDToken, nonce, tok.AccessToken)
+	idClaims, err := c.verifyIDToken(ctx, &m, tok.IDToken, idTokenWant{nonce: nonce, phone: true}, tok.AccessToken)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +47,7 @@ func (c *Client) phoneClaims(ctx context.Context, meta *metadata, tok *phoneToke
 	if err != nil {
 		return nil, err
 	}
-	if !idOK(got) {
+	if !(got == "" && idOptional) && !sameAuthReqID(got, idHash) {
 		return nil, idTokenErr(ErrAuthReqIDMismatch, "")
 	}
 	claims, err := c.userClaims(ctx, meta, tok.AccessToken, idClaims)
@@ -53,9 +58,11 @@ func (c *Client) phoneClaims(ctx context.Context, meta *metadata, tok *phoneToke
 	return claims, nil
 }
 
-// authReqIDClaim returns the auth_req_id that verified ID token claims
-// carry, as auth_req_id or authReqId, or "". Two different values are
-// refused.
+// authReqIDClaim returns the auth_req_id that ID token claims carry, or "".
+// Vipps' guide names the claim auth_req_id in its prose and decoded example,
+// and its encoded example ID token carries authReqId
+// (merchant-initiated-login-integration.md, "Redirect to browser", step 3),
+// so either is read; both with different values are refused.
 func authReqIDClaim(claims map[string]any) (string, error) {
 	var got string
 	for _, k := range []string{"auth_req_id", "authReqId"} {
@@ -70,6 +77,19 @@ func authReqIDClaim(claims map[string]any) (string, error) {
 		got = s
 	}
 	return got, nil
+}
+
+// authReqIDHash is what the Client keeps to recognise an auth_req_id.
+func authReqIDHash(authReqID string) string {
+	sum := sha256.Sum256([]byte("vippslogin auth_req_id\x00" + authReqID))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// sameAuthReqID reports whether id hashes to hash. The hashes have a fixed
+// length and are compared in constant time, so the time taken tells
+// nothing of how much of id is right, nor of its length.
+func sameAuthReqID(id, hash string) bool {
+	return id != "" && subtle.ConstantTimeCompare([]byte(authReqIDHash(id)), []byte(hash)) == 1
 }
 
 // tokenRequest posts form to the token endpoint with client

@@ -2,7 +2,6 @@ package vippslogin
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,10 +14,13 @@ import (
 
 // WaitPhoneLogin polls the token endpoint until the user has confirmed the
 // login in the app, and returns the verified claims: the ID token is
-// verified as in a browser login (with the nonce sent at the start, and, if
-// it names an auth_req_id, that it is this login's), then userinfo is
-// fetched, as [Client.CallbackHandler] does. With the delegatedConsents
-// scope, Claims.DelegatedConsents holds what the user chose.
+// verified as in a browser login, then userinfo is fetched, as
+// [Client.CallbackHandler] does. Vipps documents no claims of this ID token,
+// so, as in the redirect variant, a nonce is checked only if the token
+// carries one, msn is not required (when present and
+// Config.MerchantSerialNumber is set, it must match), and an auth_req_id,
+// if present, must be this login's. With the delegatedConsents scope,
+// Claims.DelegatedConsents holds what the user chose.
 //
 // It polls no faster than the provider's interval (5 seconds by default),
 // adds 5 seconds to it on each slow_down, and after a 429 waits as long as
@@ -89,11 +91,10 @@ func (c *Client) poll(ctx context.Context, pl *phoneLoginState) (*Claims, error)
 		}
 		wait = pl.interval
 		if err == nil {
-			return c.phoneClaims(ctx, meta, tok, pl.nonce, func(got string) bool {
-				// Vipps' polled ID tokens are not documented to carry it;
-				// when one does, it must be this login's.
-				return got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(pl.authReqID)) == 1
-			})
+			// Vipps' guide shows no claims of a polled ID token (its example
+			// is a placeholder), so an auth_req_id is not required; when
+			// the token carries one, it must be this login's.
+			return c.phoneClaims(ctx, meta, tok, pl.nonce, authReqIDHash(pl.authReqID), true)
 		}
 		var pe *PhoneLoginError
 		var te *TokenError
