@@ -31,6 +31,11 @@ const (
 	grantCIBA         = "urn:openid:params:grant-type:ciba"
 	grantCIBARedirect = "urn:vipps:params:grant-type:ciba-redirect"
 	flowLoginToWeb    = "login_to_webpage"
+	// userExistsField is the form field of the phone number at user-exists.
+	userExistsField = "loginHint"
+	// cibaContentType is the content type of the token endpoint's answers
+	// in the guide's examples of polling.
+	cibaContentType = "application/json;charset=UTF-8"
 )
 
 const (
@@ -457,9 +462,12 @@ func (p *Provider) sweepPhoneLocked(now time.Time) {
 	})
 }
 
-// serveUserExists tells whether a phone number belongs to a user. As Vipps
-// documents it, the client authenticates with HTTP Basic, whatever its
-// token endpoint method; the token endpoint's method is accepted too.
+// serveUserExists tells whether a phone number belongs to a user. The
+// client authenticates with HTTP Basic, whatever its token endpoint method
+// (the token endpoint's method is accepted too). The phone number is read
+// from loginHint, the one field the Login API's OpenAPI names for it
+// (UserExistsRequestPayload, required), as urn:msisdn:<digits>; login_hint,
+// the backchannel's name, is ignored like any other field.
 func (p *Provider) serveUserExists(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := r.ParseForm(); err != nil {
@@ -471,9 +479,9 @@ func (p *Provider) serveUserExists(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 		return
 	}
-	msisdn, ok := loginHint(r.PostForm.Get("login_hint"))
-	if !ok || len(r.PostForm["login_hint"]) > 1 {
-		writeError(w, http.StatusBadRequest, "invalid_request", "login_hint must be urn:msisdn: and the number with its country code")
+	msisdn, ok := loginHint(r.PostForm.Get(userExistsField))
+	if !ok || len(r.PostForm[userExistsField]) > 1 {
+		writeError(w, http.StatusBadRequest, "invalid_request", userExistsField+" is required: urn:msisdn: and the number with its country code")
 		return
 	}
 	_, exists := p.userByPhone(msisdn)
@@ -497,6 +505,7 @@ func basicAuthenticated(r *http.Request, clientID, secret string) bool {
 // serveCIBAToken answers the token endpoint for the two grant types of the
 // login from phone number. The client is already authenticated.
 func (p *Provider) serveCIBAToken(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", cibaContentType)
 	if r.PostForm.Get("grant_type") == grantCIBARedirect {
 		p.serveCIBARedirectCode(w, r)
 		return
@@ -600,9 +609,12 @@ func (p *Provider) serveCIBARedirectCode(w http.ResponseWriter, r *http.Request)
 }
 
 // issuePhoneTokens answers the token request of an approved login: an
-// access token for userinfo and an ID token, RS256 for a polled login and,
-// as in Vipps' example, ES256 with a string aud and the auth_req_id for a
-// redirect login.
+// access token for userinfo and an ID token. A polled login's ID token is
+// an RS256 one like the browser login's (the guide's example of it is a
+// placeholder that shows no claims). A redirect login's is shaped like the
+// guide's example (merchant-initiated-login-integration.md, "Redirect to
+// browser", step 3): ES256, with exactly aud (a string), sub, authReqId
+// (the spelling of the encoded example), iss, exp and iat; no nonce, no msn.
 func (p *Provider) issuePhoneTokens(w http.ResponseWriter, l *phoneLogin, now time.Time) {
 	token := randomToken()
 	p.mu.Lock()
@@ -615,11 +627,20 @@ func (p *Provider) issuePhoneTokens(w http.ResponseWriter, l *phoneLogin, now ti
 	hook := p.hooks.IDToken
 	p.mu.Unlock()
 
-	claims := p.idClaims(l.sub, l.nonce, l.sid, l.decided, now)
+	var claims map[string]any
+	tokenType := "Bearer"
 	if l.redirectURI != "" {
-		claims["aud"] = p.clientID
-		claims["auth_req_id"] = l.id
+		claims = map[string]any{
+			"aud":       p.clientID,
+			"sub":       l.sub,
+			"authReqId": l.id,
+			"iss":       p.Issuer(),
+			"exp":       now.Add(p.idTTL).Unix(),
+			"iat":       now.Unix(),
+		}
+		tokenType = "bearer" // as in the example answer
 	} else {
+		claims = p.idClaims(l.sub, l.nonce, l.sid, l.decided, now)
 		claims["at_hash"] = accessTokenHash(token)
 	}
 	idToken, err := signIDToken(key, hook, claims)
@@ -630,7 +651,7 @@ func (p *Provider) issuePhoneTokens(w http.ResponseWriter, l *phoneLogin, now ti
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: token,
-		TokenType:   "Bearer",
+		TokenType:   tokenType,
 		ExpiresIn:   max(int64(p.accessTTL/time.Second)-1, 0),
 		Scope:       l.scope,
 		IDToken:     idToken,

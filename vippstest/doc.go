@@ -50,12 +50,14 @@
 // The authorize endpoint checks Vipps' optional parameters (requested_flow,
 // app_callback_uri, final_redirect_is_app) and, with
 // acr_values=urn:vipps:acr:app_auth, puts that acr in the ID token. Every ID
-// token carries the sales unit's msn claim. Partners get access tokens from
-// the access token API at /miami/v1/token ([Provider.AccessTokenURL]) with
-// [Provider.PartnerClientID] and [Provider.PartnerClientSecret], and use
-// them as Bearer tokens at the token endpoint together with the
-// Merchant-Serial-Number header; authorize accepts msn in place of
-// client_id. [Provider.SendConsentRevoked] sends a site the CONSENT_REVOKED
+// token carries the sales unit's msn claim, except that of a login from
+// phone number's redirect variant, which is shaped like Vipps' example: aud
+// as a string, sub, authReqId, iss, exp and iat only. Partners get access
+// tokens from the access token API at /miami/v1/token
+// ([Provider.AccessTokenURL]) with [Provider.PartnerClientID] and
+// [Provider.PartnerClientSecret], and use them as Bearer tokens at the token
+// endpoint together with the Merchant-Serial-Number header; authorize
+// accepts msn in place of client_id. [Provider.SendConsentRevoked] sends a site the CONSENT_REVOKED
 // webhook as Vipps does, and [ConsentRevokedToken] builds its body.
 //
 // # Failures and attacks
