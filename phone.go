@@ -66,8 +66,9 @@ var (
 	// ErrAuthReqIDMismatch is a reason an ID token is refused, wrapped
 	// together with ErrInvalidIDToken: the ID token of a login from phone
 	// number does not carry the auth_req_id of a login this Client started
-	// (claim auth_req_id, or authReqId as in Vipps' example), or names a
-	// login that is unknown, already finished or forgotten.
+	// (claim auth_req_id, or authReqId as in Vipps' example), carries two
+	// different ones, or names a login that is unknown, already finished or
+	// forgotten.
 	ErrAuthReqIDMismatch = errors.New("vippslogin: auth_req_id does not match a started phone login")
 )
 
