@@ -26,7 +26,7 @@ func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *p
 	if rawID == "" {
 		return nil, idTokenErr(ErrMalformedToken, "no id_token in the token response")
 	}
-	idClaims, err := c.verifyIDToken(ctx, meta, rawID, rec.Nonce, tok.AccessToken)
+	idClaims, err := c.verifyIDToken(ctx, meta, rawID, idTokenWant{nonce: rec.Nonce}, tok.AccessToken)
 	if err != nil {
 		return nil, err
 	}

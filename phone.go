@@ -1,17 +1,10 @@
 package vippslogin
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -73,8 +66,9 @@ var (
 	// ErrAuthReqIDMismatch is a reason an ID token is refused, wrapped
 	// together with ErrInvalidIDToken: the ID token of a login from phone
 	// number does not carry the auth_req_id of a login this Client started
-	// (claim auth_req_id, or authReqId as in Vipps' example), or names a
-	// login that is unknown, already finished or forgotten.
+	// (claim auth_req_id, or authReqId as in Vipps' example), carries two
+	// different ones, or names a login that is unknown, already finished or
+	// forgotten.
 	ErrAuthReqIDMismatch = errors.New("vippslogin: auth_req_id does not match a started phone login")
 )
 
@@ -223,10 +217,12 @@ var bindingMessageRE = regexp.MustCompile(`^[A-Z0-9\-]{5,8}$`)
 
 // UserExists reports whether the provider has a user with the phone number
 // who can log in from phone number, so that a terminal can offer the login
-// only to those. phone is read as in PhoneLoginRequest.PhoneNumber. It calls
-// Vipps' user-exists endpoint, {issuer's origin}/vipps-login-ciba/api/v1/user-exists,
-// with client_secret_basic authentication, as Vipps documents it, whatever
-// Config.TokenAuthMethod says.
+// only to those. phone is read as in PhoneLoginRequest.PhoneNumber. It posts
+// loginHint=urn:msisdn:... (and the same as login_hint) to Vipps' user-exists
+// endpoint, {issuer's origin}/vipps-login-ciba/api/v1/user-exists, with
+// client_secret_basic authentication whatever Config.TokenAuthMethod says,
+// and reads {"exists": true|false}. An answer with error_code invalid_user
+// is false.
 func (c *Client) UserExists(ctx context.Context, phone string) (bool, error) {
 	msisdn, err := normalizePhone(phone)
 	if err != nil {
@@ -237,7 +233,23 @@ func (c *Client) UserExists(ctx context.Context, phone string) (bool, error) {
 		return false, fmt.Errorf("%w: %v", ErrPhoneLoginFailed, err)
 	}
 	endpoint := iss.Scheme + "://" + iss.Host + userExistsPath
-	form := url.Values{"login_hint": {"urn:msisdn:" + msisdn}}
+	// Which field user-exists reads: Vipps' spec in vipps-docs,
+	// login-api/docs/swagger.yaml, has no user-exists operation (nor a
+	// backchannel one), so it names none. The one description of it, the
+	// rendered Login API OpenAPI in seeds/login-api-openapi-summary.txt
+	// ("Endpoint for checking if user exists", UserExistsRequestPayload),
+	// names loginHint, required. That rendering also names the backchannel
+	// field loginHint, where the guide's requests send login_hint
+	// (merchant-initiated-login-integration.md, "The login_hint parameter
+	// (required)"), so it may not be the name on the wire either. Both are
+	// sent, with the same value. That is safe: both go to the same endpoint
+	// in the same authenticated request, so neither discloses anything the
+	// other does not; Vipps' login-ciba service takes fields it does not use
+	// (the guide's backchannel example sends state and nonce, which CIBA
+	// does not define); and were the pair refused, UserExists would return
+	// an error, never a wrong answer.
+	hint := "urn:msisdn:" + msisdn
+	form := url.Values{"loginHint": {hint}, "login_hint": {hint}}
 	var answer struct {
 		Exists *bool `json:"exists"`
 	}
@@ -366,401 +378,6 @@ func (c *Client) StartPhoneLogin(ctx context.Context, r PhoneLoginRequest) (*Pho
 	return pl, nil
 }
 
-// WaitPhoneLogin polls the token endpoint until the user has confirmed the
-// login in the app, and returns the verified claims: the ID token is
-// verified as in a browser login (with the nonce sent at the start, and, if
-// it names an auth_req_id, that it is this login's), then userinfo is
-// fetched, as [Client.CallbackHandler] does. With the delegatedConsents
-// scope, Claims.DelegatedConsents holds what the user chose.
-//
-// It polls no faster than the provider's interval (5 seconds by default),
-// adds 5 seconds to it on each slow_down, and after a 429 waits as long as
-// Retry-After says (at most a minute) before it polls again. A network
-// failure or a 5xx answer is retried at the next interval, up to three times
-// in a row. It returns, wrapped:
-//
-//   - ErrPhoneLoginDenied when the user declined;
-//   - ErrPhoneLoginExpired when the provider answered expired_token, or
-//     PhoneLogin.ExpiresAt (plus a few seconds) passed;
-//   - ctx.Err() as soon as ctx is done, also in the middle of a wait; the
-//     login goes on at the provider, so a later WaitPhoneLogin may pick it
-//     up again;
-//   - a *TokenError for any other refusal of the token endpoint, and the ID
-//     token and userinfo errors of a browser login.
-//
-// A login may be waited for by one goroutine at a time, and not again once
-// WaitPhoneLogin has returned anything but ctx's error. Redirect logins
-// cannot be waited for.
-func (c *Client) WaitPhoneLogin(ctx context.Context, pl *PhoneLogin) (*Claims, error) {
-	if pl == nil || pl.st == nil {
-		return nil, fmt.Errorf("%w: not a started phone login", ErrInvalidPhoneLogin)
-	}
-	st := pl.st
-	switch {
-	case st.redirect:
-		return nil, fmt.Errorf("%w: a redirect login is finished with FinishPhoneLogin", ErrInvalidPhoneLogin)
-	case !st.busy.CompareAndSwap(false, true):
-		return nil, fmt.Errorf("%w: the login is already being waited for", ErrInvalidPhoneLogin)
-	}
-	defer st.busy.Store(false)
-	if st.done.Load() {
-		return nil, fmt.Errorf("%w: the login has ended", ErrInvalidPhoneLogin)
-	}
-	claims, err := c.poll(ctx, st)
-	if err == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		st.done.Store(true)
-	}
-	return claims, err
-}
-
-func (c *Client) poll(ctx context.Context, pl *phoneLoginState) (*Claims, error) {
-	sleep := pl.sleep
-	if sleep == nil {
-		sleep = sleepCtx
-	}
-	deadline := pl.expiresAt.Add(phoneExpiryGrace)
-	wait := pl.interval
-	failures := 0
-	for {
-		left := deadline.Sub(c.s.Now())
-		if left <= 0 {
-			return nil, fmt.Errorf("%w: no answer before the login expired", ErrPhoneLoginExpired)
-		}
-		if err := sleep(ctx, min(wait, left)); err != nil {
-			return nil, err
-		}
-		meta, err := c.provider.metadata(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return nil, err
-		}
-		tok, retry, err := c.tokenRequest(ctx, meta, url.Values{"grant_type": {grantCIBA}, "auth_req_id": {pl.authReqID}})
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		wait = pl.interval
-		if err == nil {
-			return c.phoneClaims(ctx, meta, tok, pl.nonce, func(got string) bool {
-				// Vipps' polled ID tokens are not documented to carry it;
-				// when one does, it must be this login's.
-				return got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(pl.authReqID)) == 1
-			})
-		}
-		var pe *PhoneLoginError
-		var te *TokenError
-		switch {
-		case errors.As(err, &pe) && pe.StatusCode == http.StatusTooManyRequests:
-			failures = 0
-			wait = max(pe.RetryAfter, pl.interval)
-		case errors.As(err, &te) && te.Code == "authorization_pending":
-			failures = 0
-		case errors.As(err, &te) && te.Code == "slow_down":
-			failures = 0
-			pl.interval = min(pl.interval+slowDownStep, maxPollEvery)
-			wait = pl.interval
-		case retry:
-			failures++
-			if failures > maxPollFailures {
-				return nil, err
-			}
-		default:
-			return nil, err
-		}
-	}
-}
-
-// FinishPhoneLogin finishes a redirect login ([PhoneLoginRequest].RedirectURI)
-// with the code that the app sent to the redirect URI (?code=..., without
-// state), and returns the verified claims. Call it from the handler of the
-// redirect URI; the request comes from the user's phone, to any instance of
-// the site.
-//
-// It exchanges the code (grant urn:vipps:params:grant-type:ciba-redirect,
-// with the client authentication of Config.TokenAuthMethod) and looks up the
-// started login that the ID token's auth_req_id names. The login must be one
-// this Client's session store holds, not expired, and not finished before:
-// each is used once. Then the ID token is verified as in a browser login,
-// with that login's nonce and auth_req_id, except that ES256 is accepted
-// even where discovery names only RS256, since Vipps signs these ID tokens
-// with ES256; then userinfo is fetched.
-//
-// A code for an unknown, finished or forgotten login, or whose ID token has
-// no auth_req_id, is refused with ErrAuthReqIDMismatch (and
-// ErrInvalidIDToken); one for an expired login with ErrPhoneLoginExpired.
-// Token endpoint refusals are *TokenError.
-func (c *Client) FinishPhoneLogin(ctx context.Context, code string) (*Claims, error) {
-	if code == "" || len(code) > 4096 || !printableASCII(code) {
-		return nil, fmt.Errorf("%w: code missing or malformed", ErrBadCallback)
-	}
-	meta, err := c.provider.metadata(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tok, _, err := c.tokenRequest(ctx, meta, url.Values{"grant_type": {grantCIBARedirect}, "code": {code}})
-	if err != nil {
-		return nil, err
-	}
-	// The redirect carries no state: the ID token's auth_req_id says which
-	// login this is. It is read unverified only to find the login; the
-	// token is verified with that login's nonce before anything is
-	// believed.
-	id := unverifiedAuthReqID(tok.IDToken)
-	if id == "" {
-		return nil, idTokenErr(ErrAuthReqIDMismatch, "no auth_req_id")
-	}
-	var rec phoneRecord
-	found, err := c.pending.get(ctx, spacePhone, id, &rec, true)
-	if err != nil {
-		return nil, err
-	}
-	if !found {
-		return nil, idTokenErr(ErrAuthReqIDMismatch, "")
-	}
-	if rec.Nonce == "" || rec.Hash == "" {
-		return nil, wrapStore(errCorruptRecord)
-	}
-	if c.s.Now().After(time.Unix(rec.Expires, 0).Add(phoneExpiryGrace)) {
-		return nil, fmt.Errorf("%w: the code came after the login expired", ErrPhoneLoginExpired)
-	}
-	return c.phoneClaims(ctx, meta, tok, rec.Nonce, func(got string) bool {
-		return got != "" && subtle.ConstantTimeCompare([]byte(authReqIDHash(got)), []byte(rec.Hash)) == 1
-	})
-}
-
-// phoneRecord is what the session store keeps of a started redirect login.
-type phoneRecord struct {
-	Nonce   string `json:"n"` // nonce sent in the request
-	Hash    string `json:"h"` // authReqIDHash of the auth_req_id
-	Expires int64  `json:"e"` // unix seconds
-}
-
-func authReqIDHash(authReqID string) string {
-	sum := sha256.Sum256([]byte("vippslogin auth_req_id\x00" + authReqID))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// phoneTokens is a successful answer of the token endpoint to a CIBA grant.
-type phoneTokens struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	IDToken     string `json:"id_token"`
-}
-
-// phoneClaims verifies the ID token of a login from phone number, requires
-// idOK to accept the auth_req_id it carries ("" when none), and fetches
-// userinfo. Besides the algorithms discovery names it accepts ES256: Vipps
-// signs these ID tokens with ES256 (its example), while its discovery has
-// named RS256 only.
-func (c *Client) phoneClaims(ctx context.Context, meta *metadata, tok *phoneTokens, nonce string, idOK func(string) bool) (*Claims, error) {
-	m := *meta
-	m.algs = maps.Clone(meta.algs)
-	m.algs["ES256"] = true
-	idClaims, err := c.verifyIDToken(ctx, &m, tok.IDToken, nonce, tok.AccessToken)
-	if err != nil {
-		return nil, err
-	}
-	got, err := authReqIDClaim(idClaims)
-	if err != nil {
-		return nil, err
-	}
-	if !idOK(got) {
-		return nil, idTokenErr(ErrAuthReqIDMismatch, "")
-	}
-	claims, err := c.userClaims(ctx, meta, tok.AccessToken, idClaims)
-	if err != nil {
-		return nil, err
-	}
-	c.s.Logger.LogAttrs(ctx, slog.LevelInfo, "vippslogin: phone login", slog.String("sub", claims.Subject))
-	return claims, nil
-}
-
-// authReqIDClaim returns the auth_req_id that verified ID token claims
-// carry, as auth_req_id or authReqId, or "". Two different values are
-// refused.
-func authReqIDClaim(claims map[string]any) (string, error) {
-	var got string
-	for _, k := range []string{"auth_req_id", "authReqId"} {
-		v, present := claims[k]
-		if !present {
-			continue
-		}
-		s, ok := v.(string)
-		if !ok || s == "" || (got != "" && s != got) {
-			return "", idTokenErr(ErrAuthReqIDMismatch, "malformed %s", k)
-		}
-		got = s
-	}
-	return got, nil
-}
-
-// unverifiedAuthReqID reads the auth_req_id of an ID token without
-// verifying it, or returns "".
-func unverifiedAuthReqID(raw string) string {
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 || len(parts[1]) > 64<<10 {
-		return ""
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		return ""
-	}
-	d := json.NewDecoder(bytes.NewReader(payload))
-	d.UseNumber()
-	var claims map[string]any
-	if d.Decode(&claims) != nil {
-		return ""
-	}
-	id, err := authReqIDClaim(claims)
-	if err != nil || !validAuthReqID(id) {
-		return ""
-	}
-	return id
-}
-
-// tokenRequest posts form to the token endpoint with client
-// authentication. A refusal is a *TokenError, or a *PhoneLoginError for the
-// answers peculiar to a login from phone number; retry reports whether a
-// failure is worth another try later (network errors, time-outs, 5xx).
-func (c *Client) tokenRequest(ctx context.Context, meta *metadata, form url.Values) (tok *phoneTokens, retry bool, err error) {
-	reqCtx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
-	defer cancel()
-	resp, err := c.postForm(reqCtx, meta.TokenEndpoint, c.s.TokenAuthMethod, form)
-	if perr, ok := partnerFailure(err); ok {
-		return nil, errors.Is(perr, ErrProviderUnavailable), perr
-	}
-	if err != nil {
-		return nil, true, upstreamErr(reqCtx, ErrTokenExchange, "token endpoint", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		pe := c.refusal(resp)
-		switch {
-		case resp.StatusCode == http.StatusTooManyRequests,
-			pe.Is(ErrPhoneLoginDenied), pe.Is(ErrPhoneLoginExpired), pe.Is(ErrUserNotFound), pe.Is(ErrOutdatedApp):
-			return nil, false, pe
-		}
-		te := &TokenError{StatusCode: pe.StatusCode, Code: pe.Code, Description: pe.Description}
-		return nil, resp.StatusCode >= 500, te
-	}
-	var t phoneTokens
-	if err := decodeJSON(resp, &t); err != nil {
-		return nil, false, fmt.Errorf("%w: token endpoint: %v", ErrTokenExchange, err)
-	}
-	switch {
-	case t.AccessToken == "":
-		return nil, false, fmt.Errorf("%w: no access_token in the token response", ErrTokenExchange)
-	case !strings.EqualFold(t.TokenType, "bearer"):
-		return nil, false, fmt.Errorf("%w: token_type %q is not bearer", ErrTokenExchange, safeText(t.TokenType))
-	case t.IDToken == "":
-		return nil, false, idTokenErr(ErrMalformedToken, "no id_token in the token response")
-	}
-	return &t, false, nil
-}
-
-// phoneCall posts form to the backchannel authentication or user-exists
-// endpoint and decodes its JSON answer into v.
-func (c *Client) phoneCall(ctx context.Context, what, endpoint string, method TokenAuthMethod, form url.Values, v any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
-	defer cancel()
-	resp, err := c.postForm(ctx, endpoint, method, form)
-	if perr, ok := partnerFailure(err); ok {
-		return fmt.Errorf("%w: %s: %w", ErrPhoneLoginFailed, what, perr)
-	}
-	if err != nil {
-		return upstreamErr(ctx, ErrPhoneLoginFailed, what, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return c.refusal(resp)
-	}
-	if err := decodeJSON(resp, v); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrPhoneLoginFailed, what, err)
-	}
-	return nil
-}
-
-// postForm posts form to endpoint, authenticated as the client.
-func (c *Client) postForm(ctx context.Context, endpoint string, method TokenAuthMethod, form url.Values) (*http.Response, error) {
-	form = maps.Clone(form)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, nil)
-	if err != nil {
-		return nil, err
-	}
-	c.authenticateTokenRequest(req, form, method)
-	body := form.Encode()
-	req.Body = io.NopCloser(strings.NewReader(body))
-	req.ContentLength = int64(len(body))
-	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	return c.tokenClient().Do(req)
-}
-
-// authenticateTokenRequest adds the client's credentials to a request to
-// the token, backchannel authentication or user-exists endpoint, as method
-// says: an HTTP Basic header with the id and secret form-encoded first
-// (RFC 6749 section 2.3.1), or client_id and client_secret in the form,
-// which is encoded into the body after this call.
-// With partner keys it is the partner's access token instead, which
-// tokenClient adds (see partnerTransport).
-func (c *Client) authenticateTokenRequest(req *http.Request, form url.Values, method TokenAuthMethod) {
-	switch {
-	case c.partner != nil:
-		// Nothing here: partnerTransport adds the Bearer token.
-	case method == ClientSecretPost:
-		form.Set("client_id", c.s.ClientID)
-		form.Set("client_secret", string(c.s.ClientSecret))
-	default:
-		req.SetBasicAuth(url.QueryEscape(c.s.ClientID), url.QueryEscape(string(c.s.ClientSecret)))
-	}
-}
-
-// refusal reads an error answer.
-func (c *Client) refusal(resp *http.Response) *PhoneLoginError {
-	pe := &PhoneLoginError{StatusCode: resp.StatusCode}
-	var body struct {
-		Error       string          `json:"error"`
-		Description string          `json:"error_description"`
-		ErrorCode   json.RawMessage `json:"error_code"`
-	}
-	if decodeJSON(resp, &body) == nil {
-		if validErrorCode(body.Error) {
-			pe.Code = body.Error
-		}
-		pe.Description = safeText(body.Description)
-		var s string
-		if json.Unmarshal(body.ErrorCode, &s) != nil {
-			s = string(body.ErrorCode) // a number
-		}
-		if validErrorCode(s) {
-			pe.ErrorCode = s
-		}
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-	if resp.StatusCode == http.StatusTooManyRequests {
-		pe.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.s.Now())
-	}
-	return pe
-}
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date, bounded
-// to 0 to maxRetryAfter.
-func retryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	var d time.Duration
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		d = time.Duration(min(max(n, 0), int64(maxRetryAfter/time.Second))) * time.Second
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
-	}
-	return min(max(d, 0), maxRetryAfter)
-}
-
 // phoneScopes returns the scopes of a phone login: scopes or the
 // configured ones, with openid first.
 func (c *Client) phoneScopes(scopes []string) ([]string, error) {
@@ -870,16 +487,4 @@ func seconds(raw json.RawMessage) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(f * float64(time.Second)), true
-}
-
-// sleepCtx waits for d, or until ctx is done.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

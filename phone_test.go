@@ -585,7 +585,13 @@ func TestWaitPhoneLoginBadTokens(t *testing.T) {
 		want     error
 	}{
 		{name: "wrong nonce", idToken: func(_ *harness, _, c map[string]any) { c["nonce"] = "someone else's" }, want: vippslogin.ErrNonceMismatch},
-		{name: "no nonce", idToken: func(_ *harness, _, c map[string]any) { c["nonce"] = "" }, want: vippslogin.ErrNonceMismatch},
+		// merchant-initiated-login-integration.md, "Complete login in the
+		// Vipps or MobilePay app", step 2, shows no claims of the polled ID
+		// token (its id_token is a placeholder), so a nonce is checked only
+		// when the token carries one.
+		{name: "empty nonce", idToken: func(_ *harness, _, c map[string]any) { c["nonce"] = "" }},
+		{name: "no nonce", idToken: func(_ *harness, _, c map[string]any) { delete(c, "nonce") }},
+		{name: "nonce not a string", idToken: func(_ *harness, _, c map[string]any) { c["nonce"] = 42 }, want: vippslogin.ErrNonceMismatch},
 		{name: "wrong audience", idToken: func(_ *harness, _, c map[string]any) { c["aud"] = []any{"another-client"} }, want: vippslogin.ErrAudience},
 		{name: "expired", idToken: func(h *harness, _, c map[string]any) { c["exp"] = h.clock.Now().Add(-time.Hour).Unix() }, want: vippslogin.ErrExpired},
 		{name: "another auth_req_id", idToken: func(_ *harness, _, c map[string]any) { c["auth_req_id"] = "another" }, want: vippslogin.ErrAuthReqIDMismatch},
@@ -748,22 +754,30 @@ func TestFinishPhoneLoginRefused(t *testing.T) {
 		advance time.Duration
 		want    []error
 	}{
-		{name: "authReqId, as in Vipps' example", idToken: func(_ *harness, _, c map[string]any) string {
-			c["authReqId"] = c["auth_req_id"]
-			delete(c, "auth_req_id")
+		// merchant-initiated-login-integration.md, "Redirect to browser",
+		// step 3: the prose and the decoded example name the claim
+		// auth_req_id, the encoded example (the mock's shape) authReqId.
+		{name: "auth_req_id, as in Vipps' prose", idToken: func(_ *harness, _, c map[string]any) string {
+			c["auth_req_id"] = c["authReqId"]
+			delete(c, "authReqId")
 			return ""
 		}},
-		{name: "no auth_req_id", idToken: func(_ *harness, _, c map[string]any) string { delete(c, "auth_req_id"); return "" },
+		{name: "no auth_req_id", idToken: func(_ *harness, _, c map[string]any) string { delete(c, "authReqId"); return "" },
 			want: []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthReqIDMismatch}},
 		{name: "unknown auth_req_id", idToken: func(_ *harness, _, c map[string]any) string {
-			c["auth_req_id"] = "VYGaaAMRkI6SyAm_uIywhxsN2K0"
+			c["authReqId"] = "VYGaaAMRkI6SyAm_uIywhxsN2K0"
 			return ""
 		},
 			want: []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthReqIDMismatch}},
-		{name: "another started login's auth_req_id", idToken: func(h *harness, _, c map[string]any) string {
+		// A token that carries a nonce is held to it: here Kari's login's
+		// nonce, in a token naming Ola's login.
+		{name: "another started login's auth_req_id, with this login's nonce", idToken: func(h *harness, _, c map[string]any) string {
 			for _, l := range h.idp.PhoneLogins() {
-				if l.PhoneNumber == olaPhone {
-					c["auth_req_id"] = l.AuthReqID
+				switch l.PhoneNumber {
+				case olaPhone:
+					c["authReqId"] = l.AuthReqID
+				case kariPhone:
+					c["nonce"] = l.Nonce
 				}
 			}
 			return ""

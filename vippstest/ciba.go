@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -31,6 +32,11 @@ const (
 	grantCIBA         = "urn:openid:params:grant-type:ciba"
 	grantCIBARedirect = "urn:vipps:params:grant-type:ciba-redirect"
 	flowLoginToWeb    = "login_to_webpage"
+	// userExistsField is the form field of the phone number at user-exists.
+	userExistsField = "loginHint"
+	// cibaContentType is the content type of the token endpoint's answers
+	// in the guide's examples of polling.
+	cibaContentType = "application/json;charset=UTF-8"
 )
 
 const (
@@ -315,7 +321,7 @@ func loginHint(v string) (string, bool) {
 func (p *Provider) serveBackchannel(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := r.ParseForm(); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body is not a valid form")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", "the body is not a valid form")
 		return
 	}
 	if !p.authenticateClient(r) {
@@ -325,13 +331,13 @@ func (p *Provider) serveBackchannel(w http.ResponseWriter, r *http.Request) {
 	form := r.PostForm
 	for _, name := range []string{"login_hint", "scope", "binding_message", "requested_expiry", "requested_flow", "redirect_uri", "nonce", "state"} {
 		if len(form[name]) > 1 {
-			writeError(w, http.StatusBadRequest, "invalid_request", name+" is given more than once")
+			writeCIBAError(w, http.StatusBadRequest, "invalid_request", name+" is given more than once")
 			return
 		}
 	}
 	msisdn, ok := loginHint(form.Get("login_hint"))
 	if !ok {
-		writeError(w, http.StatusBadRequest, "invalid_request", "login_hint must be urn:msisdn: and the number with its country code")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", "login_hint must be urn:msisdn: and the number with its country code")
 		return
 	}
 	scope := form.Get("scope")
@@ -340,22 +346,22 @@ func (p *Provider) serveBackchannel(w http.ResponseWriter, r *http.Request) {
 	expiry := p.phone.expiry
 	switch {
 	case len(scopes) == 0:
-		writeError(w, http.StatusBadRequest, "invalid_request", "scope is missing")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", "scope is missing")
 		return
 	case slices.Contains(scopes, "nnin"):
-		writeError(w, http.StatusBadRequest, "invalid_scope", "the nnin scope is not supported; use nin")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_scope", "the nnin scope is not supported; use nin")
 		return
 	case form.Has("binding_message") && !bindingMessageRE.MatchString(form.Get("binding_message")):
-		writeError(w, http.StatusBadRequest, "invalid_binding_message", "binding_message must match ^[A-Z0-9\\-]{5,8}$")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_binding_message", "binding_message must match ^[A-Z0-9\\-]{5,8}$")
 		return
 	case flow != "" && flow != flowLoginToWeb:
-		writeError(w, http.StatusBadRequest, "invalid_request", "requested_flow must be login_to_webpage")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", "requested_flow must be login_to_webpage")
 		return
 	case flow == flowLoginToWeb && !slices.Contains(scopes, "openid"):
-		writeError(w, http.StatusBadRequest, "invalid_request", "scope must contain openid")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", "scope must contain openid")
 		return
 	case flow == flowLoginToWeb && !p.redirectAllowed(redirectURI):
-		writeError(w, http.StatusBadRequest, "invalid_request", "redirect_uri is missing or not registered for this client")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", "redirect_uri is missing or not registered for this client")
 		return
 	}
 	if flow == "" {
@@ -364,7 +370,7 @@ func (p *Provider) serveBackchannel(w http.ResponseWriter, r *http.Request) {
 	if form.Has("requested_expiry") {
 		n, err := strconv.Atoi(form.Get("requested_expiry"))
 		if err != nil || n < minRequestedExpiry || n > maxRequestedExpiry {
-			writeError(w, http.StatusBadRequest, "invalid_request", "requested_expiry must be a whole number from 60 to 900")
+			writeCIBAError(w, http.StatusBadRequest, "invalid_request", "requested_expiry must be a whole number from 60 to 900")
 			return
 		}
 		expiry = time.Duration(n) * time.Second
@@ -386,7 +392,7 @@ func (p *Provider) serveBackchannel(w http.ResponseWriter, r *http.Request) {
 		if !have {
 			k, err := jose.NewECKey(newKid())
 			if err != nil {
-				writeError(w, http.StatusInternalServerError, "server_error", "cannot make a signing key")
+				writeCIBAError(w, http.StatusInternalServerError, "server_error", "cannot make a signing key")
 				return
 			}
 			ecKey = k
@@ -420,7 +426,7 @@ func (p *Provider) serveBackchannel(w http.ResponseWriter, r *http.Request) {
 	if waiting >= maxPendingPerPhone {
 		p.mu.Unlock()
 		w.Header().Set("Retry-After", phoneRetryAfter)
-		writeError(w, http.StatusTooManyRequests, "too_many_requests", "too many logins wait for this user")
+		writeCIBAError(w, http.StatusTooManyRequests, "too_many_requests", "too many logins wait for this user")
 		return
 	}
 	p.sweepPhoneLocked(now)
@@ -457,23 +463,26 @@ func (p *Provider) sweepPhoneLocked(now time.Time) {
 	})
 }
 
-// serveUserExists tells whether a phone number belongs to a user. As Vipps
-// documents it, the client authenticates with HTTP Basic, whatever its
-// token endpoint method; the token endpoint's method is accepted too.
+// serveUserExists tells whether a phone number belongs to a user. The
+// client authenticates with HTTP Basic, whatever its token endpoint method
+// (the token endpoint's method is accepted too). The phone number is read
+// from loginHint, the one field the Login API's OpenAPI names for it
+// (UserExistsRequestPayload, required), as urn:msisdn:<digits>; login_hint,
+// the backchannel's name, is ignored like any other field.
 func (p *Provider) serveUserExists(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := r.ParseForm(); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_request", "the body is not a valid form")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", "the body is not a valid form")
 		return
 	}
 	if !basicAuthenticated(r, p.clientID, p.clientSecret) && !p.authenticateClient(r) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="vippstest"`)
-		writeError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+		writeCIBAError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
 		return
 	}
-	msisdn, ok := loginHint(r.PostForm.Get("login_hint"))
-	if !ok || len(r.PostForm["login_hint"]) > 1 {
-		writeError(w, http.StatusBadRequest, "invalid_request", "login_hint must be urn:msisdn: and the number with its country code")
+	msisdn, ok := loginHint(r.PostForm.Get(userExistsField))
+	if !ok || len(r.PostForm[userExistsField]) > 1 {
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", userExistsField+" is required: urn:msisdn: and the number with its country code")
 		return
 	}
 	_, exists := p.userByPhone(msisdn)
@@ -497,12 +506,13 @@ func basicAuthenticated(r *http.Request, clientID, secret string) bool {
 // serveCIBAToken answers the token endpoint for the two grant types of the
 // login from phone number. The client is already authenticated.
 func (p *Provider) serveCIBAToken(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", cibaContentType)
 	if r.PostForm.Get("grant_type") == grantCIBARedirect {
 		p.serveCIBARedirectCode(w, r)
 		return
 	}
 	if len(r.PostForm["auth_req_id"]) > 1 {
-		writeError(w, http.StatusBadRequest, "invalid_request", "auth_req_id is given more than once")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", "auth_req_id is given more than once")
 		return
 	}
 	now := p.now()
@@ -510,7 +520,7 @@ func (p *Provider) serveCIBAToken(w http.ResponseWriter, r *http.Request) {
 	l, ok := p.phone.byID[r.PostForm.Get("auth_req_id")]
 	if !ok {
 		p.mu.Unlock()
-		writeError(w, http.StatusBadRequest, "invalid_grant", "unknown auth_req_id")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_grant", "unknown auth_req_id")
 		return
 	}
 	var last time.Time
@@ -521,7 +531,7 @@ func (p *Provider) serveCIBAToken(w http.ResponseWriter, r *http.Request) {
 	f := &p.phone.fault
 	refuse := func(status int, code, desc string) {
 		p.mu.Unlock()
-		writeError(w, status, code, desc)
+		writeCIBAError(w, status, code, desc)
 	}
 	switch {
 	case l.redirectURI != "":
@@ -572,7 +582,7 @@ func (p *Provider) serveCIBAToken(w http.ResponseWriter, r *http.Request) {
 // serveCIBARedirectCode exchanges the code of a redirect login.
 func (p *Provider) serveCIBARedirectCode(w http.ResponseWriter, r *http.Request) {
 	if len(r.PostForm["code"]) > 1 {
-		writeError(w, http.StatusBadRequest, "invalid_request", "code is given more than once")
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", "code is given more than once")
 		return
 	}
 	now := p.now()
@@ -593,16 +603,19 @@ func (p *Provider) serveCIBARedirectCode(w http.ResponseWriter, r *http.Request)
 	}
 	p.mu.Unlock()
 	if desc != "" {
-		writeError(w, http.StatusBadRequest, "invalid_grant", desc)
+		writeCIBAError(w, http.StatusBadRequest, "invalid_grant", desc)
 		return
 	}
 	p.issuePhoneTokens(w, l, now)
 }
 
 // issuePhoneTokens answers the token request of an approved login: an
-// access token for userinfo and an ID token, RS256 for a polled login and,
-// as in Vipps' example, ES256 with a string aud and the auth_req_id for a
-// redirect login.
+// access token for userinfo and an ID token. A polled login's ID token is
+// an RS256 one like the browser login's (the guide's example of it is a
+// placeholder that shows no claims). A redirect login's is shaped like the
+// guide's example (merchant-initiated-login-integration.md, "Redirect to
+// browser", step 3): ES256, with exactly aud (a string), sub, authReqId
+// (the spelling of the encoded example), iss, exp and iat; no nonce, no msn.
 func (p *Provider) issuePhoneTokens(w http.ResponseWriter, l *phoneLogin, now time.Time) {
 	token := randomToken()
 	p.mu.Lock()
@@ -615,22 +628,31 @@ func (p *Provider) issuePhoneTokens(w http.ResponseWriter, l *phoneLogin, now ti
 	hook := p.hooks.IDToken
 	p.mu.Unlock()
 
-	claims := p.idClaims(l.sub, l.nonce, l.sid, l.decided, now)
+	var claims map[string]any
+	tokenType := "Bearer"
 	if l.redirectURI != "" {
-		claims["aud"] = p.clientID
-		claims["auth_req_id"] = l.id
+		claims = map[string]any{
+			"aud":       p.clientID,
+			"sub":       l.sub,
+			"authReqId": l.id,
+			"iss":       p.Issuer(),
+			"exp":       now.Add(p.idTTL).Unix(),
+			"iat":       now.Unix(),
+		}
+		tokenType = "bearer" // as in the example answer
 	} else {
+		claims = p.idClaims(l.sub, l.nonce, l.sid, l.decided, now)
 		claims["at_hash"] = accessTokenHash(token)
 	}
 	idToken, err := signIDToken(key, hook, claims)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, "server_error", "cannot sign the ID token")
+		writeCIBAError(w, http.StatusInternalServerError, "server_error", "cannot sign the ID token")
 		return
 	}
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, tokenResponse{
 		AccessToken: token,
-		TokenType:   "Bearer",
+		TokenType:   tokenType,
 		ExpiresIn:   max(int64(p.accessTTL/time.Second)-1, 0),
 		Scope:       l.scope,
 		IDToken:     idToken,
@@ -671,4 +693,16 @@ func newAuthReqID() string {
 	b := make([]byte, 20)
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// writeCIBAError answers an error of login from phone number as Vipps'
+// guide shows it: {"error": code, "error_description": text}, as
+// application/json;charset=UTF-8 (login-api/api-guide/flows/
+// merchant-initiated-login-integration.md, "Call by call", step 2), not in
+// the login API's ErrorResponse shape that writeError uses.
+func writeCIBAError(w http.ResponseWriter, status int, code, desc string) {
+	body, _ := json.Marshal(map[string]string{"error": code, "error_description": desc})
+	w.Header().Set("Content-Type", cibaContentType)
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }

@@ -132,7 +132,7 @@ func TestPhoneUserExists(t *testing.T) {
 		{"urn:msisdn:" + kari, "", 401, nil},
 		{"91234567", "client_secret_basic", 400, nil},
 	} {
-		resp, body := post(t, p, userExistsPath, tc.method, url.Values{"login_hint": {tc.hint}})
+		resp, body := post(t, p, userExistsPath, tc.method, url.Values{"loginHint": {tc.hint}})
 		if resp.StatusCode != tc.status || body["exists"] != tc.exists {
 			t.Errorf("%s with %q: %d %v, want %d exists %v", tc.hint, tc.method, resp.StatusCode, body, tc.status, tc.exists)
 		}
@@ -310,7 +310,7 @@ func TestPhoneRedirect(t *testing.T) {
 		t.Fatalf("exchange: %d %v", resp.StatusCode, body)
 	}
 	header, claims := decodeJWT(t, body["id_token"].(string))
-	if header["alg"] != "ES256" || claims["aud"] != p.ClientID() || claims["auth_req_id"] != id || claims["nonce"] != "n-123" {
+	if header["alg"] != "ES256" || claims["aud"] != p.ClientID() || claims["authReqId"] != id || claims["nonce"] != nil {
 		t.Errorf("ID token %v %v", header, claims)
 	}
 	verify(t, p, body["id_token"].(string)) // the JWKS publishes the EC key

@@ -50,7 +50,9 @@
 // The authorize endpoint checks Vipps' optional parameters (requested_flow,
 // app_callback_uri, final_redirect_is_app) and, with
 // acr_values=urn:vipps:acr:app_auth, puts that acr in the ID token. Every ID
-// token carries the sales unit's msn claim. Partners get access tokens from
+// token carries the sales unit's msn claim, except that of a login from
+// phone number's redirect variant, which is shaped like Vipps' example: aud
+// as a string, sub, authReqId, iss, exp and iat only. Partners get access tokens from
 // the access token API at POST /accesstoken/get ([Provider.AccessTokenURL])
 // with [Provider.PartnerClientID], [Provider.PartnerClientSecret] and
 // [Provider.PartnerSubscriptionKey] in headers, or by the client
