@@ -209,6 +209,7 @@ const (
 	maxPollFailures    = 3 // transient poll failures in a row before giving up
 	maxAuthReqIDLength = 1024
 	userExistsPath     = "/vipps-login-ciba/api/v1/user-exists"
+	backchannelPath    = "/vipps-login-ciba/api/backchannel/authentication"
 	grantCIBA          = "urn:openid:params:grant-type:ciba"
 	grantCIBARedirect  = "urn:vipps:params:grant-type:ciba-redirect"
 )
@@ -228,11 +229,7 @@ func (c *Client) UserExists(ctx context.Context, phone string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	iss, err := url.Parse(c.s.issuer)
-	if err != nil {
-		return false, fmt.Errorf("%w: %v", ErrPhoneLoginFailed, err)
-	}
-	endpoint := iss.Scheme + "://" + iss.Host + userExistsPath
+	endpoint := c.issuerOrigin() + userExistsPath
 	// Which field user-exists reads: Vipps' spec in vipps-docs,
 	// login-api/docs/swagger.yaml, has no user-exists operation (nor a
 	// backchannel one), so it names none. The one description of it, the
@@ -273,12 +270,15 @@ func (c *Client) UserExists(ctx context.Context, phone string) (bool, error) {
 // It checks r first (ErrInvalidPhoneLogin), then reads discovery and posts
 // login_hint=urn:msisdn:..., scope, a fresh nonce and the optional
 // binding_message, requested_expiry, requested_flow and redirect_uri to the
-// backchannel_authentication_endpoint, with the client authentication of
-// Config.TokenAuthMethod. A refusal is a *PhoneLoginError: for an unknown
+// backchannel authentication endpoint (discovery's
+// backchannel_authentication_endpoint, or, since Vipps' discovery does not
+// list it, /vipps-login-ciba/api/backchannel/authentication on the issuer's
+// origin), with the client authentication of Config.TokenAuthMethod. A refusal is a *PhoneLoginError: for an unknown
 // number it matches ErrUserNotFound; for too many logins for the same user
 // at once ErrTooManyPhoneLogins, with RetryAfter.
 //
-// A redirect login is kept in Config.Sessions' store until it expires, so that any instance of the site can finish it.
+// A redirect login is kept in Config.Sessions' store until it expires, so
+// that any instance of the site can finish it.
 //
 // Vipps allows login from phone number only where the user is not on a web
 // page or in an app: at a point of sale, a vending machine or over the
@@ -308,8 +308,16 @@ func (c *Client) StartPhoneLogin(ctx context.Context, r PhoneLoginRequest) (*Pho
 		return nil, err
 	}
 	endpoint := meta.BackchannelAuthenticationEndpoint
+	if endpoint == "" {
+		// Vipps' discovery does not advertise it (login-api/api-guide/
+		// browser-flow-integration.md, "OpenID configuration"); the guide
+		// gives it as POST https://api.vipps.no/vipps-login-ciba/api/
+		// backchannel/authentication (flows/merchant-initiated-login-
+		// integration.md, "Call by call", step 1): on the issuer's origin.
+		endpoint = c.issuerOrigin() + backchannelPath
+	}
 	if err := checkEndpointURL(endpoint); err != nil {
-		return nil, fmt.Errorf("%w: discovery's backchannel_authentication_endpoint %q: %v", ErrPhoneLoginFailed, safeText(endpoint), err)
+		return nil, fmt.Errorf("%w: backchannel authentication endpoint %q: %v", ErrPhoneLoginFailed, safeText(endpoint), err)
 	}
 
 	nonce := randomString()
@@ -487,4 +495,11 @@ func seconds(raw json.RawMessage) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(f * float64(time.Second)), true
+}
+
+// issuerOrigin is the scheme and host of the issuer, where Vipps serves
+// the endpoints of login from phone number.
+func (c *Client) issuerOrigin() string {
+	iss, _ := url.Parse(c.s.issuer) // checked by New
+	return iss.Scheme + "://" + iss.Host
 }
