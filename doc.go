@@ -35,8 +35,9 @@
 // bound to the browser by an HttpOnly cookie); the iss parameter names the issuer when present (and is required
 // when the provider advertises it); the code is exchanged with the PKCE
 // verifier (S256) and the exact redirect URI; the ID token is signed with an
-// asymmetric algorithm that discovery lists (never "none", never HMAC) by a
-// key in the provider's key set; its iss is the configured issuer, aud
+// asymmetric algorithm that discovery lists (never "none", never HMAC; Ed25519,
+// the fully-specified name of EdDSA over Ed25519, only with an Ed25519 key) by
+// a key in the provider's key set; its iss is the configured issuer, aud
 // contains the client id, azp (when present) is the client id, exp and iat
 // hold within Config.ClockSkew, nonce is the one sent, and at_hash (when
 // present) matches the access token; userinfo's sub equals the ID token's.

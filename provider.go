@@ -36,12 +36,14 @@ type metadata struct {
 
 // asymmetric lists the signature algorithms an ID token may use. HMAC
 // (which would turn the public key into a shared secret) and "none" are
-// never accepted, whatever discovery says.
+// never accepted, whatever discovery says. Ed25519 is the fully-specified
+// name of EdDSA over Ed25519 (RFC 9864, section 2.2), verified with an
+// Ed25519 key only.
 var asymmetric = map[string]bool{
 	"RS256": true, "RS384": true, "RS512": true,
 	"PS256": true, "PS384": true, "PS512": true,
 	"ES256": true, "ES384": true, "ES512": true,
-	"EdDSA": true,
+	"EdDSA": true, jose.Ed25519: true,
 }
 
 const (

@@ -207,6 +207,7 @@ func msnMatches(v any, msn string) bool {
 
 // accessTokenHashOK checks at_hash: the left half of the hash of the access
 // token, with the hash of the token's signing algorithm, base64url-encoded.
+// EdDSA and Ed25519 (EdDSA over Ed25519) hash with SHA-512, as Ed25519 does.
 func accessTokenHashOK(alg, accessToken, atHash string) bool {
 	var h hash.Hash
 	switch alg {
@@ -214,7 +215,7 @@ func accessTokenHashOK(alg, accessToken, atHash string) bool {
 		h = sha256.New()
 	case "RS384", "PS384", "ES384":
 		h = sha512.New384()
-	case "RS512", "PS512", "ES512", "EdDSA":
+	case "RS512", "PS512", "ES512", "EdDSA", jose.Ed25519:
 		h = sha512.New()
 	default:
 		return false

@@ -620,7 +620,7 @@ func (p *Provider) issuePhoneTokens(w http.ResponseWriter, l *phoneLogin, now ti
 		claims["aud"] = p.clientID
 		claims["auth_req_id"] = l.id
 	} else {
-		claims["at_hash"] = accessTokenHash(token)
+		claims["at_hash"] = accessTokenHash(key.Alg, token)
 	}
 	idToken, err := signIDToken(key, hook, claims)
 	if err != nil {

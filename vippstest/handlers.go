@@ -107,6 +107,9 @@ type discoveryDocument struct {
 
 func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	base := p.URL()
+	p.mu.Lock()
+	algs := p.signingAlgsLocked()
+	p.mu.Unlock()
 	w.Header().Set("Cache-Control", "max-age=3600")
 	writeJSON(w, http.StatusOK, discoveryDocument{
 		Issuer:                   p.Issuer(),
@@ -118,7 +121,7 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 		ResponseModes:            []string{"query"},
 		GrantTypes:               []string{"authorization_code"},
 		SubjectTypes:             []string{"public"},
-		IDTokenSigningAlgs:       []string{"RS256"},
+		IDTokenSigningAlgs:       algs,
 		Scopes:                   []string{"openid", "name", "email", "phoneNumber", "address", "birthDate", "nin"},
 		TokenEndpointAuthMethods: []string{methodBasic, methodPost},
 		CodeChallengeMethods:     []string{"S256", "plain"},
@@ -618,7 +621,7 @@ func (p *Provider) idToken(c *authCode, token string, now time.Time) (string, er
 	p.mu.Unlock()
 	claims := p.idClaims(c.sub, c.nonce, c.sid, c.authTime, now)
 	claims["rat"] = c.requestedAt.Unix()
-	claims["at_hash"] = accessTokenHash(token)
+	claims["at_hash"] = accessTokenHash(key.Alg, token)
 	if c.acr != "" {
 		claims["acr"] = c.acr // the user confirmed in the app
 	}
@@ -639,12 +642,6 @@ func (p *Provider) idClaims(sub, nonce, sid string, authTime, now time.Time) map
 		"sid":       sid,
 		"msn":       p.partner.msn,
 	}
-}
-
-// accessTokenHash is the at_hash of an RS256 ID token for token.
-func accessTokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
 }
 
 // signIDToken signs claims with key, after the IDToken hook, if any, had
