@@ -46,10 +46,12 @@
 // tokens are not kept.
 //
 // Discovery's issuer must equal the configured issuer byte for byte (Vipps'
-// ends in "/"). The key set is cached and refreshed in the background; a
-// token naming an unknown key id refetches it at once, a few times in a row
-// and then at most once per 10 seconds, so key rotation works and a flood of
-// forged key ids cannot hammer the provider.
+// ends in "/"). Discovery and the key set are cached and refreshed in the
+// background. A token naming an unknown key id refetches both at once, and
+// one whose algorithm the cached discovery does not list refetches
+// discovery before it is refused: a few times in a row and then at most once
+// per 10 seconds, so key rotation and a change of algorithm are followed at
+// once and a flood of forged tokens cannot hammer the provider.
 //
 // # Session stores and several instances
 //
