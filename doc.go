@@ -41,6 +41,8 @@
 // contains the client id, azp (when present) is the client id, exp and iat
 // hold within Config.ClockSkew, nonce is the one sent, and at_hash (when
 // present) matches the access token; userinfo's sub equals the ID token's.
+// A provider without a userinfo endpoint, which OpenID Connect allows, is
+// accepted: the claims are then the ID token's.
 // Then the session token is renewed, so a session fixed before the login is
 // worthless after it. Only the verified claims are saved in the session; the
 // tokens are not kept.

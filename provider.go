@@ -226,12 +226,20 @@ func (p *provider) check(m *metadata) error {
 	if m.Issuer != p.s.issuer {
 		return fmt.Errorf("issuer %q is not the configured %q", m.Issuer, p.s.issuer)
 	}
-	for _, e := range []struct{ name, value string }{
-		{"authorization_endpoint", m.AuthorizationEndpoint},
-		{"token_endpoint", m.TokenEndpoint},
-		{"jwks_uri", m.JWKSURI},
-		{"userinfo_endpoint", m.UserinfoEndpoint},
+	for _, e := range []struct {
+		name, value string
+		optional    bool
+	}{
+		{"authorization_endpoint", m.AuthorizationEndpoint, false},
+		{"token_endpoint", m.TokenEndpoint, false},
+		{"jwks_uri", m.JWKSURI, false},
+		// Only RECOMMENDED (OpenID Connect Discovery 1.0, section 3);
+		// without it the claims come from the ID token alone.
+		{"userinfo_endpoint", m.UserinfoEndpoint, true},
 	} {
+		if e.optional && e.value == "" {
+			continue
+		}
 		u, err := url.Parse(e.value)
 		if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
 			return fmt.Errorf("%s %q is not an absolute URL", e.name, e.value)

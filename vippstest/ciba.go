@@ -622,6 +622,7 @@ func (p *Provider) issuePhoneTokens(w http.ResponseWriter, l *phoneLogin, now ti
 	} else {
 		claims["at_hash"] = accessTokenHash(key.Alg, token)
 	}
+	p.addProfileClaims(claims, l.sub, l.sid, l.scope)
 	idToken, err := signIDToken(key, hook, claims)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "server_error", "cannot sign the ID token")

@@ -89,7 +89,7 @@ type discoveryDocument struct {
 	AuthorizationEndpoint    string   `json:"authorization_endpoint"`
 	TokenEndpoint            string   `json:"token_endpoint"`
 	JWKSURI                  string   `json:"jwks_uri"`
-	UserinfoEndpoint         string   `json:"userinfo_endpoint"`
+	UserinfoEndpoint         string   `json:"userinfo_endpoint,omitempty"`
 	ResponseTypes            []string `json:"response_types_supported"`
 	ResponseModes            []string `json:"response_modes_supported"`
 	GrantTypes               []string `json:"grant_types_supported"`
@@ -110,13 +110,17 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	algs := p.signingAlgsLocked()
 	p.mu.Unlock()
+	userinfo := base + userinfoPath
+	if p.noUserinfo {
+		userinfo = ""
+	}
 	w.Header().Set("Cache-Control", "max-age=3600")
 	writeJSON(w, http.StatusOK, discoveryDocument{
 		Issuer:                   p.Issuer(),
 		AuthorizationEndpoint:    base + authorizePath,
 		TokenEndpoint:            base + tokenPath,
 		JWKSURI:                  base + jwksPath,
-		UserinfoEndpoint:         base + userinfoPath,
+		UserinfoEndpoint:         userinfo,
 		ResponseTypes:            []string{"code"},
 		ResponseModes:            []string{"query"},
 		GrantTypes:               []string{"authorization_code"},
@@ -625,6 +629,7 @@ func (p *Provider) idToken(c *authCode, token string, now time.Time) (string, er
 	if c.acr != "" {
 		claims["acr"] = c.acr // the user confirmed in the app
 	}
+	p.addProfileClaims(claims, c.sub, c.sid, c.scope)
 	return signIDToken(key, hook, claims)
 }
 

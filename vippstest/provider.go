@@ -87,6 +87,14 @@ type Config struct {
 	// Default: false.
 	IssuerParameter bool
 
+	// NoUserinfoEndpoint makes discovery leave out userinfo_endpoint, which
+	// OpenID Connect Discovery 1.0 (section 3) only recommends, and puts the
+	// claims that userinfo would send for the granted scopes in the ID
+	// token instead, as providers without one do. The userinfo endpoint
+	// still answers. Vipps always has one.
+	// Default: false.
+	NoUserinfoEndpoint bool
+
 	// Now is the clock for token times and for the expiry of codes, consent
 	// pages and access tokens.
 	// Default: time.Now.
@@ -221,10 +229,11 @@ type Hooks struct {
 // of the first (RFC 6749 section 4.1.2). A request that fails client
 // authentication does not touch the code.
 //
-// ID tokens are signed RS256 (see [Provider.RotateKeyAlg]) and carry iss, sub, aud (an array with the
-// client id), exp, iat, auth_time, rat, jti, nonce ("" if the request had
-// none), sid and at_hash. The userinfo endpoint sends sub and sid, and for
-// each granted scope:
+// ID tokens are signed RS256 (see [Provider.RotateKeyAlg]) and carry iss,
+// sub, aud (an array with the client id), exp, iat, auth_time, rat, jti,
+// nonce ("" if the request had none), sid and at_hash. The userinfo
+// endpoint sends sub and sid, and for each granted scope (in the ID token
+// instead with [Config].NoUserinfoEndpoint):
 //
 //	name         name, given_name, family_name
 //	email        email, email_verified
@@ -238,6 +247,7 @@ type Provider struct {
 	clientSecret string
 	autoApprove  bool
 	issParam     bool
+	noUserinfo   bool
 	now          func() time.Time
 	codeTTL      time.Duration
 	accessTTL    time.Duration
@@ -370,6 +380,7 @@ func New(cfg Config) (*Provider, error) {
 		clientSecret: cfg.ClientSecret,
 		autoApprove:  cfg.AutoApprove,
 		issParam:     cfg.IssuerParameter,
+		noUserinfo:   cfg.NoUserinfoEndpoint,
 		now:          cfg.Now,
 		codeTTL:      cfg.CodeTTL,
 		accessTTL:    cfg.AccessTokenTTL,
