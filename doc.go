@@ -93,7 +93,7 @@
 // Every failed request is logged through Config.Logger and answered by
 // Config.ErrorHandler, by default [WriteError]: a page a person understands
 // for browsers and JSON for API clients, never the error's text or any
-// token. The errors wrap this package's sentinels ([ErrLoginExpired],
+// token, naming the provider as Config.ProviderName says. The errors wrap this package's sentinels ([ErrLoginExpired],
 // [ErrBrowserMismatch], [ErrInvalidIDToken], ...) and typed errors
 // ([*ProviderError], [*TokenError], [*LoginError]) for errors.Is and
 // errors.As.
