@@ -17,8 +17,9 @@ import (
 // one that is expired or already used, and one whose iss parameter (RFC 9207,
 // required when discovery advertises it) is not the issuer. It exchanges the
 // code with the PKCE verifier and the exact redirect URI, verifies the ID
-// token (see the package documentation), fetches userinfo and requires its
-// sub to be the ID token's, renews the session token, runs
+// token (see the package documentation), fetches userinfo, when the
+// provider has a userinfo endpoint, and requires its sub to be the ID
+// token's, renews the session token, runs
 // Config.AfterLogin, saves the verified claims (never the tokens) and
 // redirects to the login's return_to.
 //

@@ -12,7 +12,8 @@ import (
 )
 
 // Claims are the verified facts about a logged-in user: the ID token's
-// identifying claims and what userinfo returned for the granted scopes.
+// identifying claims and what userinfo returned for the granted scopes
+// (from a provider without a userinfo endpoint, what the ID token carries).
 // A claim that was not granted or not sent is the zero value.
 type Claims struct {
 	// Subject is the user's id at this sales unit ("sub"). It is stable and

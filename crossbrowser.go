@@ -57,7 +57,7 @@ func (c *Client) handOff(w http.ResponseWriter, r *http.Request, rec *pendingLog
 		return
 	}
 	c.s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "vippslogin: login came back in another browser; asking it to confirm")
-	writeConfirmPage(w, r, c.s.basePath+c.s.AuthPath+"/confirm", h.ID, claims)
+	c.writeConfirmPage(w, r, h.ID, claims)
 }
 
 // askAgain shows the page that asks to confirm again, when the browser of
@@ -71,7 +71,7 @@ func (c *Client) askAgain(w http.ResponseWriter, r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	writeConfirmPage(w, r, c.s.basePath+c.s.AuthPath+"/confirm", h.ID, claims)
+	c.writeConfirmPage(w, r, h.ID, claims)
 	return true
 }
 
@@ -122,8 +122,9 @@ func personLabel(c *Claims) string {
 	return strings.TrimSpace(c.Email)
 }
 
-// confirmText is the confirmation page in one language. %s in title and
-// message is the user's name.
+// confirmText is the confirmation page in one language. "{name}" in title
+// and message stands for the user's name, "{provider}" for
+// Config.ProviderName.
 type confirmText struct {
 	title, message, cont, cancel string
 }
@@ -146,14 +147,16 @@ var confirmPage = template.Must(template.Must(pageLayout.Clone()).Parse(`{{defin
 
 // writeConfirmPage asks the browser whether to continue as the person the
 // claims name (personLabel), the only thing shown of them.
-func writeConfirmPage(w http.ResponseWriter, r *http.Request, action, login string, claims *Claims) {
+func (c *Client) writeConfirmPage(w http.ResponseWriter, r *http.Request, login string, claims *Claims) {
 	l := pickLanguage(r)
 	t := msgs[l].confirm
-	name := safeText(personLabel(claims))
+	// One pass, so that a name holding "{provider}" stays as it is.
+	fill := strings.NewReplacer("{name}", safeText(personLabel(claims)), "{provider}", c.s.ProviderName)
+	action := c.s.basePath + c.s.AuthPath + "/confirm"
 	setPageHeaders(w.Header(), l)
 	writePage(w, r, http.StatusOK, confirmPage, confirmView{
-		pageView: pageView{Lang: l.tag(), Title: fmt.Sprintf(t.title, name)},
-		Message:  fmt.Sprintf(t.message, name),
+		pageView: pageView{Lang: l.tag(), Title: fill.Replace(t.title)},
+		Message:  fill.Replace(t.message),
 		Action:   action,
 		Login:    login,
 		Continue: t.cont,

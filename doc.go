@@ -35,20 +35,25 @@
 // bound to the browser by an HttpOnly cookie); the iss parameter names the issuer when present (and is required
 // when the provider advertises it); the code is exchanged with the PKCE
 // verifier (S256) and the exact redirect URI; the ID token is signed with an
-// asymmetric algorithm that discovery lists (never "none", never HMAC) by a
-// key in the provider's key set; its iss is the configured issuer, aud
+// asymmetric algorithm that discovery lists (never "none", never HMAC; Ed25519,
+// the fully-specified name of EdDSA over Ed25519, only with an Ed25519 key) by
+// a key in the provider's key set; its iss is the configured issuer, aud
 // contains the client id, azp (when present) is the client id, exp and iat
 // hold within Config.ClockSkew, nonce is the one sent, and at_hash (when
 // present) matches the access token; userinfo's sub equals the ID token's.
+// A provider without a userinfo endpoint, which OpenID Connect allows, is
+// accepted: the claims are then the ID token's.
 // Then the session token is renewed, so a session fixed before the login is
 // worthless after it. Only the verified claims are saved in the session; the
 // tokens are not kept.
 //
 // Discovery's issuer must equal the configured issuer byte for byte (Vipps'
-// ends in "/"). The key set is cached and refreshed in the background; a
-// token naming an unknown key id refetches it at once, a few times in a row
-// and then at most once per 10 seconds, so key rotation works and a flood of
-// forged key ids cannot hammer the provider.
+// ends in "/"). Discovery and the key set are cached and refreshed in the
+// background. A token naming an unknown key id refetches both at once, and
+// one whose algorithm the cached discovery does not list refetches
+// discovery before it is refused: a few times in a row and then at most once
+// per 10 seconds, so key rotation and a change of algorithm are followed at
+// once and a flood of forged tokens cannot hammer the provider.
 //
 // # Session stores and several instances
 //
@@ -88,7 +93,7 @@
 // Every failed request is logged through Config.Logger and answered by
 // Config.ErrorHandler, by default [WriteError]: a page a person understands
 // for browsers and JSON for API clients, never the error's text or any
-// token. The errors wrap this package's sentinels ([ErrLoginExpired],
+// token, naming the provider as Config.ProviderName says. The errors wrap this package's sentinels ([ErrLoginExpired],
 // [ErrBrowserMismatch], [ErrInvalidIDToken], ...) and typed errors
 // ([*ProviderError], [*TokenError], [*LoginError]) for errors.Is and
 // errors.As.

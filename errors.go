@@ -67,11 +67,12 @@ var (
 var (
 	// ErrMalformedToken: the token or its claims do not parse.
 	ErrMalformedToken = errors.New("vippslogin: malformed token")
-	// ErrAlgorithm: alg is not an asymmetric algorithm discovery lists, or
-	// does not fit the key.
+	// ErrAlgorithm: alg is not an asymmetric algorithm discovery lists (also
+	// after a refetch of discovery, when one is allowed), or does not fit
+	// the key.
 	ErrAlgorithm = errors.New("vippslogin: signing algorithm not allowed")
 	// ErrUnknownKey: no key in the key set has the token's kid, even after a
-	// refetch.
+	// refetch (when one is allowed).
 	ErrUnknownKey = errors.New("vippslogin: token signed with an unknown key")
 	// ErrSignature: the signature does not verify.
 	ErrSignature = errors.New("vippslogin: bad signature")

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -16,7 +17,8 @@ import (
 // The provider's side of a login: the code exchange at the token endpoint,
 // the ID token's checks (verify.go) and userinfo.
 
-// finish exchanges the code, verifies the ID token and fetches userinfo.
+// finish exchanges the code, verifies the ID token and fetches userinfo
+// (when the provider has a userinfo endpoint).
 func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *pendingLogin) (*Claims, error) {
 	tok, err := c.exchange(ctx, meta, code, rec.Verifier)
 	if err != nil {
@@ -46,8 +48,19 @@ var (
 
 // userClaims fetches userinfo with the access token, checks that it is
 // about the ID token's subject, and takes what the ID token says about how
-// and when the user logged in from the ID token alone.
+// and when the user logged in from the ID token alone. From a provider
+// without a userinfo endpoint, the claims are the ID token's: its sub, the
+// profile claims it carries and those about the login, without those about
+// the token itself.
 func (c *Client) userClaims(ctx context.Context, meta *metadata, accessToken string, idClaims map[string]any) (*Claims, error) {
+	if meta.UserinfoEndpoint == "" {
+		info := maps.Clone(idClaims)
+		for _, k := range tokenClaims {
+			delete(info, k)
+		}
+		claims := claimsFromMap(info)
+		return &claims, nil
+	}
 	info, err := c.userinfo(ctx, meta, accessToken)
 	if err != nil {
 		return nil, err

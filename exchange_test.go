@@ -153,3 +153,41 @@ func TestTokenErrorDebugLogged(t *testing.T) {
 		t.Errorf("the log lacks the explanation:\n%s", h.logs)
 	}
 }
+
+// TestNoUserinfoEndpoint: userinfo_endpoint is only RECOMMENDED in a
+// provider's discovery (OpenID Connect Discovery 1.0, section 3). A provider
+// without one is accepted, userinfo is never called, and the claims come
+// from the verified ID token alone (OpenID Connect Core 1.0, section
+// 3.1.3.7): its sub, the profile claims it carries and those about the
+// login, but not those about the token itself.
+func TestNoUserinfoEndpoint(t *testing.T) {
+	h := newHarness(t, options{idp: func(c *vippstest.Config) { c.NoUserinfoEndpoint = true }})
+	if err := h.auth.Ready(t.Context()); err != nil {
+		t.Fatalf("Ready against a provider without userinfo: %v", err)
+	}
+	b := h.browser()
+	b.login("/profile")
+	c := b.profile()
+	if c == nil {
+		t.Fatal("not logged in")
+	}
+	u := vippstest.DefaultUsers()[0]
+	for k, want := range map[string]any{"sub": u.Sub, "name": u.Name, "email": u.Email, "birthdate": u.BirthDate} {
+		if c[k] != want {
+			t.Errorf("claim %s = %v, want %v", k, c[k], want)
+		}
+	}
+	for _, k := range []string{"sid", "auth_time"} {
+		if c[k] == nil {
+			t.Errorf("claim %s missing", k)
+		}
+	}
+	for _, k := range []string{"nonce", "aud", "iss", "exp", "iat", "at_hash", "jti"} {
+		if v, ok := c[k]; ok {
+			t.Errorf("token claim %s = %v kept in the claims", k, v)
+		}
+	}
+	if n := h.idp.Hits(vippstest.Userinfo); n != 0 {
+		t.Errorf("userinfo called %d times", n)
+	}
+}

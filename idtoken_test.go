@@ -336,3 +336,58 @@ func TestUnknownKidFloodRateLimited(t *testing.T) {
 		t.Errorf("error = %v, want ErrInvalidIDToken", err)
 	}
 }
+
+// TestEd25519IDTokens logs in with ID tokens signed with Ed25519, the
+// fully-specified name of EdDSA over Ed25519 (RFC 9864, section 2.2), and
+// with EdDSA. The alg must be one that discovery lists in
+// id_token_signing_alg_values_supported (OpenID Connect Discovery 1.0,
+// section 3; Core, section 3.1.3.7, steps 6 and 7): EdDSA being listed does
+// not admit Ed25519.
+func TestEd25519IDTokens(t *testing.T) {
+	tests := []struct {
+		name      string
+		alg       string   // of the provider's signing key
+		advertise []string // discovery's list; nil for the keys' algorithms
+		edit      editToken
+		want      error // nil when the login succeeds
+	}{
+		{name: "Ed25519 listed", alg: "Ed25519"},
+		{name: "EdDSA listed", alg: "EdDSA"},
+		{name: "Ed25519 listed beside EdDSA", alg: "Ed25519", advertise: []string{"EdDSA", "Ed25519"}},
+		{name: "Ed25519 not listed, EdDSA listed", alg: "Ed25519", advertise: []string{"EdDSA"}, want: vippslogin.ErrAlgorithm},
+		{name: "EdDSA not listed, Ed25519 listed", alg: "EdDSA", advertise: []string{"Ed25519"}, want: vippslogin.ErrAlgorithm},
+		{
+			name: "Ed25519 with a bad signature",
+			alg:  "Ed25519",
+			edit: func(h *harness, header, claims map[string]any) string {
+				return corruptSignature(h.t, h.idp.Sign(header, claims))
+			},
+			want: vippslogin.ErrSignature,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			if h.idp.RotateKeyAlg(tc.alg) == "" {
+				t.Fatalf("RotateKeyAlg(%q) failed", tc.alg)
+			}
+			h.idp.RetireOldKeys()
+			h.idp.SetSigningAlgs(tc.advertise...)
+			if tc.edit != nil {
+				h.idp.SetHooks(vippstest.Hooks{IDToken: func(header, claims map[string]any) string {
+					return tc.edit(h, header, claims)
+				}})
+			}
+			b := h.browser()
+			if tc.want != nil {
+				resp, _ := b.get(b.startLogin("/profile"))
+				b.wantRefused(resp, vippslogin.ErrInvalidIDToken, tc.want)
+				return
+			}
+			b.login("/profile")
+			if got := b.profile(); got == nil || got["sub"] != vippstest.DefaultUsers()[0].Sub {
+				t.Fatalf("profile = %v, want the user logged in", got)
+			}
+		})
+	}
+}

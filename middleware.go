@@ -246,7 +246,7 @@ func (c *Client) loginRequiredWith(w http.ResponseWriter, r *http.Request, stepU
 		w.Header().Set("HX-Redirect", loginURL)
 	}
 	err := &LoginError{ReturnTo: returnTo, LoginURL: loginURL, Home: c.s.DefaultReturnTo, Err: ErrNotLoggedIn}
-	c.s.ErrorHandler(w, r, err) // not logged: an anonymous visitor is not an event
+	c.s.ErrorHandler(w, c.withProviderName(r), err) // not logged: an anonymous visitor is not an event
 }
 
 func (c *Client) login(w http.ResponseWriter, r *http.Request) {
@@ -366,7 +366,7 @@ func (c *Client) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if ok, suppressed := c.logs.allow(p.code+"/"+strconv.Itoa(p.level), c.s.Now()); ok {
 		logError(c.s.Logger, r, err, p, suppressed)
 	}
-	c.s.ErrorHandler(w, r, err)
+	c.s.ErrorHandler(w, c.withProviderName(r), err)
 }
 
 func (c *Client) loginErr(returnTo string, err error) error {

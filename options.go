@@ -122,9 +122,16 @@ type Config struct {
 	// Issuer, when set, overrides Environment with the issuer URL of any
 	// OpenID Connect provider (the mock provider of package vippstest, for
 	// one). Discovery is read from Issuer + ".well-known/openid-configuration"
-	// (a slash is put between them when Issuer has none). Default: the
-	// Environment's issuer.
+	// (a slash is put between them when Issuer has none); set ProviderName
+	// too. Default: the Environment's issuer.
 	Issuer string
+
+	// ProviderName is how the package's pages and JSON messages name the
+	// provider to people ("Logging in with Vipps MobilePay is not possible
+	// right now"); set it when Issuer names another provider. At most 64
+	// bytes of printable text. The login button keeps its Vipps or
+	// MobilePay brand. Default: "Vipps MobilePay".
+	ProviderName string
 
 	// BaseURL is the public origin of the site, with an optional path prefix
 	// when the site lives below one, e.g. "https://shop.example". The redirect
@@ -238,8 +245,9 @@ type Config struct {
 	// ErrorHandler answers every failed request, after the error has been
 	// logged to Logger (Retry-After is already set on 429 and 503 answers
 	// to a login start). err can be tested with errors.Is and errors.As
-	// against this package's errors. Default: [WriteError]: a human page for
-	// browsers, JSON for API clients.
+	// against this package's errors; r carries ProviderName in its context
+	// for WriteError. Default: [WriteError]: a human page for browsers, JSON
+	// for API clients.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Logger receives a record for every failed login and provider problem.
@@ -299,6 +307,11 @@ func (cfg Config) validate() (*settings, error) {
 		return nil, configErr("Issuer", "%q must use https (http only for localhost)", s.issuer)
 	}
 	s.discoveryURL = strings.TrimSuffix(s.issuer, "/") + "/.well-known/openid-configuration"
+	if s.ProviderName == "" {
+		s.ProviderName = defaultProviderName
+	} else if len(s.ProviderName) > 64 || strings.TrimSpace(s.ProviderName) == "" || safeText(s.ProviderName) != s.ProviderName {
+		return nil, configErr("ProviderName", "%q must be 1 to 64 bytes of printable text", s.ProviderName)
+	}
 
 	if cfg.BaseURL == "" {
 		return nil, configErr("BaseURL", "is empty; set the public origin of the site, e.g. https://shop.example")

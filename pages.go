@@ -1,6 +1,7 @@
 package vippslogin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -22,13 +23,18 @@ import (
 // The page and the JSON message are in Norwegian (Bokmål) or English, as
 // [Language] picks for r; the code stays the same in every language. The
 // answer carries Content-Language and Vary: Accept-Language.
+//
+// They name the provider as Config.ProviderName says: the Client puts it
+// in the context of the request it hands to Config.ErrorHandler, so a
+// custom handler that calls WriteError with that request gets it too.
+// Given any other request, WriteError says "Vipps MobilePay".
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	p := describe(err)
 	var le *LoginError
 	errors.As(err, &le)
 	l := pickLanguage(r)
 	t := &msgs[l]
-	text := t.problems[p.text]
+	text := t.problems[p.text].named(providerName(r.Context()))
 	h := w.Header()
 	setPageHeaders(h, l)
 	status := p.status
@@ -62,6 +68,26 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		TryAgain:   t.tryAgain,
 		BackToSite: t.backToSite,
 	})
+}
+
+// defaultProviderName is Config.ProviderName's default.
+const defaultProviderName = "Vipps MobilePay"
+
+type providerNameKey struct{}
+
+// withProviderName returns r with the Client's provider name in its
+// context, where WriteError finds it.
+func (c *Client) withProviderName(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), providerNameKey{}, c.s.ProviderName))
+}
+
+// providerName is the provider's name that withProviderName put in ctx, or
+// the default.
+func providerName(ctx context.Context) string {
+	if name, ok := ctx.Value(providerNameKey{}).(string); ok && name != "" {
+		return name
+	}
+	return defaultProviderName
 }
 
 // setupErrorCode reports whether an error code from the authorization

@@ -36,12 +36,14 @@ type metadata struct {
 
 // asymmetric lists the signature algorithms an ID token may use. HMAC
 // (which would turn the public key into a shared secret) and "none" are
-// never accepted, whatever discovery says.
+// never accepted, whatever discovery says. Ed25519 is the fully-specified
+// name of EdDSA over Ed25519 (RFC 9864, section 2.2), verified with an
+// Ed25519 key only.
 var asymmetric = map[string]bool{
 	"RS256": true, "RS384": true, "RS512": true,
 	"PS256": true, "PS384": true, "PS512": true,
 	"ES256": true, "ES384": true, "ES512": true,
-	"EdDSA": true,
+	"EdDSA": true, jose.Ed25519: true,
 }
 
 const (
@@ -52,10 +54,11 @@ const (
 	// failureBackoff is how long a failed discovery fetch is not repeated;
 	// requests in that time get the remembered error.
 	failureBackoff = 2 * time.Second
-	// unknownKidBurst refetches of the key set may be made at once for
-	// tokens with unknown key ids; then one per unknownKidEvery.
-	unknownKidBurst = 3
-	unknownKidEvery = 10 * time.Second
+	// refetchBurst refetches may be made at once for ID tokens that the
+	// cache cannot explain (an unknown key id, an algorithm discovery does
+	// not list); then one per refetchEvery.
+	refetchBurst = 3
+	refetchEvery = 10 * time.Second
 )
 
 // provider holds the cached discovery document and key set.
@@ -77,14 +80,14 @@ type provider struct {
 	stopKeys   context.CancelFunc
 	first      *flight // the fetch of the first document, while under way
 
-	kidMu     sync.Mutex
-	kidTokens float64
-	kidLast   time.Time
+	refetchMu     sync.Mutex
+	refetchTokens float64
+	refetchLast   time.Time
 }
 
 func newProvider(s *settings) *provider {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &provider{s: s, ctx: ctx, cancel: cancel, kidTokens: unknownKidBurst}
+	return &provider{s: s, ctx: ctx, cancel: cancel, refetchTokens: refetchBurst}
 }
 
 // metadata returns the discovery document. The first call fetches it (the
@@ -223,12 +226,20 @@ func (p *provider) check(m *metadata) error {
 	if m.Issuer != p.s.issuer {
 		return fmt.Errorf("issuer %q is not the configured %q", m.Issuer, p.s.issuer)
 	}
-	for _, e := range []struct{ name, value string }{
-		{"authorization_endpoint", m.AuthorizationEndpoint},
-		{"token_endpoint", m.TokenEndpoint},
-		{"jwks_uri", m.JWKSURI},
-		{"userinfo_endpoint", m.UserinfoEndpoint},
+	for _, e := range []struct {
+		name, value string
+		optional    bool
+	}{
+		{"authorization_endpoint", m.AuthorizationEndpoint, false},
+		{"token_endpoint", m.TokenEndpoint, false},
+		{"jwks_uri", m.JWKSURI, false},
+		// Only RECOMMENDED (OpenID Connect Discovery 1.0, section 3);
+		// without it the claims come from the ID token alone.
+		{"userinfo_endpoint", m.UserinfoEndpoint, true},
 	} {
+		if e.optional && e.value == "" {
+			continue
+		}
 		u, err := url.Parse(e.value)
 		if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
 			return fmt.Errorf("%s %q is not an absolute URL", e.name, e.value)
@@ -253,26 +264,38 @@ func (p *provider) check(m *metadata) error {
 	return nil
 }
 
-// allowKeyRefetch reports whether a token with an unknown kid may refetch
-// the key set now: a burst of unknownKidBurst, then one per unknownKidEvery.
-func (p *provider) allowKeyRefetch() bool {
-	p.kidMu.Lock()
-	defer p.kidMu.Unlock()
+// allowRefetch reports whether an ID token that the cache cannot explain
+// (an unknown kid, an algorithm discovery does not list) may refetch
+// discovery and the key set now: a burst of refetchBurst, then one per
+// refetchEvery, so that forged tokens cannot hammer the provider.
+func (p *provider) allowRefetch() bool {
+	p.refetchMu.Lock()
+	defer p.refetchMu.Unlock()
 	now := p.s.Now()
-	if !p.kidLast.IsZero() {
-		if d := now.Sub(p.kidLast); d > 0 {
-			p.kidTokens += d.Seconds() / unknownKidEvery.Seconds()
+	if !p.refetchLast.IsZero() {
+		if d := now.Sub(p.refetchLast); d > 0 {
+			p.refetchTokens += d.Seconds() / refetchEvery.Seconds()
 		}
 	}
-	if p.kidTokens > unknownKidBurst {
-		p.kidTokens = unknownKidBurst
+	if p.refetchTokens > refetchBurst {
+		p.refetchTokens = refetchBurst
 	}
-	p.kidLast = now
-	if p.kidTokens < 1 {
+	p.refetchLast = now
+	if p.refetchTokens < 1 {
 		return false
 	}
-	p.kidTokens--
+	p.refetchTokens--
 	return true
+}
+
+// reload fetches discovery now, however fresh the cached copy, for an ID
+// token that suggests the provider has changed it (a new key, a new
+// algorithm). The caller has asked allowRefetch. On failure the cached
+// copy stays in use.
+func (p *provider) reload(ctx context.Context) (*metadata, error) {
+	p.fetchMu.Lock()
+	defer p.fetchMu.Unlock()
+	return p.load(ctx)
 }
 
 // ready fetches discovery and the key set.

@@ -27,8 +27,11 @@ func idTokenErr(reason error, format string, args ...any) error {
 // set and its claims against the request, and returns the claims.
 //
 // The signature must be made with an asymmetric algorithm that discovery
-// names, by a key in the key set; a token naming an unknown key id refetches
-// the key set (rate-limited) to follow key rotation. The claims must have
+// names, by a key in the key set. The provider may have changed either
+// since they were cached: a token with an algorithm the cached discovery
+// does not name refetches discovery, and one naming an unknown key id
+// refetches discovery and the key set, before it is refused. These
+// refetches are rate-limited (allowRefetch). The claims must have
 // iss equal to the issuer, aud containing the client id (and azp naming it
 // when present or when aud names others too), exp not past and iat not in
 // the future (both with Config.ClockSkew), nbf if present not in the
@@ -41,10 +44,23 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 	if err != nil {
 		return nil, idTokenErr(ErrMalformedToken, "")
 	}
+	refreshed := false
 	if !meta.algs[hdr.Alg] {
-		return nil, idTokenErr(ErrAlgorithm, "alg %q", safeText(hdr.Alg))
+		// The provider may have moved to another algorithm since discovery
+		// was cached. "none" and HMAC never qualify, so they fetch nothing.
+		if !asymmetric[hdr.Alg] || !c.provider.allowRefetch() {
+			return nil, idTokenErr(ErrAlgorithm, "alg %q", safeText(hdr.Alg))
+		}
+		fresh, err := c.provider.reload(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if !fresh.algs[hdr.Alg] {
+			return nil, idTokenErr(ErrAlgorithm, "alg %q", safeText(hdr.Alg))
+		}
+		refreshed = true
 	}
-	payload, err := c.verifySignature(ctx, token, hdr)
+	payload, err := c.verifySignature(ctx, token, hdr, refreshed)
 	if err != nil {
 		return nil, err
 	}
@@ -130,17 +146,22 @@ func checkNonce(claims map[string]any, want idTokenWant) error {
 	return nil
 }
 
-func (c *Client) verifySignature(ctx context.Context, token []byte, hdr jose.Header) ([]byte, error) {
-	keys := c.provider.keySet()
-	fetchCtx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
-	defer cancel()
-	payload, err := keys.Verify(fetchCtx, token, hdr.Alg, hdr.Kid)
-	if errors.Is(err, jose.ErrUnknownKey) && c.provider.allowKeyRefetch() {
-		// The provider may have rotated its keys since the last fetch.
-		if rerr := keys.Refresh(fetchCtx); rerr != nil {
-			return nil, upstreamErr(fetchCtx, ErrProviderUnavailable, "key set", rerr)
+// verifySignature checks the token's signature with the key its kid names.
+// A kid the key set lacks may be a new key: then discovery (unless
+// refreshed says the caller has just fetched it) and the key set are
+// fetched anew, if allowRefetch allows, and the token tried again.
+func (c *Client) verifySignature(ctx context.Context, token []byte, hdr jose.Header, refreshed bool) ([]byte, error) {
+	payload, err := c.tryKeys(ctx, token, hdr, false)
+	if errors.Is(err, jose.ErrUnknownKey) && c.provider.allowRefetch() {
+		// The provider may have rotated its keys since the last fetch, and
+		// changed its discovery document with them (a new jwks_uri, other
+		// algorithms). When discovery fails, the cached copy will do.
+		if !refreshed {
+			if _, derr := c.provider.reload(ctx); derr != nil {
+				c.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: discovery refetch for a new key failed; using the cached document", attrErr(derr))
+			}
 		}
-		payload, err = keys.Verify(fetchCtx, token, hdr.Alg, hdr.Kid)
+		payload, err = c.tryKeys(ctx, token, hdr, true)
 	}
 	switch {
 	case err == nil:
@@ -154,7 +175,31 @@ func (c *Client) verifySignature(ctx context.Context, token []byte, hdr jose.Hea
 	case errors.Is(err, jose.ErrMalformed):
 		return nil, idTokenErr(ErrMalformedToken, "")
 	}
-	return nil, upstreamErr(fetchCtx, ErrProviderUnavailable, "key set", err)
+	return nil, err
+}
+
+// tryKeys verifies the token's signature with the current key set, fetched
+// anew first when refetch is set, within one Config.HTTPTimeout. A failure
+// to fetch the key set is returned as ErrProviderUnavailable.
+func (c *Client) tryKeys(ctx context.Context, token []byte, hdr jose.Header, refetch bool) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
+	defer cancel()
+	keys := c.provider.keySet()
+	if refetch {
+		if err := keys.Refresh(ctx); err != nil {
+			return nil, upstreamErr(ctx, ErrProviderUnavailable, "key set", err)
+		}
+	}
+	payload, err := keys.Verify(ctx, token, hdr.Alg, hdr.Kid)
+	for _, known := range []error{jose.ErrUnknownKey, jose.ErrKeyMismatch, jose.ErrSignature, jose.ErrMalformed} {
+		if errors.Is(err, known) {
+			return nil, err
+		}
+	}
+	if err != nil {
+		return nil, upstreamErr(ctx, ErrProviderUnavailable, "key set", err)
+	}
+	return payload, nil
 }
 
 // checkAudience requires aud (a string or an array, Vipps sends an array) to
@@ -242,6 +287,7 @@ func msnMatches(v any, msn string) bool {
 
 // accessTokenHashOK checks at_hash: the left half of the hash of the access
 // token, with the hash of the token's signing algorithm, base64url-encoded.
+// EdDSA and Ed25519 (EdDSA over Ed25519) hash with SHA-512, as Ed25519 does.
 func accessTokenHashOK(alg, accessToken, atHash string) bool {
 	var h hash.Hash
 	switch alg {
@@ -249,7 +295,7 @@ func accessTokenHashOK(alg, accessToken, atHash string) bool {
 		h = sha256.New()
 	case "RS384", "PS384", "ES384":
 		h = sha512.New384()
-	case "RS512", "PS512", "ES512", "EdDSA":
+	case "RS512", "PS512", "ES512", "EdDSA", jose.Ed25519:
 		h = sha512.New()
 	default:
 		return false

@@ -642,8 +642,9 @@ func (p *Provider) issuePhoneTokens(w http.ResponseWriter, l *phoneLogin, now ti
 		tokenType = "bearer" // as in the example answer
 	} else {
 		claims = p.idClaims(l.sub, l.nonce, l.sid, l.decided, now)
-		claims["at_hash"] = accessTokenHash(token)
+		claims["at_hash"] = accessTokenHash(key.Alg, token)
 	}
+	p.addProfileClaims(claims, l.sub, l.sid, l.scope)
 	idToken, err := signIDToken(key, hook, claims)
 	if err != nil {
 		writeCIBAError(w, http.StatusInternalServerError, "server_error", "cannot sign the ID token")

@@ -70,6 +70,8 @@
 // endpoint answer with an error. [UnsignedToken], [HMACToken],
 // [Provider.PublicKeyPEM] and [Provider.Sign] build tokens that a client must
 // refuse, and [Provider.RotateKey] and [Provider.RetireOldKeys] exercise key
-// rotation. [Provider.Hits] and [Provider.LastHeader] show what a client
+// rotation. [Provider.RotateKeyAlg] signs with ES256, EdDSA or Ed25519
+// instead of RS256, and [Provider.SetSigningAlgs] changes the algorithms
+// discovery lists. [Provider.Hits] and [Provider.LastHeader] show what a client
 // sent.
 package vippstest

@@ -90,7 +90,7 @@ type discoveryDocument struct {
 	AuthorizationEndpoint    string   `json:"authorization_endpoint"`
 	TokenEndpoint            string   `json:"token_endpoint"`
 	JWKSURI                  string   `json:"jwks_uri"`
-	UserinfoEndpoint         string   `json:"userinfo_endpoint"`
+	UserinfoEndpoint         string   `json:"userinfo_endpoint,omitempty"`
 	ResponseTypes            []string `json:"response_types_supported"`
 	ResponseModes            []string `json:"response_modes_supported"`
 	GrantTypes               []string `json:"grant_types_supported"`
@@ -108,18 +108,25 @@ type discoveryDocument struct {
 
 func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	base := p.URL()
+	p.mu.Lock()
+	algs := p.signingAlgsLocked()
+	p.mu.Unlock()
+	userinfo := base + userinfoPath
+	if p.noUserinfo {
+		userinfo = ""
+	}
 	w.Header().Set("Cache-Control", "max-age=3600")
 	writeJSON(w, http.StatusOK, discoveryDocument{
 		Issuer:                   p.Issuer(),
 		AuthorizationEndpoint:    base + authorizePath,
 		TokenEndpoint:            base + tokenPath,
 		JWKSURI:                  base + jwksPath,
-		UserinfoEndpoint:         base + userinfoPath,
+		UserinfoEndpoint:         userinfo,
 		ResponseTypes:            []string{"code"},
 		ResponseModes:            []string{"query"},
 		GrantTypes:               []string{"authorization_code"},
 		SubjectTypes:             []string{"public"},
-		IDTokenSigningAlgs:       []string{"RS256"},
+		IDTokenSigningAlgs:       algs,
 		Scopes:                   []string{"openid", "name", "email", "phoneNumber", "address", "birthDate", "nin"},
 		TokenEndpointAuthMethods: []string{methodBasic, methodPost},
 		CodeChallengeMethods:     []string{"S256", "plain"},
@@ -622,10 +629,11 @@ func (p *Provider) idToken(c *authCode, token string, now time.Time) (string, er
 	p.mu.Unlock()
 	claims := p.idClaims(c.sub, c.nonce, c.sid, c.authTime, now)
 	claims["rat"] = c.requestedAt.Unix()
-	claims["at_hash"] = accessTokenHash(token)
+	claims["at_hash"] = accessTokenHash(key.Alg, token)
 	if c.acr != "" {
 		claims["acr"] = c.acr // the user confirmed in the app
 	}
+	p.addProfileClaims(claims, c.sub, c.sid, c.scope)
 	return signIDToken(key, hook, claims)
 }
 
@@ -643,12 +651,6 @@ func (p *Provider) idClaims(sub, nonce, sid string, authTime, now time.Time) map
 		"sid":       sid,
 		"msn":       p.partner.msn,
 	}
-}
-
-// accessTokenHash is the at_hash of an RS256 ID token for token.
-func accessTokenHash(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
 }
 
 // signIDToken signs claims with key, after the IDToken hook, if any, had

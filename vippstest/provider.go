@@ -87,6 +87,14 @@ type Config struct {
 	// Default: false.
 	IssuerParameter bool
 
+	// NoUserinfoEndpoint makes discovery leave out userinfo_endpoint, which
+	// OpenID Connect Discovery 1.0 (section 3) only recommends, and puts the
+	// claims that userinfo would send for the granted scopes in the ID
+	// token instead, as providers without one do. The userinfo endpoint
+	// still answers. Vipps always has one.
+	// Default: false.
+	NoUserinfoEndpoint bool
+
 	// Now is the clock for token times and for the expiry of codes, consent
 	// pages and access tokens.
 	// Default: time.Now.
@@ -230,10 +238,11 @@ type Hooks struct {
 // of the first (RFC 6749 section 4.1.2). A request that fails client
 // authentication does not touch the code.
 //
-// ID tokens are signed RS256 and carry iss, sub, aud (an array with the
-// client id), exp, iat, auth_time, rat, jti, nonce ("" if the request had
-// none), sid and at_hash. The userinfo endpoint sends sub and sid, and for
-// each granted scope:
+// ID tokens are signed RS256 (see [Provider.RotateKeyAlg]) and carry iss,
+// sub, aud (an array with the client id), exp, iat, auth_time, rat, jti,
+// nonce ("" if the request had none), sid and at_hash. The userinfo
+// endpoint sends sub and sid, and for each granted scope (in the ID token
+// instead with [Config].NoUserinfoEndpoint):
 //
 //	name         name, given_name, family_name
 //	email        email, email_verified
@@ -247,6 +256,7 @@ type Provider struct {
 	clientSecret string
 	autoApprove  bool
 	issParam     bool
+	noUserinfo   bool
 	now          func() time.Time
 	codeTTL      time.Duration
 	accessTTL    time.Duration
@@ -261,6 +271,7 @@ type Provider struct {
 	sub          string
 	key          *jose.SigningKey
 	oldKeys      []*jose.SigningKey // oldest first
+	signingAlgs  []string           // set by SetSigningAlgs
 	pending      map[string]*consent
 	codes        map[string]*authCode
 	tokens       map[string]*accessToken
@@ -378,6 +389,7 @@ func New(cfg Config) (*Provider, error) {
 		clientSecret: cfg.ClientSecret,
 		autoApprove:  cfg.AutoApprove,
 		issParam:     cfg.IssuerParameter,
+		noUserinfo:   cfg.NoUserinfoEndpoint,
 		now:          cfg.Now,
 		codeTTL:      cfg.CodeTTL,
 		accessTTL:    cfg.AccessTokenTTL,
@@ -489,18 +501,9 @@ func (p *Provider) SetTokenAuthMethod(m string) {
 // RotateKey makes a new RSA signing key and returns its kid. Tokens are
 // signed with the new key from now on, and the JWKS publishes it together
 // with all earlier keys until [Provider.RetireOldKeys]. If no key can be
-// made, RotateKey keeps the current key and returns "".
-func (p *Provider) RotateKey() (kid string) {
-	k, err := jose.NewRSAKey(newKid())
-	if err != nil {
-		return ""
-	}
-	p.mu.Lock()
-	p.oldKeys = append(p.oldKeys, p.key)
-	p.key = k
-	p.mu.Unlock()
-	return k.Kid
-}
+// made, RotateKey keeps the current key and returns "". [Provider.RotateKeyAlg]
+// makes keys of other algorithms.
+func (p *Provider) RotateKey() (kid string) { return p.RotateKeyAlg("RS256") }
 
 // RetireOldKeys drops all keys but the current one from the JWKS. Tokens
 // signed with the old keys no longer verify.
@@ -566,7 +569,8 @@ func (p *Provider) PublicKeyPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
-// Sign signs claims with the current key (RS256) and returns the compact
+// Sign signs claims with the current key (RS256 unless
+// [Provider.RotateKeyAlg] made another) and returns the compact
 // token, so that tests can build tokens with bad claims but a valid
 // signature. header may add to or override kid and typ; alg cannot be
 // changed. Sign returns "" if header or claims cannot be encoded.

@@ -1,5 +1,7 @@
 package vippstest
 
+import "strings"
+
 // Address is a postal address as the Vipps userinfo endpoint returns it.
 // Formatted joins the lines with "\n": street address, postal code, region
 // and country.
@@ -156,4 +158,19 @@ func userinfoClaims(u User, sid string, scopes []string) map[string]any {
 		}
 	}
 	return c
+}
+
+// addProfileClaims adds to the claims of an ID token the claims that
+// userinfo sends for scope, when discovery names no userinfo endpoint
+// (Config.NoUserinfoEndpoint). Claims the token has already stay.
+func (p *Provider) addProfileClaims(claims map[string]any, sub, sid, scope string) {
+	if !p.noUserinfo {
+		return
+	}
+	u, _ := p.user(sub)
+	for k, v := range userinfoClaims(u, sid, strings.Fields(scope)) {
+		if _, taken := claims[k]; !taken {
+			claims[k] = v
+		}
+	}
 }

@@ -8,9 +8,11 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +38,12 @@ var (
 	// ErrMalformed means that the token is not a compact JWS with one signature.
 	ErrMalformed = errors.New("malformed token")
 )
+
+// Ed25519 is the fully-specified name of EdDSA over the Ed25519 curve (RFC
+// 9864, section 2.2). jwx v2 predates it and knows only the polymorphic
+// "EdDSA", so this package verifies and signs it itself, with Ed25519 keys
+// only.
+const Ed25519 = "Ed25519"
 
 // Header is the part of a JWS protected header that callers look at.
 type Header struct {
@@ -136,11 +144,28 @@ func (s *KeySet) Verify(ctx context.Context, token []byte, alg, kid string) ([]b
 	if ka := key.Algorithm().String(); ka != "" && ka != alg {
 		return nil, ErrKeyMismatch
 	}
-	payload, err := jws.Verify(token, jws.WithKey(jwa.SignatureAlgorithm(alg), key))
+	sigAlg := jwa.SignatureAlgorithm(alg)
+	if alg == Ed25519 {
+		// The signature is EdDSA's over the Ed25519 curve, which jwx
+		// verifies under the name EdDSA. Only an Ed25519 key may verify
+		// it; jwx checks the token's header against nothing here, and
+		// the caller has checked that it says Ed25519.
+		if !isEd25519(key) {
+			return nil, ErrKeyMismatch
+		}
+		sigAlg = jwa.EdDSA
+	}
+	payload, err := jws.Verify(token, jws.WithKey(sigAlg, key))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
 	}
 	return payload, nil
+}
+
+// isEd25519 reports whether key is an OKP key on the Ed25519 curve.
+func isEd25519(key jwk.Key) bool {
+	okp, ok := key.(jwk.OKPPublicKey)
+	return ok && key.KeyType() == jwa.OKP && okp.Crv() == jwa.Ed25519
 }
 
 func pick(set jwk.Set, kid string) (jwk.Key, error) {
@@ -172,7 +197,7 @@ func pick(set jwk.Set, kid string) (jwk.Key, error) {
 // provider to sign tokens.
 type SigningKey struct {
 	Kid string
-	Alg string // RS256 or ES256
+	Alg string // RS256, ES256, EdDSA or Ed25519
 	key crypto.Signer
 	jwk jwk.Key
 }
@@ -193,6 +218,19 @@ func NewECKey(kid string) (*SigningKey, error) {
 		return nil, err
 	}
 	return newSigningKey(kid, "ES256", k)
+}
+
+// NewEd25519Key makes an Ed25519 key for alg, which is EdDSA or its
+// fully-specified name Ed25519.
+func NewEd25519Key(kid, alg string) (*SigningKey, error) {
+	if alg != "EdDSA" && alg != Ed25519 {
+		return nil, fmt.Errorf("alg %q is not EdDSA or Ed25519", alg)
+	}
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	return newSigningKey(kid, alg, k)
 }
 
 func newSigningKey(kid, alg string, k crypto.Signer) (*SigningKey, error) {
@@ -223,7 +261,31 @@ func (k *SigningKey) Sign(payload []byte, extra map[string]any) ([]byte, error) 
 			return nil, err
 		}
 	}
+	if k.Alg == Ed25519 {
+		return k.signEd25519(payload, h)
+	}
 	return jws.Sign(payload, jws.WithKey(jwa.SignatureAlgorithm(k.Alg), k.key, jws.WithProtectedHeaders(h)))
+}
+
+// signEd25519 makes a compact JWS with alg Ed25519, which jws.Sign cannot:
+// it would write EdDSA into the header.
+func (k *SigningKey) signEd25519(payload []byte, h jws.Headers) ([]byte, error) {
+	m, err := h.AsMap(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	m[jws.AlgorithmKey] = Ed25519
+	header, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
+	sig, err := k.key.Sign(rand.Reader, []byte(input), crypto.Hash(0))
+	if err != nil {
+		return nil, err
+	}
+	return []byte(input + "." + enc.EncodeToString(sig)), nil
 }
 
 // PublicJWKS returns the JSON Web Key Set of the public halves of keys, each

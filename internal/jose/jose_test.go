@@ -2,7 +2,10 @@ package jose
 
 import (
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +21,12 @@ func keyServer(t *testing.T, keys ...*SigningKey) (*KeySet, *atomic.Int32) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return jwksServer(t, body)
+}
+
+// jwksServer serves body as a JWKS and counts fetches.
+func jwksServer(t *testing.T, body []byte) (*KeySet, *atomic.Int32) {
+	t.Helper()
 	var hits atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
@@ -116,5 +125,98 @@ func TestParseHeader(t *testing.T) {
 		if _, err := ParseHeader([]byte(bad)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("ParseHeader(%q) = %v, want ErrMalformed", bad, err)
 		}
+	}
+}
+
+// TestVerifyEd25519 checks the fully-specified algorithm Ed25519 (RFC 9864,
+// section 2.2), which jwx v2 does not know: it verifies with an OKP key on
+// the Ed25519 curve only, and a key labelled for one of EdDSA and Ed25519
+// does not serve the other (RFC 9864, section 7: one key, one algorithm).
+func TestVerifyEd25519(t *testing.T) {
+	newKey := func(kid, alg string) *SigningKey {
+		t.Helper()
+		k, err := NewEd25519Key(kid, alg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	ed := newKey("ed-1", Ed25519)
+	eddsa := newKey("eddsa-1", "EdDSA")
+	edBare := newKey("ed-bare", Ed25519) // published without alg
+	edOther := newKey("ed-1", Ed25519)   // same kid, not published
+	rsaBare, err := NewRSAKey("rsa-bare")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := PublicJWKS(ed, eddsa, edBare, rsaBare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set struct {
+		Keys []map[string]any `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range set.Keys {
+		if k["kid"] == "ed-bare" || k["kid"] == "rsa-bare" {
+			delete(k, "alg")
+		}
+	}
+	x, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.Keys = append(set.Keys, map[string]any{
+		"kty": "OKP", "crv": "X25519", "kid": "x-1", "use": "sig",
+		"x": base64.RawURLEncoding.EncodeToString(x.PublicKey().Bytes()),
+	})
+	if body, err = json.Marshal(set); err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := jwksServer(t, body)
+
+	sign := func(k *SigningKey, kid string) []byte {
+		t.Helper()
+		tok, err := k.Sign([]byte(`{"sub":"u"}`), map[string]any{"kid": kid})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	tests := []struct {
+		name     string
+		token    []byte
+		alg, kid string
+		want     error
+	}{
+		{"Ed25519 with its key", sign(ed, "ed-1"), Ed25519, "ed-1", nil},
+		{"Ed25519 with an Ed25519 key without alg", sign(edBare, "ed-bare"), Ed25519, "ed-bare", nil},
+		{"EdDSA with its key", sign(eddsa, "eddsa-1"), "EdDSA", "eddsa-1", nil},
+		{"Ed25519 with a key for EdDSA", sign(eddsa, "eddsa-1"), Ed25519, "eddsa-1", ErrKeyMismatch},
+		{"EdDSA with a key for Ed25519", sign(ed, "ed-1"), "EdDSA", "ed-1", ErrKeyMismatch},
+		{"Ed25519 with an RSA key without alg", sign(ed, "rsa-bare"), Ed25519, "rsa-bare", ErrKeyMismatch},
+		{"Ed25519 with an X25519 key", sign(ed, "x-1"), Ed25519, "x-1", ErrKeyMismatch},
+		{"Ed25519 by an unpublished key", sign(edOther, "ed-1"), Ed25519, "ed-1", ErrSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			payload, err := ks.Verify(context.Background(), tt.token, tt.alg, tt.kid)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Verify = %v, want %v", err, tt.want)
+			}
+			if err == nil && string(payload) != `{"sub":"u"}` {
+				t.Errorf("payload = %s", payload)
+			}
+		})
+	}
+
+	h, err := ParseHeader(sign(ed, "ed-1"))
+	if err != nil || h.Alg != Ed25519 || h.Kid != "ed-1" || h.Typ != "JWT" {
+		t.Errorf("ParseHeader of an Ed25519 token = %+v, %v", h, err)
+	}
+	if _, err := NewEd25519Key("k", "ES256"); err == nil {
+		t.Error("NewEd25519Key made a key for ES256")
 	}
 }
