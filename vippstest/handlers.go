@@ -85,25 +85,40 @@ func hangUp(w http.ResponseWriter) {
 	_ = conn.Close()
 }
 
+// discoveryDocument is the provider's OpenID configuration: the fields and
+// values of Vipps' documented example, with the provider's own URLs
+// (login-api/api-guide/browser-flow-integration.md, "OpenID configuration"),
+// and nothing Vipps does not advertise: no code_challenge_methods_supported
+// and no backchannel_authentication_endpoint. The revocation and
+// end-session endpoints are advertised as at Vipps but not served.
+// authorization_response_iss_parameter_supported (RFC 9207) appears only
+// with Config.IssuerParameter, which Vipps does not offer.
 type discoveryDocument struct {
-	Issuer                   string   `json:"issuer"`
-	AuthorizationEndpoint    string   `json:"authorization_endpoint"`
-	TokenEndpoint            string   `json:"token_endpoint"`
-	JWKSURI                  string   `json:"jwks_uri"`
-	UserinfoEndpoint         string   `json:"userinfo_endpoint,omitempty"`
-	ResponseTypes            []string `json:"response_types_supported"`
-	ResponseModes            []string `json:"response_modes_supported"`
-	GrantTypes               []string `json:"grant_types_supported"`
-	SubjectTypes             []string `json:"subject_types_supported"`
-	IDTokenSigningAlgs       []string `json:"id_token_signing_alg_values_supported"`
-	Scopes                   []string `json:"scopes_supported"`
-	TokenEndpointAuthMethods []string `json:"token_endpoint_auth_methods_supported"`
-	CodeChallengeMethods     []string `json:"code_challenge_methods_supported"`
-	IssParameterSupported    bool     `json:"authorization_response_iss_parameter_supported"`
-
-	// Login from phone number (CIBA).
-	BackchannelAuthenticationEndpoint string   `json:"backchannel_authentication_endpoint"`
-	BackchannelTokenDeliveryModes     []string `json:"backchannel_token_delivery_modes_supported"`
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	SubjectTypes                      []string `json:"subject_types_supported"`
+	ResponseTypes                     []string `json:"response_types_supported"`
+	Claims                            []string `json:"claims_supported"`
+	GrantTypes                        []string `json:"grant_types_supported"`
+	ResponseModes                     []string `json:"response_modes_supported"`
+	UserinfoEndpoint                  string   `json:"userinfo_endpoint,omitempty"`
+	Scopes                            []string `json:"scopes_supported"`
+	TokenEndpointAuthMethods          []string `json:"token_endpoint_auth_methods_supported"`
+	UserinfoSigningAlgs               []string `json:"userinfo_signing_alg_values_supported"`
+	IDTokenSigningAlgs                []string `json:"id_token_signing_alg_values_supported"`
+	RequestParameterSupported         bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	RequireRequestURIRegistration     bool     `json:"require_request_uri_registration"`
+	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	BackchannelLogoutSupported        bool     `json:"backchannel_logout_supported"`
+	BackchannelLogoutSessionSupported bool     `json:"backchannel_logout_session_supported"`
+	FrontchannelLogoutSupported       bool     `json:"frontchannel_logout_supported"`
+	FrontchannelLogoutSessionSupport  bool     `json:"frontchannel_logout_session_supported"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
+	IssParameterSupported             bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
@@ -117,23 +132,26 @@ func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "max-age=3600")
 	writeJSON(w, http.StatusOK, discoveryDocument{
-		Issuer:                   p.Issuer(),
-		AuthorizationEndpoint:    base + authorizePath,
-		TokenEndpoint:            base + tokenPath,
-		JWKSURI:                  base + jwksPath,
-		UserinfoEndpoint:         userinfo,
-		ResponseTypes:            []string{"code"},
-		ResponseModes:            []string{"query"},
-		GrantTypes:               []string{"authorization_code"},
-		SubjectTypes:             []string{"public"},
-		IDTokenSigningAlgs:       algs,
-		Scopes:                   []string{"openid", "name", "email", "phoneNumber", "address", "birthDate", "nin"},
-		TokenEndpointAuthMethods: []string{methodBasic, methodPost},
-		CodeChallengeMethods:     []string{"S256", "plain"},
-		IssParameterSupported:    p.issParam,
-
-		BackchannelAuthenticationEndpoint: base + backchannelPath,
-		BackchannelTokenDeliveryModes:     []string{"poll"},
+		Issuer:                        p.Issuer(),
+		AuthorizationEndpoint:         base + authorizePath,
+		TokenEndpoint:                 base + tokenPath,
+		JWKSURI:                       base + jwksPath,
+		SubjectTypes:                  []string{"public", "pairwise"},
+		ResponseTypes:                 []string{"code", "code id_token", "id_token", "token id_token", "token", "token id_token code"},
+		Claims:                        []string{"sub"},
+		GrantTypes:                    []string{"authorization_code", "implicit", "client_credentials", "refresh_token"},
+		ResponseModes:                 []string{"query", "fragment"},
+		UserinfoEndpoint:              userinfo,
+		Scopes:                        []string{"offline", "openid", "address", "name", "email", "phoneNumber", "nin", "birthDate", "api_version_2"},
+		TokenEndpointAuthMethods:      []string{methodPost, methodBasic, "private_key_jwt", "none"},
+		UserinfoSigningAlgs:           []string{"none", "RS256"},
+		IDTokenSigningAlgs:            algs,
+		RequestParameterSupported:     true,
+		RequestURIParameterSupported:  true,
+		RequireRequestURIRegistration: true,
+		RevocationEndpoint:            base + issuerPath + "oauth2/revoke",
+		EndSessionEndpoint:            base + issuerPath + "oauth2/sessions/logout",
+		IssParameterSupported:         p.issParam,
 	})
 }
 
