@@ -2,6 +2,7 @@ package vippslogin_test
 
 import (
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -388,6 +389,29 @@ func TestEd25519IDTokens(t *testing.T) {
 			if got := b.profile(); got == nil || got["sub"] != vippstest.DefaultUsers()[0].Sub {
 				t.Fatalf("profile = %v, want the user logged in", got)
 			}
+		})
+	}
+}
+
+// An ID token's msn names the sales unit (login-api/api-guide/core-concepts.md,
+// "ID Token", example body; partner-keys.md, "ID token validation"): a site
+// that sets MerchantSerialNumber refuses a token for another sales unit.
+func TestIDTokenMSN(t *testing.T) {
+	for _, tc := range []struct {
+		msn string
+		ok  bool
+	}{{"", true}, {"123456", true}, {"654321", false}} {
+		t.Run("MerchantSerialNumber "+tc.msn, func(t *testing.T) {
+			h := newHarness(t, options{site: func(c *vippslogin.Config) { c.MerchantSerialNumber = tc.msn }})
+			b := h.browser()
+			resp, _ := b.get(b.startLogin("/profile"))
+			if tc.ok {
+				if resp.StatusCode != http.StatusSeeOther {
+					t.Fatalf("callback: %d (error %v)", resp.StatusCode, h.lastErr())
+				}
+				return
+			}
+			b.wantRefused(resp, vippslogin.ErrAudience)
 		})
 	}
 }

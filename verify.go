@@ -208,15 +208,18 @@ func (c *Client) tryKeys(ctx context.Context, token []byte, hdr jose.Header, ref
 //
 // Partners check the sales unit in msn instead, and aud only when they know
 // the sales unit's client id. For a login from phone number (phone) msn may
-// be missing, since Vipps documents these tokens without it; when present
-// it must still be Config.MerchantSerialNumber, if that is set. A partner's
+// be missing, since Vipps documents these tokens without it. Whenever msn
+// is present and Config.MerchantSerialNumber is set, they must match
+// (login-api/api-guide/partner-keys.md, "ID token validation", advises
+// partners to check it; a merchant that names its sales unit gets the same
+// check). A partner's
 // phone token without msn is then bound to the sales unit only by its
 // auth_req_id, which Vipps gave in answer to a request carrying the
 // Merchant-Serial-Number header.
 func (c *Client) checkAudience(claims map[string]any, phone bool) error {
 	msn, hasMSN := claims["msn"]
-	checkMSN := c.partner != nil || phone && c.s.MerchantSerialNumber != ""
-	if checkMSN && (hasMSN || !phone) && !msnMatches(msn, c.s.MerchantSerialNumber) {
+	required := c.partner != nil && !phone
+	if c.s.MerchantSerialNumber != "" && (hasMSN || required) && !msnMatches(msn, c.s.MerchantSerialNumber) {
 		return idTokenErr(ErrAudience, "msn is not the merchant serial number")
 	}
 	if c.partner != nil && c.s.ClientID == "" {
