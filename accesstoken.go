@@ -40,11 +40,19 @@ type partnerAuth struct {
 	now     func() time.Time
 	timeout time.Duration
 
-	mu      sync.Mutex
-	tok     string
-	renewAt time.Time
-	flight  *tokenFetch // the fetch under way, if any
+	mu        sync.Mutex
+	tok       string
+	fetchedAt time.Time
+	renewAt   time.Time
+	flight    *tokenFetch // the fetch under way, if any
+	failedAt  time.Time   // when the last fetch failed, with failure
+	failure   error
 }
+
+// fetchBackoff is how long a failed fetch is the answer to every caller,
+// so that an outage or revoked keys cost one fetch, not one per request;
+// youngToken is how old a token must be before a 401 may discard it.
+const fetchBackoff, youngToken = 5 * time.Second, time.Minute
 
 // tokenFetch is one fetch of an access token, which every caller that
 // needs a token while it runs waits for.
@@ -67,10 +75,16 @@ func newPartnerAuth(s *settings) *partnerAuth {
 // none or it is about to expire.
 func (a *partnerAuth) token(ctx context.Context) (string, error) {
 	a.mu.Lock()
-	if a.tok != "" && a.now().Before(a.renewAt) {
+	now := a.now()
+	if a.tok != "" && now.Before(a.renewAt) {
 		tok := a.tok
 		a.mu.Unlock()
 		return tok, nil
+	}
+	if d := now.Sub(a.failedAt); a.failure != nil && d >= 0 && d < fetchBackoff {
+		err := a.failure
+		a.mu.Unlock()
+		return "", err
 	}
 	f := a.flight
 	if f == nil {
@@ -98,22 +112,33 @@ func (a *partnerAuth) run(ctx context.Context, f *tokenFetch) {
 	a.mu.Lock()
 	a.flight = nil
 	if err == nil {
-		a.tok = tok
+		a.tok, a.fetchedAt, a.failure = tok, start, nil
 		a.renewAt = expires.Add(-min(time.Minute, expires.Sub(start)/10))
+	} else {
+		a.failedAt, a.failure = a.now(), err
 	}
 	f.tok, f.err = tok, err
 	a.mu.Unlock()
 	close(f.done)
 }
 
-// forget drops tok from the cache, if it is still the cached token, so that
-// the next caller fetches a new one. A token fetched meanwhile stays.
-func (a *partnerAuth) forget(tok string) {
+// forget drops tok, refused with a 401, from the cache, so that the next
+// caller fetches a new one, and reports whether a retry with another token
+// is worth it. A token fetched meanwhile stays (and is worth a retry); so
+// does a token younger than youngToken (and is not): a 401 so soon is about
+// the request, not the token, and must not let a visitor make every login
+// fetch a new token.
+func (a *partnerAuth) forget(tok string) bool {
 	a.mu.Lock()
-	if a.tok == tok {
-		a.tok, a.renewAt = "", time.Time{}
+	defer a.mu.Unlock()
+	switch {
+	case a.tok != tok:
+		return true
+	case a.now().Sub(a.fetchedAt) < youngToken:
+		return false
 	}
-	a.mu.Unlock()
+	a.tok, a.renewAt = "", time.Time{}
+	return true
 }
 
 // fetchAccessToken gets an access token from the endpoint p.TokenAPI names
@@ -221,6 +246,9 @@ func readAccessToken(resp *http.Response, now time.Time) (string, time.Time, err
 		expires = now.Add(time.Duration(*a.ExpiresIn) * time.Second)
 	case a.ExpiresOn != nil:
 		expires = time.Unix(int64(*a.ExpiresOn), 0)
+		if expires.Sub(now) > maxTokenLifetime {
+			return "", time.Time{}, errors.New("expires_on is more than ten years away")
+		}
 	default:
 		return "", time.Time{}, errors.New("neither expires_in nor expires_on")
 	}

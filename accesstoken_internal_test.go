@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,6 +126,7 @@ func TestPartnerAuthFetchesOnce(t *testing.T) {
 		}
 
 		// A 401 on a stale token does not drop the fresh one.
+		time.Sleep(youngToken) // a token is not discarded in its first minute
 		a.forget("token-1")
 		if tok, _ := a.token(t.Context()); tok != "token-2" {
 			t.Fatalf("after forget: %q, want a new token", tok)
@@ -185,8 +187,39 @@ func TestPartnerAuthCallerGivesUp(t *testing.T) {
 		}
 		close(f.release)
 		synctest.Wait() // the first fetch has failed
+		if _, err := a.token(t.Context()); err == nil || f.calls.Load() != 1 {
+			t.Errorf("right after a failed fetch: err %v, %d fetches; want the failure again, no new fetch", err, f.calls.Load())
+		}
+		time.Sleep(fetchBackoff)
 		if _, err := a.token(t.Context()); err == nil || f.calls.Load() != 2 {
-			t.Errorf("after a failed fetch: err %v, %d fetches; want a new fetch", err, f.calls.Load())
+			t.Errorf("after the back-off: err %v, %d fetches; want a new fetch", err, f.calls.Load())
 		}
 	})
 }
+
+// The partner's access token is put on the requests the Client makes, and
+// never on one a redirect made: Go's client would have dropped the
+// Authorization header there, and the transport must not put it back.
+func TestPartnerTransportRefusesRedirects(t *testing.T) {
+	var sent int
+	base := roundTripFunc(func(*http.Request) (*http.Response, error) {
+		sent++
+		return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, nil
+	})
+	f := &fakeFetch{life: time.Hour, release: make(chan struct{})}
+	close(f.release)
+	tr := &partnerTransport{auth: newFakeAuth(f), base: base}
+	req := httptest.NewRequest(http.MethodPost, "https://api.vipps.no/access-management-1.0/access/oauth2/token", nil)
+	if _, err := tr.RoundTrip(req); err != nil || sent != 1 {
+		t.Fatalf("the Client's own request: %v, sent %d", err, sent)
+	}
+	redirected := httptest.NewRequest(http.MethodGet, "https://elsewhere.example/", nil)
+	redirected.Response = &http.Response{StatusCode: http.StatusTemporaryRedirect}
+	if _, err := tr.RoundTrip(redirected); err == nil || sent != 1 {
+		t.Fatalf("a redirected request: %v, sent %d; want it refused", err, sent)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -4,7 +4,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -78,6 +80,7 @@ func TestPartnerTokenRenewed(t *testing.T) {
 func TestPartnerTokenRefused(t *testing.T) {
 	h := partnerHarness(t, nil)
 	h.browser().login("/")
+	h.clock.Advance(2 * time.Minute) // a token is not discarded in its first minute
 	h.idp.ExpirePartnerTokens()
 	h.browser().login("/profile")
 	if got := h.idp.Hits(vippstest.Token); got != 3 {
@@ -95,7 +98,8 @@ func TestPartnerTokenRefused(t *testing.T) {
 func TestPartnerTokenRefusedAgain(t *testing.T) {
 	h := partnerHarness(t, nil)
 	h.browser().login("/")
-	h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: http.StatusUnauthorized})
+	h.clock.Advance(2 * time.Minute) // a token is not discarded in its first minute
+	h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: http.StatusUnauthorized, Body: `{"error":"invalid_client","error_code":401}`})
 	b := h.browser()
 	resp, body := b.get(b.startLogin("/profile"))
 	err := h.lastErr()
@@ -156,6 +160,7 @@ func TestPartnerClientCredentials(t *testing.T) {
 		t.Errorf("after 14 minutes: /miami/v1/token called %d times, want 2", got)
 	}
 
+	h.clock.Advance(2 * time.Minute) // a token is not discarded in its first minute
 	h.idp.ExpirePartnerTokens()
 	before := h.idp.Hits(vippstest.Token)
 	h.browser().login("/")
@@ -166,4 +171,53 @@ func TestPartnerClientCredentials(t *testing.T) {
 		t.Errorf("/miami/v1/token called %d times, want 3", got)
 	}
 	wantNoPartnerSecrets(t, h, "", secret)
+}
+
+// The partner's keys go only where they were meant for: a redirect of the
+// access token API to another origin is not followed (net/http would carry
+// the client_id, client_secret and Ocp-Apim-Subscription-Key headers along).
+// partnerTransport's refusal to put the token on a redirected request is
+// TestPartnerTransportRefusesRedirects.
+func TestPartnerSecretsNotRedirected(t *testing.T) {
+	var thiefSaw atomic.Int32
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		thiefSaw.Add(1)
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	t.Cleanup(thief.Close)
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, thief.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(redirector.Close)
+
+	t.Run("access token API", func(t *testing.T) {
+		h := partnerHarness(t, func(c *vippslogin.Config) { c.Partner.TokenURL = redirector.URL + "/accesstoken/get" })
+		b := h.browser()
+		resp, _ := b.get(b.startLogin("/profile"))
+		b.wantRefused(resp, vippslogin.ErrPartnerToken)
+	})
+	if n := thiefSaw.Load(); n != 0 {
+		t.Errorf("the other origin got %d requests", n)
+	}
+}
+
+// A 401 that names an error about the request (invalid_grant, say: Vipps'
+// token endpoint documents only 401 and 500) keeps the partner's token: a
+// visitor's junk code does not make every login fetch a new one.
+func TestPartner401AboutRequestKeepsToken(t *testing.T) {
+	h := partnerHarness(t, nil)
+	h.browser().login("/")
+	h.clock.Advance(2 * time.Minute)
+	h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: http.StatusUnauthorized, Body: `{"error":"invalid_grant","error_code":401}`})
+	for range 5 {
+		b := h.browser()
+		resp, _ := b.get(b.startLogin("/profile"))
+		b.wantRefused(resp, vippslogin.ErrTokenExchange)
+	}
+	if got := h.idp.Hits(vippstest.AccessToken); got != 1 {
+		t.Errorf("%d access tokens fetched, want 1: the token was not at fault", got)
+	}
+	if got := h.idp.Hits(vippstest.Token); got != 6 {
+		t.Errorf("token endpoint called %d times, want 6: no retries", got)
+	}
 }

@@ -43,7 +43,8 @@ func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *p
 // a token, which they do not keep.
 var (
 	authEventClaims = []string{"acr", "amr", "auth_time", "sid"}
-	tokenClaims     = []string{"nonce", "azp", "at_hash", "c_hash", "iss", "aud", "exp", "iat", "nbf", "jti"}
+	tokenClaims     = []string{"nonce", "azp", "at_hash", "c_hash", "iss", "aud", "exp", "iat", "nbf", "jti",
+		"auth_req_id", "authReqId", "msn"} // the last three: of a login from phone number, and of no use after it
 )
 
 // userClaims fetches userinfo with the access token, checks that it is

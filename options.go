@@ -276,6 +276,7 @@ type settings struct {
 	loginPath    string // site-absolute path of the login route
 	secure       bool
 	vipps        bool // the issuer is a Vipps MobilePay environment
+	vippsShaped  bool // the issuer has Vipps' path (an environment, or its mock)
 	headers      http.Header
 }
 
@@ -361,8 +362,9 @@ func (cfg Config) validate() (*settings, error) {
 		s.Scopes = []string{"openid"}
 	}
 	s.vipps = cfg.Issuer == ""
+	s.vippsShaped = s.vipps || iss.Path == "/access-management-1.0/access/"
 	for _, sc := range s.Scopes {
-		if err := checkScope(sc, s.vipps); err != nil {
+		if err := checkScope(sc, s.vipps, false); err != nil {
 			return nil, configErr("Scopes", "%v", err)
 		}
 	}
@@ -475,8 +477,29 @@ func (cfg Config) validate() (*settings, error) {
 		hc.Timeout = s.HTTPTimeout // bounds the key set's background refresh too
 	}
 	hc.Transport = &headerTransport{base: hc.Transport, headers: s.headers}
+	hc.CheckRedirect = sameOrigin(hc.CheckRedirect)
 	s.HTTPClient = &hc
 	return s, nil
+}
+
+// sameOrigin refuses a redirect of a call to the provider to another
+// origin, before next (the site's own rule, or Go's default of at most 10
+// redirects) has its say: net/http drops Authorization there, but not the
+// headers Vipps' access token API takes its keys in (client_id,
+// client_secret, Ocp-Apim-Subscription-Key), nor a form's client_secret.
+func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if from := via[0].URL; req.URL.Scheme != from.Scheme || req.URL.Host != from.Host {
+			return fmt.Errorf("vippslogin: %s redirected to another origin, %s; not followed", from.Host, safeText(req.URL.Host))
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("vippslogin: stopped after 10 redirects")
+		}
+		return nil
+	}
 }
 
 // buildSystem names the program and its version from its build

@@ -138,7 +138,7 @@ func TestScopesCheckedForVipps(t *testing.T) {
 		want  string // part of the error; "" for none
 	}{
 		{"phoneNumber", ""},
-		{"delegatedConsents", ""},
+		{"delegatedConsents", "only for login from phone number"},
 		{"api_version_2", ""},
 		{"phone", `did you mean "phoneNumber"`},
 		{"phone_number", `did you mean "phoneNumber"`},

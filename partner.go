@@ -1,6 +1,8 @@
 package vippslogin
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -146,6 +148,14 @@ type partnerTransport struct {
 }
 
 func (t *partnerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Response != nil {
+		// A redirect: the token goes to the endpoints it was asked for, and
+		// nowhere they send it on to.
+		if r.Body != nil {
+			_ = r.Body.Close()
+		}
+		return nil, errors.New("vippslogin: a partner's request is not sent on after a redirect")
+	}
 	tok, err := t.auth.token(r.Context())
 	if err != nil {
 		if r.Body != nil {
@@ -157,11 +167,16 @@ func (t *partnerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if err != nil || resp.StatusCode != http.StatusUnauthorized || r.Body != nil && r.GetBody == nil {
 		return resp, err
 	}
-	// The token was refused: revoked, or expired early. Forget it, and try
-	// once more with a fresh one; the refusal to that is the answer.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	// A 401 may mean the token was refused (revoked, or expired early), or
+	// be Vipps' answer about the request itself (an OAuth error such as
+	// invalid_grant: login-api/docs/swagger.yaml documents only 401 and 500
+	// at the token endpoint). Only the first is worth a fresh token.
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	_ = resp.Body.Close()
-	t.auth.forget(tok)
+	resp.Body = io.NopCloser(bytes.NewReader(answer))
+	if aboutRequest(answer) || !t.auth.forget(tok) {
+		return resp, nil
+	}
 	if tok, err = t.auth.token(r.Context()); err != nil {
 		return nil, err
 	}
@@ -229,4 +244,20 @@ func (c *Client) partnerAuthURL(authURL string) string {
 	q.Set("msn", c.s.MerchantSerialNumber)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// aboutRequest reports whether the body of a 401 names an OAuth error about
+// the request rather than the access token that came with it.
+func aboutRequest(body []byte) bool {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) != nil {
+		return false
+	}
+	switch e.Error {
+	case "invalid_grant", "invalid_request", "invalid_scope", "unsupported_grant_type", "unauthorized_client":
+		return true
+	}
+	return false
 }

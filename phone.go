@@ -397,8 +397,8 @@ func (c *Client) phoneScopes(scopes []string) ([]string, error) {
 		switch {
 		case sc == "nnin":
 			return nil, fmt.Errorf("%w: the legacy scope nnin is not supported; use nin", ErrInvalidPhoneLogin)
-		case checkScope(sc, c.s.vipps) != nil:
-			return nil, fmt.Errorf("%w: %w", ErrInvalidPhoneLogin, checkScope(sc, c.s.vipps))
+		case checkScope(sc, c.s.vipps, true) != nil:
+			return nil, fmt.Errorf("%w: %w", ErrInvalidPhoneLogin, checkScope(sc, c.s.vipps, true))
 		case !slices.Contains(out, sc):
 			out = append(out, sc)
 		}

@@ -33,13 +33,16 @@ type phoneTokens struct {
 // fetches userinfo. The token's auth_req_id (claim auth_req_id or authReqId)
 // must hash to idHash; with idOptional a token without one passes. A nonce
 // and msn are checked only when the token carries them (see [idTokenWant]).
-// Besides the algorithms discovery names it accepts ES256: Vipps signs these
-// ID tokens with ES256 (its example), while its discovery has named RS256
-// only.
+// Besides the algorithms discovery names it accepts ES256 from an issuer
+// with Vipps' path: Vipps signs these ID tokens with ES256 (its example),
+// while its discovery has named RS256 only. Another issuer's own list
+// stands.
 func (c *Client) phoneClaims(ctx context.Context, meta *metadata, tok *phoneTokens, nonce, idHash string, idOptional bool) (*Claims, error) {
 	m := *meta
-	m.algs = maps.Clone(meta.algs)
-	m.algs["ES256"] = true
+	if c.s.vippsShaped {
+		m.algs = maps.Clone(meta.algs)
+		m.algs["ES256"] = true
+	}
 	idClaims, err := c.verifyIDToken(ctx, &m, tok.IDToken, idTokenWant{nonce: nonce, phone: true}, tok.AccessToken)
 	if err != nil {
 		return nil, err

@@ -86,11 +86,16 @@ func (c *Client) poll(ctx context.Context, pl *phoneLoginState) (*Claims, error)
 			return nil, err
 		}
 		tok, retry, err := c.tokenRequest(ctx, meta, url.Values{"grant_type": {grantCIBA}, "auth_req_id": {pl.authReqID}})
-		if ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		wait = pl.interval
 		if err == nil {
+			// The tokens are redeemed, and the auth_req_id with them: finish
+			// even if the caller has just gone, rather than lose the login.
+			vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*c.s.HTTPTimeout)
+			defer cancel()
+			ctx = vctx
 			// Vipps' guide shows no claims of a polled ID token (its example
 			// is a placeholder), so an auth_req_id is not required; when
 			// the token carries one, it must be this login's.

@@ -22,13 +22,17 @@ var scopeAliases = map[string]string{
 
 // checkScope reports what is wrong with the scope name sc: not a valid
 // scope token (RFC 6749, section 3.3), or, when vipps is set, not a scope
-// Vipps documents, with the one that was most likely meant.
-func checkScope(sc string, vipps bool) error {
+// Vipps documents, with the one that was most likely meant, or
+// delegatedConsents outside a login from phone number (phone).
+func checkScope(sc string, vipps, phone bool) error {
 	if sc == "" || strings.ContainsFunc(sc, func(r rune) bool { return r <= ' ' || r >= 0x7f || r == '"' || r == '\\' }) {
 		return fmt.Errorf("%q is not a valid scope name", safeText(sc))
 	}
 	if !vipps {
 		return nil
+	}
+	if sc == "delegatedConsents" && !phone {
+		return fmt.Errorf("%q is only for login from phone number (PhoneLoginRequest.Scopes)", sc)
 	}
 	for _, v := range vippsScopes {
 		if sc == v {
