@@ -35,11 +35,11 @@ func benchHandler(b *testing.B, h http.Handler, cookie *http.Cookie) {
 	}
 }
 
-// BenchmarkRequireLogin measures a logged-in request through LoadAndSave and
-// RequireLogin, which loads and decodes the claims.
+// BenchmarkRequireLogin measures a logged-in request through the Client's
+// LoadAndSave and RequireLogin, which loads and decodes the claims.
 func BenchmarkRequireLogin(b *testing.B) {
 	h := newHarness(b)
-	benchHandler(b, h.sessions.LoadAndSave(h.auth.RequireLogin(okHandler)), sessionCookie(b, h))
+	benchHandler(b, h.auth.LoadAndSave(h.auth.RequireLogin(okHandler)), sessionCookie(b, h))
 }
 
 // BenchmarkLoadAndSave is the floor for BenchmarkRequireLogin: the same

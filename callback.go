@@ -38,6 +38,9 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
+	if c.refuseWithoutSession(w, r, func(err error) error { return c.loginErr("", err) }) {
+		return // the pending login is left for when the store is back
+	}
 	ctx := r.Context()
 	q := r.URL.Query()
 	for _, k := range []string{"state", "code", "error", "error_description", "iss"} {

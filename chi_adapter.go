@@ -13,7 +13,7 @@ import (
 // Config.AuthPath below r:
 //
 //	r := chi.NewRouter()
-//	r.Use(sessions.LoadAndSave)
+//	r.Use(auth.LoadAndSave)
 //	auth.MountChi(r) // GET /auth/login, GET /auth/callback, POST /auth/logout, POST /auth/confirm
 //	r.With(auth.RequireLogin).Get("/account", account)
 //

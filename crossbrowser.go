@@ -83,6 +83,9 @@ func (c *Client) confirm(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, fmt.Errorf("%w: %v", ErrCrossOrigin, err))
 		return
 	}
+	if c.refuseWithoutSession(w, r, func(err error) error { return c.loginErr("", err) }) {
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	action, id := r.PostFormValue("action"), r.PostFormValue("login")
 	if action != "continue" && action != "cancel" || !validToken(id) {

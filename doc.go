@@ -20,7 +20,7 @@
 //	mux := http.NewServeMux()
 //	mux.Handle("/auth/", auth.Handler()) // /auth/login, /auth/callback, /auth/logout
 //	mux.Handle("/account", auth.RequireLogin(account))
-//	log.Fatal(http.ListenAndServe(":8080", sessions.LoadAndSave(mux)))
+//	log.Fatal(http.ListenAndServe(":8080", auth.LoadAndSave(mux)))
 //
 // In account, [ClaimsFromContext] gives the verified [Claims]. Register
 // [Client.RedirectURI] (here https://shop.example/auth/callback) in the Vipps
@@ -60,9 +60,17 @@
 // Pending logins are kept in the scs store beside the sessions, one record
 // each with an expiry, so every scs store works as it is (memory, Redis,
 // Postgres, ...) and, with a shared store such as Redis, a login may start on
-// one instance of the site and finish on another. Set the session manager's
-// ErrorFunc to [Client.SessionError] so that a store outage is answered like
-// the package's own errors.
+// one instance of the site and finish on another.
+//
+// [Client.LoadAndSave], in place of the session manager's LoadAndSave, keeps
+// the site serving while the store cannot be reached. A visitor whose session
+// cannot be loaded is served the pages that need no login as a guest, with
+// nothing saved and no session cookie, so that the session is still there
+// when the store is back; pages behind [Client.RequireLogin] and the login,
+// callback, confirm and logout routes answer 503 ([ErrSessionStore]). Set the
+// session manager's ErrorFunc to [Client.SessionError] as well, so that a
+// store that fails while a session is saved is answered like the package's
+// own errors.
 //
 // # Vipps extras
 //
@@ -85,8 +93,8 @@
 // The session cookie's settings and lifetime (scs's Lifetime, IdleTimeout,
 // Cookie.Secure: set it when the site is on https), linking a Vipps user to
 // its own accounts (Config.AfterLogin with [LinkAccount]), CSRF protection of
-// its own forms, and TLS. RequireLogin and the handlers must run inside the
-// session manager's LoadAndSave.
+// its own forms, and TLS. RequireLogin and the handlers must run inside
+// [Client.LoadAndSave] (or the session manager's LoadAndSave).
 //
 // # Errors
 //

@@ -1,13 +1,16 @@
 package vippslogin_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
+	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/vippslogin/vippslogin"
@@ -46,7 +49,7 @@ func ExampleNew() {
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", auth.Handler())
 	mux.Handle("/account", auth.RequireLogin(account))
-	site.Config.Handler = sessions.LoadAndSave(mux)
+	site.Config.Handler = auth.LoadAndSave(mux)
 	site.Start()
 	defer site.Close()
 
@@ -78,7 +81,7 @@ func ExampleClient_RequireLogin() {
 		log.Fatal(err)
 	}
 	orders := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "your orders") })
-	h := sessions.LoadAndSave(auth.RequireLogin(orders))
+	h := auth.LoadAndSave(auth.RequireLogin(orders))
 
 	page := httptest.NewRequest(http.MethodGet, "https://shop.example/orders?page=2", nil)
 	w := httptest.NewRecorder()
@@ -94,6 +97,61 @@ func ExampleClient_RequireLogin() {
 	// 303 /auth/login?return_to=%2Forders%3Fpage%3D2
 	// 401 {"error":"login_required","message":"You need to log in to see this page.","login_url":"/auth/login?return_to=%2Forders"}
 }
+
+// LoadAndSave keeps a site serving while its session store is down: a
+// visitor whose session cannot be loaded sees public pages as a guest, and
+// pages that need a login answer 503 instead of starting a login.
+func ExampleClient_LoadAndSave() {
+	sessions := scs.New()
+	sessions.Store = unreachableStore{} // Redis is down, say
+	auth, err := vippslogin.New(vippslogin.Config{
+		ClientID:     "client-id",
+		ClientSecret: "client-secret",
+		Environment:  vippslogin.Test,
+		BaseURL:      "http://localhost:8080",
+		Sessions:     sessions,
+		Logger:       slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	sessions.ErrorFunc = auth.SessionError // for a store that fails while a session is saved
+
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", auth.Handler())
+	mux.Handle("/{$}", auth.LoadClaims(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if claims, ok := vippslogin.ClaimsFromContext(r.Context()); ok {
+			fmt.Fprintf(w, "Welcome back, %s", claims.Name)
+			return
+		}
+		fmt.Fprint(w, "Welcome, guest")
+	})))
+	mux.Handle("/orders", auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "your orders")
+	})))
+	h := auth.LoadAndSave(mux) // in place of sessions.LoadAndSave(mux)
+
+	for _, path := range []string{"/", "/orders"} {
+		r := httptest.NewRequest(http.MethodGet, "http://localhost:8080"+path, nil)
+		r.Header.Set("Accept", "application/json")
+		r.AddCookie(&http.Cookie{Name: "session", Value: "token-of-a-logged-in-visitor"})
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		fmt.Println(path, w.Code, strings.TrimSpace(w.Body.String()), w.Header().Values("Set-Cookie"))
+	}
+	// Output:
+	// / 200 Welcome, guest []
+	// /orders 503 {"error":"session_unavailable","message":"This site can't reach its session storage at the moment. Please try again in a minute."} []
+}
+
+// unreachableStore is an scs store that cannot be reached.
+type unreachableStore struct{}
+
+var errUnreachableStore = errors.New("connection refused")
+
+func (unreachableStore) Find(string) ([]byte, bool, error)      { return nil, false, errUnreachableStore }
+func (unreachableStore) Commit(string, []byte, time.Time) error { return errUnreachableStore }
+func (unreachableStore) Delete(string) error                    { return errUnreachableStore }
 
 // Handlers behind RequireLogin read the verified claims from the context.
 // ContextWithClaims puts claims there, so such handlers can be unit-tested

@@ -210,7 +210,7 @@ func newHarness(t testing.TB, opts ...options) *harness {
 		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "home") })
-	h.site.Config.Handler = h.sessions.LoadAndSave(mux)
+	h.site.Config.Handler = auth.LoadAndSave(mux)
 	h.site.Start()
 	t.Cleanup(h.site.Close)
 	return h

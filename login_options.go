@@ -186,10 +186,11 @@ func (c *Client) StartLogin(w http.ResponseWriter, r *http.Request, opts LoginOp
 // RequireStepUp is RequireLogin for pages that need a login confirmed in
 // the app ([StepUpACR]): a logged-in browser whose login was not is sent
 // through a step-up login and back; background requests get 401 with a
-// login_url that asks for step-up.
+// login_url that asks for step-up. Like RequireLogin, it answers 503 when
+// [Client.LoadAndSave] served the request without its session.
 func (c *Client) RequireStepUp(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r, in := c.withClaims(w, r)
+		r, in := c.withClaims(w, r, true)
 		if r == nil {
 			return
 		}

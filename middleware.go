@@ -132,7 +132,9 @@ func (c *Client) LoginURL(returnTo string) string {
 //	mux.Handle("/auth/", http.StripPrefix("/auth", auth.Handler()))
 //	mux.Handle("/auth/", auth.Handler())
 //
-// It must run inside the scs SessionManager's LoadAndSave.
+// It must run inside [Client.LoadAndSave] or the scs SessionManager's
+// LoadAndSave. While the session store cannot be reached, its routes
+// answer 503 (see [Client.LoadAndSave]).
 func (c *Client) Handler() http.Handler { return c.mux }
 
 // LoginHandler starts a login: GET ?return_to=/path redirects the browser to
@@ -154,13 +156,16 @@ func (c *Client) LogoutHandler() http.Handler { return http.HandlerFunc(c.logout
 // XHR, fetch and htmx requests (Accept: application/json, X-Requested-With,
 // HX-Request, or Sec-Fetch-Mode other than navigate) get 401 JSON with a
 // login_url, and htmx requests an HX-Redirect header too, so a background
-// request never starts a login; other methods get 401.
+// request never starts a login; other methods get 401. A request that
+// [Client.LoadAndSave] served without its session, because the store is
+// down, gets 503 (ErrSessionStore).
 //
-// It must run inside the scs SessionManager's LoadAndSave. It fits both
-// mux.Handle(p, auth.RequireLogin(h)) and chi's r.Use(auth.RequireLogin).
+// It must run inside [Client.LoadAndSave] or the scs SessionManager's
+// LoadAndSave. It fits both mux.Handle(p, auth.RequireLogin(h)) and chi's
+// r.Use(auth.RequireLogin).
 func (c *Client) RequireLogin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r, in := c.withClaims(w, r); {
+		switch r, in := c.withClaims(w, r, true); {
 		case r == nil:
 		case in:
 			next.ServeHTTP(w, r)
@@ -172,19 +177,24 @@ func (c *Client) RequireLogin(next http.Handler) http.Handler {
 
 // LoadClaims puts the claims of logged-in requests in the context and lets
 // every request through, for pages that show more to logged-in users but are
-// public. It must run inside LoadAndSave.
+// public. A request that [Client.LoadAndSave] served without its session
+// goes through as logged out. It must run inside LoadAndSave.
 func (c *Client) LoadClaims(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r, _ := c.withClaims(w, r); r != nil {
+		if r, _ := c.withClaims(w, r, false); r != nil {
 			next.ServeHTTP(w, r)
 		}
 	})
 }
 
 // withClaims returns r with the session's claims in its context, and
-// whether there were any. When the session store fails, it answers the
-// request itself and returns nil.
-func (c *Client) withClaims(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
+// whether there were any. When the session store fails, or when the page
+// needs a login and LoadAndSave served r without its session, it answers
+// the request itself and returns nil.
+func (c *Client) withClaims(w http.ResponseWriter, r *http.Request, needLogin bool) (*http.Request, bool) {
+	if needLogin && c.refuseWithoutSession(w, r, nil) {
+		return nil, false
+	}
 	claims, err := c.loadClaims(r.Context())
 	if err != nil {
 		c.fail(w, r, err)
@@ -270,6 +280,9 @@ func (c *Client) login(w http.ResponseWriter, r *http.Request) {
 
 // startLogin starts a login that ends at returnTo, a checked path.
 func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo string, opts LoginOptions) {
+	if c.refuseWithoutSession(w, r, func(err error) error { return c.loginErr(returnTo, err) }) {
+		return
+	}
 	meta, err := c.provider.metadata(r.Context())
 	if err != nil {
 		c.fail(w, r, c.loginErr(returnTo, err))
@@ -306,6 +319,9 @@ func (c *Client) logout(w http.ResponseWriter, r *http.Request) {
 	if err := c.csrf.Check(r); err != nil {
 		c.fail(w, r, fmt.Errorf("%w: %v", ErrCrossOrigin, err))
 		return
+	}
+	if c.refuseWithoutSession(w, r, nil) {
+		return // the session stays as it is: nothing to end while it cannot be reached
 	}
 	returnTo := c.s.DefaultReturnTo
 	if r.Body != nil {
@@ -351,10 +367,14 @@ func (c *Client) oauth(meta *metadata) *oauth2.Config {
 // Client reports its own errors: as a structured log record, and through
 // Config.ErrorHandler as ErrSessionStore (503, a human page for browsers and
 // JSON for API clients). Set it as the scs session manager's ErrorFunc, so
-// that a store outage (Redis restarting, say) shows a clear page instead of
-// a bare "Internal Server Error":
+// that a store that fails while a session is saved (Redis restarting, say)
+// shows a clear page instead of a bare "Internal Server Error":
 //
 //	sessions.ErrorFunc = auth.SessionError
+//
+// With [Client.LoadAndSave] in place of the session manager's, a store
+// that fails while a session is loaded no longer reaches ErrorFunc: the
+// request is served without its session instead.
 func (c *Client) SessionError(w http.ResponseWriter, r *http.Request, err error) {
 	c.fail(w, r, wrapStore(err))
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -68,6 +70,99 @@ func (s scsSession) Renew(ctx context.Context) (err error) {
 func (s scsSession) Destroy(ctx context.Context) (err error) {
 	defer guard(&err)
 	return s.sm.Destroy(ctx)
+}
+
+// LoadAndSave is the scs session manager's LoadAndSave (of
+// Config.Sessions) for a site that keeps serving while its session store
+// is down. Use it in its place, around everything the site serves:
+//
+//	log.Fatal(http.ListenAndServe(":8080", auth.LoadAndSave(mux)))
+//
+// While the store answers, it is exactly scs's LoadAndSave. When the
+// session of a request cannot be loaded (Redis is down, say), the request
+// is served anyway, with a new, empty session that is never saved and
+// without a session cookie, so the visitor's real session is still there
+// when the store is back:
+//   - pages behind [Client.LoadClaims], and those that use no session, are
+//     served as to a logged-out visitor;
+//   - [Client.RequireLogin] and [Client.RequireStepUp] answer 503
+//     (ErrSessionStore, through Config.ErrorHandler) instead of sending a
+//     logged-in user to log in again;
+//   - the login, callback, confirm and logout routes and
+//     [Client.StartLogin] answer 503 too;
+//   - whatever the site's own handlers put in the session is dropped.
+//
+// Each such request is logged once, as a warning, with the same bound on
+// the rate of records as the package's other failures. A store that fails
+// while a session is saved is still the session manager's ErrorFunc to
+// answer: set it to [Client.SessionError].
+func (c *Client) LoadAndSave(next http.Handler) http.Handler {
+	sm := c.s.Sessions
+	save := sm.LoadAndSave(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var token string
+		if ck, err := r.Cookie(sm.Cookie.Name); err == nil {
+			token = ck.Value
+		}
+		ctx, err := sm.Load(r.Context(), token)
+		if err == nil {
+			// scs's LoadAndSave finds the session in the context and
+			// goes on from there: it saves and sets the cookie.
+			save.ServeHTTP(w, r.WithContext(ctx))
+			return
+		}
+		w.Header().Add("Vary", "Cookie")
+		c.logSessionLost(r, err)
+		ctx = context.WithValue(r.Context(), sessionLostKey{}, wrapStore(err))
+		ctx, _ = sm.Load(ctx, "") // a new session: no store involved, no error
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// sessionLostKey is the context key under which LoadAndSave notes that it
+// served a request without its session, and why.
+type sessionLostKey struct{}
+
+// sessionLost returns why LoadAndSave could not load the session of the
+// request with ctx, wrapping ErrSessionStore, or nil when it could.
+func sessionLost(ctx context.Context) error {
+	err, _ := ctx.Value(sessionLostKey{}).(error)
+	return err
+}
+
+// logSessionLost writes the one record of a request served without its
+// session, bounded in rate by logGate.
+func (c *Client) logSessionLost(r *http.Request, err error) {
+	ok, suppressed := c.logs.allow("session_unavailable/served", c.s.Now())
+	if !ok {
+		return
+	}
+	attrs := []slog.Attr{
+		attrErr(err),
+		slog.String("kind", "session_unavailable"),
+		slog.String("method", r.Method),
+		slog.String("path", safeText(r.URL.Path)),
+	}
+	if suppressed > 0 {
+		attrs = append(attrs, slog.Int("suppressed", suppressed))
+	}
+	c.s.Logger.LogAttrs(r.Context(), levelWarn, "vippslogin: session store unavailable; serving the request without its session", attrs...)
+}
+
+// refuseWithoutSession answers a request that needs its session when
+// LoadAndSave served it without one, and reports whether it did. The
+// outage is logged already, so err (ErrSessionStore, or wrapped by wrap)
+// goes to the error handler only.
+func (c *Client) refuseWithoutSession(w http.ResponseWriter, r *http.Request, wrap func(error) error) bool {
+	err := sessionLost(r.Context())
+	if err == nil {
+		return false
+	}
+	if wrap != nil {
+		err = wrap(err)
+	}
+	c.s.ErrorHandler(w, c.withProviderName(r), err)
+	return true
 }
 
 // records keeps byte records of the package's own in an scs store, beside

@@ -273,7 +273,9 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { _ = s.auth.Close() })
-	// A session store failure (Redis down) shows the library's clear page.
+	// A store that fails while a session is saved shows the library's
+	// clear page. One that fails while a session is loaded is handled by
+	// auth.LoadAndSave below.
 	s.sessions.ErrorFunc = s.auth.SessionError
 
 	if mock != nil {
@@ -296,7 +298,10 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 	mux.Handle("GET /profile", s.auth.RequireLogin(http.HandlerFunc(p.profile)))
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", storeReadyz(storeReady, logger, p.readyz))
-	s.handler = s.sessions.LoadAndSave(mux)
+	// auth.LoadAndSave is sessions.LoadAndSave that keeps serving while
+	// Redis is down: the home page as to a guest, and 503 for the profile
+	// and the login routes.
+	s.handler = s.auth.LoadAndSave(mux)
 	return s, nil
 }
 

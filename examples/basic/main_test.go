@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vippslogin/vippslogin/internal/testsvc"
 	"github.com/vippslogin/vippslogin/vippstest"
@@ -179,8 +180,10 @@ func TestLoginWithRedis(t *testing.T) {
 
 // The site starts while Redis is down: it serves public pages, says it is
 // not ready, and answers what needs the store with a clear 503. Once Redis
-// is up logins work with no restart, and a Redis restart costs the sessions
-// it held but nothing else.
+// is up logins work with no restart. Redis going down under a logged-in
+// browser leaves it the home page, as to a guest, and a clear 503 for the
+// profile; a restart (this Redis keeps nothing) costs the sessions it held
+// but nothing else.
 func TestRedisDown(t *testing.T) {
 	r := testsvc.StartRedis(t)
 	r.Stop()
@@ -216,11 +219,39 @@ func TestRedisDown(t *testing.T) {
 	}
 
 	r.Stop()
+	if resp, page := get(t, c, srv.URL+"/", ""); resp.StatusCode != http.StatusOK || !strings.Contains(page, "Log in with Vipps") {
+		t.Errorf("GET / for a logged-in browser with Redis down: %d, want the home page as to a guest:\n%s", resp.StatusCode, page)
+	} else if sc := resp.Header.Values("Set-Cookie"); len(sc) > 0 {
+		t.Errorf("GET / with Redis down set cookies: %q", sc)
+	}
 	resp, page = get(t, c, srv.URL+"/profile", "")
 	wantStoreDown("GET /profile", resp, page)
+	resp, page = get(t, c, srv.URL+"/profile", "application/json")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(page, `"error":"session_unavailable"`) {
+		t.Errorf("GET /profile as JSON with Redis down: %d %s, want 503 session_unavailable", resp.StatusCode, page)
+	}
 	r.Start() // empty: the session is gone, so the browser logs in again
+	waitReady(t, srv.URL)
 	if resp, page := decide(t, c, srv.URL, "approve"); resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/profile" {
 		t.Errorf("login after Redis restarted: %d at %s:\n%s", resp.StatusCode, resp.Request.URL, page)
+	}
+}
+
+// waitReady waits until the site's /readyz answers 200: after many failed
+// dials go-redis fails fast, and probes Redis in the background until it
+// answers.
+func waitReady(t *testing.T, siteURL string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second) // against a hang, not a speed limit
+	for {
+		resp, body := get(t, http.DefaultClient, siteURL+"/readyz", "")
+		if resp.StatusCode == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /readyz after Redis restarted: %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

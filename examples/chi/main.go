@@ -132,7 +132,9 @@ func newApp(getenv func(string) string, baseURL string, logger *slog.Logger) (_ 
 	}
 
 	r := chi.NewRouter()
-	r.Use(sessions.LoadAndSave)
+	// auth.LoadAndSave is sessions.LoadAndSave that keeps serving while the
+	// session store is down.
+	r.Use(auth.LoadAndSave)
 	auth.MountChi(r) // GET /auth/login, GET /auth/callback, POST /auth/logout
 	r.With(auth.LoadClaims).Get("/", func(w http.ResponseWriter, r *http.Request) {
 		c, _ := vippslogin.ClaimsFromContext(r.Context()) // nil when logged out

@@ -87,10 +87,11 @@ func RedisClient(t testing.TB) (client *redis.Client, prefix string) {
 // Redis is a redis-server process of the test's own, on a loopback port,
 // that the test can stop and start again.
 type Redis struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	Addr string // host:port, the same across restarts
+	t       testing.TB
+	bin     string
+	dir     string
+	persist bool   // keep the data in an append-only file across restarts
+	Addr    string // host:port, the same across restarts
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -99,6 +100,19 @@ type Redis struct {
 // StartRedis starts a private redis-server, with no persistence, which
 // is stopped when the test ends.
 func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	return startRedis(t, false)
+}
+
+// StartPersistentRedis is StartRedis with an append-only file, written
+// through on every write, so that what the server holds survives Stop and
+// Start.
+func StartPersistentRedis(t testing.TB) *Redis {
+	t.Helper()
+	return startRedis(t, true)
+}
+
+func startRedis(t testing.TB, persist bool) *Redis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -110,7 +124,7 @@ func StartRedis(t testing.TB) *Redis {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	r := &Redis{t: t, bin: bin, dir: t.TempDir(), Addr: addr}
+	r := &Redis{t: t, bin: bin, dir: t.TempDir(), persist: persist, Addr: addr}
 	t.Cleanup(r.Stop)
 	r.Start()
 	return r
@@ -125,10 +139,13 @@ func (r *Redis) Start() {
 		return
 	}
 	_, port, _ := net.SplitHostPort(r.Addr)
-	cmd := exec.Command(r.bin,
-		"--bind", "127.0.0.1", "--port", port,
-		"--save", "", "--appendonly", "no",
-		"--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"))
+	persistence := []string{"--appendonly", "no"}
+	if r.persist {
+		persistence = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	}
+	args := append([]string{"--bind", "127.0.0.1", "--port", port, "--save", ""}, persistence...)
+	args = append(args, "--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"))
+	cmd := exec.Command(r.bin, args...)
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
@@ -139,7 +156,8 @@ func (r *Redis) Start() {
 	}
 }
 
-// Stop stops the server, losing everything it held.
+// Stop stops the server. Unless it was started by StartPersistentRedis,
+// everything it held is lost.
 func (r *Redis) Stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
