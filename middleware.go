@@ -141,13 +141,6 @@ func (c *Client) Handler() http.Handler { return c.mux }
 // login ends at Config.DefaultReturnTo. HEAD answers 200 and starts nothing.
 func (c *Client) LoginHandler() http.Handler { return http.HandlerFunc(c.login) }
 
-// LogoutHandler ends the local session on POST and redirects to return_to
-// (a same-site path from the form or query) or Config.DefaultReturnTo.
-// Cross-origin requests are refused (http.CrossOriginProtection). Vipps has
-// no provider logout: the user stays logged in at Vipps if they chose to be
-// remembered there.
-func (c *Client) LogoutHandler() http.Handler { return http.HandlerFunc(c.logout) }
-
 // RequireLogin lets logged-in requests through to next, with their claims in
 // the context ([ClaimsFromContext]). Others are not: a browser GET or HEAD is
 // redirected to the login route and back to where it was afterwards; API,
@@ -300,26 +293,6 @@ func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo str
 		params = append(params, oauth2.SetAuthURLParam(k, v[0]))
 	}
 	http.Redirect(w, r, c.partnerAuthURL(c.oauth(meta).AuthCodeURL(state, params...)), http.StatusFound)
-}
-
-func (c *Client) logout(w http.ResponseWriter, r *http.Request) {
-	if err := c.csrf.Check(r); err != nil {
-		c.fail(w, r, fmt.Errorf("%w: %v", ErrCrossOrigin, err))
-		return
-	}
-	returnTo := c.s.DefaultReturnTo
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	}
-	if rt, err := cleanReturnTo(r.FormValue("return_to")); err == nil && rt != "" && !c.isAuthPath(rt) {
-		returnTo = rt
-	}
-	if err := c.s.SessionStore.Destroy(r.Context()); err != nil {
-		c.fail(w, r, wrapStore(err))
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, returnTo, http.StatusSeeOther)
 }
 
 // oauth returns the x/oauth2 configuration for the provider's endpoints.
