@@ -93,7 +93,9 @@
 // Every failed request is logged through Config.Logger and answered by
 // Config.ErrorHandler, by default [WriteError]: a page a person understands
 // for browsers and JSON for API clients, never the error's text or any
-// token, naming the provider as Config.ProviderName says. The errors wrap this package's sentinels ([ErrLoginExpired],
+// token, naming the provider as Config.ProviderName says. [PageFor] gives
+// a custom error handler the same texts, as a [Page] for the site's own
+// templates. The errors wrap this package's sentinels ([ErrLoginExpired],
 // [ErrBrowserMismatch], [ErrInvalidIDToken], ...) and typed errors
 // ([*ProviderError], [*TokenError], [*LoginError]) for errors.Is and
 // errors.As.
