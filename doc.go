@@ -25,7 +25,8 @@
 // In account, [ClaimsFromContext] gives the verified [Claims]. Register
 // [Client.RedirectURI] (here https://shop.example/auth/callback) in the Vipps
 // MobilePay portal. chi users call [Client.MountChi] instead of mounting
-// Handler.
+// Handler. A form that POSTs to /auth/logout logs out; a link to
+// /auth/logout shows a page whose button does.
 //
 // # What is verified
 //

@@ -86,6 +86,8 @@ func (c *Client) routes() []route {
 	return []route{
 		{http.MethodGet, "/login", c.login},
 		{http.MethodGet, "/callback", c.callback},
+		{http.MethodGet, "/logout", c.logoutLink},  // a logout link: a page whose button POSTs
+		{http.MethodHead, "/logout", c.logoutLink}, // for chi, which serves HEAD only where told
 		{http.MethodPost, "/logout", c.logout},
 		{http.MethodPost, "/confirm", c.confirm}, // a login that came back in another browser
 	}
@@ -119,15 +121,16 @@ func (c *Client) RedirectURI() string { return c.s.redirectURI }
 // returnTo afterwards. An empty or unacceptable returnTo is left out, so the
 // login ends at Config.DefaultReturnTo.
 func (c *Client) LoginURL(returnTo string) string {
-	if rt, err := cleanReturnTo(returnTo); err == nil && rt != "" && !c.isAuthPath(rt) {
+	if rt := c.returnPath(returnTo); rt != "" {
 		return c.s.loginPath + "?return_to=" + url.QueryEscape(rt)
 	}
 	return c.s.loginPath
 }
 
 // Handler serves the login (GET /login), callback (GET /callback) and logout
-// (POST /logout) routes. Mount it at AuthPath either with the prefix stripped
-// or not:
+// (POST /logout) routes, and the page of a logout link (GET /logout),
+// whose button POSTs the logout. Mount it at AuthPath either with the
+// prefix stripped or not:
 //
 //	mux.Handle("/auth/", http.StripPrefix("/auth", auth.Handler()))
 //	mux.Handle("/auth/", auth.Handler())
@@ -344,6 +347,15 @@ func (c *Client) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func (c *Client) loginErr(returnTo string, err error) error {
 	return &LoginError{ReturnTo: returnTo, LoginURL: c.LoginURL(returnTo), Home: c.s.DefaultReturnTo, Err: err}
+}
+
+// returnPath returns s when it is an acceptable return_to (cleanReturnTo)
+// outside AuthPath, and "" otherwise.
+func (c *Client) returnPath(s string) string {
+	if rt, err := cleanReturnTo(s); err == nil && !c.isAuthPath(rt) {
+		return rt
+	}
+	return ""
 }
 
 func (c *Client) isAuthPath(p string) bool {

@@ -370,7 +370,13 @@ func TestMountWithStripPrefix(t *testing.T) {
 	if b.profile() != nil {
 		t.Error("logged in after logout")
 	}
-	if resp, _ := b.get("/auth/logout"); resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("GET logout: status %d, want 405", resp.StatusCode)
+	// The logout link's page posts to the logout route at its full path.
+	b.login("/profile")
+	resp, body := b.get("/auth/logout")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `<form method="post" action="/auth/logout">`) {
+		t.Errorf("GET logout: status %d, want 200 and a form that posts to /auth/logout:\n%s", resp.StatusCode, body)
+	}
+	if b.profile() == nil {
+		t.Error("GET logout logged the browser out")
 	}
 }

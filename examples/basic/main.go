@@ -44,6 +44,7 @@
 //	GET  /profile        what Vipps shared; JSON for Accept: application/json
 //	GET  /auth/login     starts a login; ?return_to=/path says where it ends
 //	GET  /auth/callback  where Vipps sends the user back
+//	GET  /auth/logout    a page whose button logs out, for logout links
 //	POST /auth/logout    ends the session
 //	GET  /healthz        200 while the process serves requests
 //	GET  /readyz         200 when the login provider (and Redis, when

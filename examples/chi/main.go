@@ -133,7 +133,7 @@ func newApp(getenv func(string) string, baseURL string, logger *slog.Logger) (_ 
 
 	r := chi.NewRouter()
 	r.Use(sessions.LoadAndSave)
-	auth.MountChi(r) // GET /auth/login, GET /auth/callback, POST /auth/logout
+	auth.MountChi(r) // GET /auth/login, GET /auth/callback, GET and POST /auth/logout
 	r.With(auth.LoadClaims).Get("/", func(w http.ResponseWriter, r *http.Request) {
 		c, _ := vippslogin.ClaimsFromContext(r.Context()) // nil when logged out
 		render(w, "home", c)
