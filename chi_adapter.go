@@ -9,13 +9,16 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-// MountChi registers the login, callback and logout routes on r, at
+// MountChi registers the routes [Client.Handler] serves on r, at
 // Config.AuthPath below r:
 //
 //	r := chi.NewRouter()
 //	r.Use(auth.LoadAndSave)
-//	auth.MountChi(r) // GET /auth/login, GET /auth/callback, POST /auth/logout, POST /auth/confirm
+//	auth.MountChi(r) // /auth/login, /auth/callback, /auth/logout, /auth/confirm
 //	r.With(auth.RequireLogin).Get("/account", account)
+//
+// They are GET /login, GET /callback, GET and HEAD /logout (the page of a
+// logout link), POST /logout and POST /confirm.
 //
 // Over r.Mount("/auth", auth.Handler()) it gives three things:
 //   - the routes sit at the path the redirect URI is built from, so the two

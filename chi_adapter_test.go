@@ -88,13 +88,18 @@ func TestMountChi(t *testing.T) {
 	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(allow, "GET") {
 		t.Errorf("POST /auth/login = %d, Allow %q; want 405 with GET allowed", resp.StatusCode, allow)
 	}
-	resp, err = http.Get(site.URL + "/auth/logout")
+	req, err := http.NewRequest(http.MethodDelete, site.URL+"/auth/logout", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err = http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Errorf("GET /auth/logout = %d, want 405", resp.StatusCode)
+	allow = strings.Join(resp.Header.Values("Allow"), ", ")
+	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(allow, "GET") || !strings.Contains(allow, "POST") {
+		t.Errorf("DELETE /auth/logout = %d, Allow %q; want 405 with GET and POST allowed", resp.StatusCode, allow)
 	}
 }
 
@@ -155,7 +160,8 @@ func TestMountChiRoutes(t *testing.T) {
 		t.Fatal(err)
 	}
 	slices.Sort(got)
-	want := []string{"GET /auth/callback", "GET /auth/login", "POST /auth/confirm", "POST /auth/logout"}
+	want := []string{"GET /auth/callback", "GET /auth/login", "GET /auth/logout", "HEAD /auth/logout",
+		"POST /auth/confirm", "POST /auth/logout"}
 	if !slices.Equal(got, want) {
 		t.Errorf("chi routes %q, want %q", got, want)
 	}
@@ -219,5 +225,69 @@ func TestMountChiConfirm(t *testing.T) {
 	}
 	if resp, _ := get(starter, site.URL+"/account"); resp.StatusCode == http.StatusOK {
 		t.Fatal("the starting browser is logged in")
+	}
+}
+
+// With chi, under a sub-router, a logout link shows the page, also to
+// HEAD, and logs nobody out; the page's form, which posts to the route at
+// its full path, does.
+func TestMountChiLogoutLink(t *testing.T) {
+	site, _, lastErr := chiSite(t, "/shop", func(r chi.Router, auth *vippslogin.Client) {
+		r.Route("/shop", func(r chi.Router) {
+			auth.MountChi(r)
+			r.With(auth.RequireLogin).Get("/account", hello)
+		})
+	})
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	noFollow := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	do := func(c *http.Client, method, u string, body io.Reader) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, site.URL+u, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Sec-Fetch-Site", "same-origin")
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	loggedIn := func() bool {
+		t.Helper()
+		resp, _ := do(noFollow, http.MethodGet, "/shop/account", nil)
+		return resp.StatusCode == http.StatusOK
+	}
+	if resp, body := do(browser, http.MethodGet, "/shop/account", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d %q (error %v)", resp.StatusCode, body, *lastErr)
+	}
+
+	resp, body := do(noFollow, http.MethodGet, "/shop/auth/logout?return_to=/shop/bye", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("GET: %d, Cache-Control %q; want 200, no-store", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	action, form := logoutForm(t, body)
+	if action != "/shop/auth/logout" || form.Get("return_to") != "/shop/bye" {
+		t.Errorf("form posts %v to %q, want return_to /shop/bye to /shop/auth/logout", form, action)
+	}
+	if resp, body := do(noFollow, http.MethodHead, "/shop/auth/logout", nil); resp.StatusCode != http.StatusOK || body != "" {
+		t.Errorf("HEAD: %d with body %q, want 200 and none", resp.StatusCode, body)
+	}
+	if !loggedIn() {
+		t.Fatal("GET or HEAD logged the browser out")
+	}
+
+	resp, _ = do(noFollow, http.MethodPost, action, strings.NewReader(form.Encode()))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/shop/bye" {
+		t.Fatalf("POST: %d %q, want 303 /shop/bye (error %v)", resp.StatusCode, resp.Header.Get("Location"), *lastErr)
+	}
+	if loggedIn() {
+		t.Error("still logged in after posting the form")
 	}
 }

@@ -156,7 +156,7 @@ func (c *Client) writeConfirmPage(w http.ResponseWriter, r *http.Request, login 
 	// One pass, so that a name holding "{provider}" stays as it is.
 	fill := strings.NewReplacer("{name}", safeText(personLabel(claims)), "{provider}", c.s.ProviderName)
 	action := c.s.basePath + c.s.AuthPath + "/confirm"
-	setPageHeaders(w.Header(), l)
+	setPageHeaders(w.Header(), l.tag())
 	writePage(w, r, http.StatusOK, confirmPage, confirmView{
 		pageView: pageView{Lang: l.tag(), Title: fill.Replace(t.title)},
 		Message:  fill.Replace(t.message),

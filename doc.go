@@ -25,7 +25,8 @@
 // In account, [ClaimsFromContext] gives the verified [Claims]. Register
 // [Client.RedirectURI] (here https://shop.example/auth/callback) in the Vipps
 // MobilePay portal. chi users call [Client.MountChi] instead of mounting
-// Handler.
+// Handler. A form that POSTs to /auth/logout logs out; a link to
+// /auth/logout shows a page whose button does.
 //
 // # What is verified
 //
@@ -101,7 +102,9 @@
 // Every failed request is logged through Config.Logger and answered by
 // Config.ErrorHandler, by default [WriteError]: a page a person understands
 // for browsers and JSON for API clients, never the error's text or any
-// token, naming the provider as Config.ProviderName says. The errors wrap this package's sentinels ([ErrLoginExpired],
+// token, naming the provider as Config.ProviderName says. [PageFor] gives
+// a custom error handler the same texts, as a [Page] for the site's own
+// templates. The errors wrap this package's sentinels ([ErrLoginExpired],
 // [ErrBrowserMismatch], [ErrInvalidIDToken], ...) and typed errors
 // ([*ProviderError], [*TokenError], [*LoginError]) for errors.Is and
 // errors.As.

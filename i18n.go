@@ -93,6 +93,9 @@ type texts struct {
 	// confirm is the page that asks a browser a login came back to
 	// whether to continue (FlowAutomaticReturn).
 	confirm confirmText
+
+	// logout is the page a logout link shows (GET /logout).
+	logout logoutText
 }
 
 var msgs = checkTexts([numLangs]texts{
@@ -167,6 +170,12 @@ var msgs = checkTexts([numLangs]texts{
 			cont:    "Continue",
 			cancel:  "Cancel",
 		},
+		logout: logoutText{
+			title:   "Log out",
+			message: "Do you want to log out of this site in this browser?",
+			logOut:  "Log out",
+			stay:    "Stay logged in",
+		},
 	},
 	langNB: {
 		tag:        "nb",
@@ -239,6 +248,12 @@ var msgs = checkTexts([numLangs]texts{
 			cont:    "Fortsett",
 			cancel:  "Avbryt",
 		},
+		logout: logoutText{
+			title:   "Logg ut",
+			message: "Vil du logge ut av dette nettstedet i denne nettleseren?",
+			logOut:  "Logg ut",
+			stay:    "Forbli innlogget",
+		},
 	},
 })
 
@@ -246,9 +261,10 @@ var msgs = checkTexts([numLangs]texts{
 // one language only fails every test run instead of showing an empty page.
 func checkTexts(all [numLangs]texts) [numLangs]texts {
 	for l, t := range all {
-		c := t.confirm
+		c, lo := t.confirm, t.logout
 		ok := t.tag != "" && t.tryAgain != "" && t.backToSite != "" && t.loginWith != "" &&
-			c.title != "" && c.message != "" && c.cont != "" && c.cancel != ""
+			c.title != "" && c.message != "" && c.cont != "" && c.cancel != "" &&
+			lo.title != "" && lo.message != "" && lo.logOut != "" && lo.stay != ""
 		for _, p := range t.problems {
 			ok = ok && p.title != "" && p.message != ""
 		}

@@ -86,6 +86,8 @@ func (c *Client) routes() []route {
 	return []route{
 		{http.MethodGet, "/login", c.login},
 		{http.MethodGet, "/callback", c.callback},
+		{http.MethodGet, "/logout", c.logoutLink},  // a logout link: a page whose button POSTs
+		{http.MethodHead, "/logout", c.logoutLink}, // for chi, which serves HEAD only where told
 		{http.MethodPost, "/logout", c.logout},
 		{http.MethodPost, "/confirm", c.confirm}, // a login that came back in another browser
 	}
@@ -119,15 +121,16 @@ func (c *Client) RedirectURI() string { return c.s.redirectURI }
 // returnTo afterwards. An empty or unacceptable returnTo is left out, so the
 // login ends at Config.DefaultReturnTo.
 func (c *Client) LoginURL(returnTo string) string {
-	if rt, err := cleanReturnTo(returnTo); err == nil && rt != "" && !c.isAuthPath(rt) {
+	if rt := c.returnPath(returnTo); rt != "" {
 		return c.s.loginPath + "?return_to=" + url.QueryEscape(rt)
 	}
 	return c.s.loginPath
 }
 
 // Handler serves the login (GET /login), callback (GET /callback) and logout
-// (POST /logout) routes. Mount it at AuthPath either with the prefix stripped
-// or not:
+// (POST /logout) routes, and the page of a logout link (GET /logout),
+// whose button POSTs the logout. Mount it at AuthPath either with the
+// prefix stripped or not:
 //
 //	mux.Handle("/auth/", http.StripPrefix("/auth", auth.Handler()))
 //	mux.Handle("/auth/", auth.Handler())
@@ -142,13 +145,6 @@ func (c *Client) Handler() http.Handler { return c.mux }
 // S256 challenge. return_to must be a path on this site; without it the
 // login ends at Config.DefaultReturnTo. HEAD answers 200 and starts nothing.
 func (c *Client) LoginHandler() http.Handler { return http.HandlerFunc(c.login) }
-
-// LogoutHandler ends the local session on POST and redirects to return_to
-// (a same-site path from the form or query) or Config.DefaultReturnTo.
-// Cross-origin requests are refused (http.CrossOriginProtection). Vipps has
-// no provider logout: the user stays logged in at Vipps if they chose to be
-// remembered there.
-func (c *Client) LogoutHandler() http.Handler { return http.HandlerFunc(c.logout) }
 
 // RequireLogin lets logged-in requests through to next, with their claims in
 // the context ([ClaimsFromContext]). Others are not: a browser GET or HEAD is
@@ -315,29 +311,6 @@ func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo str
 	http.Redirect(w, r, c.partnerAuthURL(c.oauth(meta).AuthCodeURL(state, params...)), http.StatusFound)
 }
 
-func (c *Client) logout(w http.ResponseWriter, r *http.Request) {
-	if err := c.csrf.Check(r); err != nil {
-		c.fail(w, r, fmt.Errorf("%w: %v", ErrCrossOrigin, err))
-		return
-	}
-	if c.refuseWithoutSession(w, r, nil) {
-		return // the session stays as it is: nothing to end while it cannot be reached
-	}
-	returnTo := c.s.DefaultReturnTo
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-	}
-	if rt, err := cleanReturnTo(r.FormValue("return_to")); err == nil && rt != "" && !c.isAuthPath(rt) {
-		returnTo = rt
-	}
-	if err := c.s.SessionStore.Destroy(r.Context()); err != nil {
-		c.fail(w, r, wrapStore(err))
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, returnTo, http.StatusSeeOther)
-}
-
 // oauth returns the x/oauth2 configuration for the provider's endpoints.
 func (c *Client) oauth(meta *metadata) *oauth2.Config {
 	style := oauth2.AuthStyleInHeader
@@ -391,6 +364,15 @@ func (c *Client) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func (c *Client) loginErr(returnTo string, err error) error {
 	return &LoginError{ReturnTo: returnTo, LoginURL: c.LoginURL(returnTo), Home: c.s.DefaultReturnTo, Err: err}
+}
+
+// returnPath returns s when it is an acceptable return_to (cleanReturnTo)
+// outside AuthPath, and "" otherwise.
+func (c *Client) returnPath(s string) string {
+	if rt, err := cleanReturnTo(s); err == nil && !c.isAuthPath(rt) {
+		return rt
+	}
+	return ""
 }
 
 func (c *Client) isAuthPath(p string) bool {

@@ -246,8 +246,9 @@ type Config struct {
 	// logged to Logger (Retry-After is already set on 429 and 503 answers
 	// to a login start). err can be tested with errors.Is and errors.As
 	// against this package's errors; r carries ProviderName in its context
-	// for WriteError. Default: [WriteError]: a human page for browsers, JSON
-	// for API clients.
+	// for WriteError and [PageFor], which gives the default page's texts to
+	// the site's own templates. Default: [WriteError]: a human page for
+	// browsers, JSON for API clients.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
 	// Logger receives a record for every failed login and provider problem.

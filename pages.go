@@ -12,16 +12,97 @@ import (
 	"unicode/utf8"
 )
 
+// Page is what the package's error page says about an error, in the
+// language of the request: the title, the message and the ways forward,
+// ready for a site's own template. [PageFor] makes it, and [WriteError]
+// renders the default page and JSON from it, so a site's page and the
+// default one say the same.
+//
+// A Page holds only the package's own texts, in Norwegian (Bokmål) or
+// English, and URLs of the site: never the error's text, a token, or the
+// code and description of a [*ProviderError], which anyone can put in a
+// callback URL. Its strings are plain text; html/template escapes them.
+type Page struct {
+	// Status is the HTTP status to answer with.
+	Status int
+	// Kind names the problem for programs, as the "error" of WriteError's
+	// JSON and the kind in the log: "access_denied", "login_expired",
+	// "provider_unavailable", ... It is one of a fixed set: a provider's
+	// error code only when OAuth 2.0, OpenID Connect or Vipps defines it,
+	// else "unknown".
+	Kind string
+	// Lang is the BCP 47 tag of the texts, "en" or "nb", as [Language]
+	// picks for the request. Put it in Content-Language and <html lang>.
+	Lang string
+	// Title is the page's heading and <title>; Message explains what
+	// happened and what to do.
+	Title, Message string
+	// LoginURL starts a new login that returns where the failed one was
+	// going; it is "" when trying again makes no sense (a login the site
+	// refused, a cross-origin request). TryAgain is its label: "Try
+	// again".
+	LoginURL, TryAgain string
+	// Home is the site's default page (Config.DefaultReturnTo), or "/";
+	// BackToSite is its label: "Back to the site".
+	Home, BackToSite string
+}
+
+// PageFor returns what the error page for err says to the visitor of r:
+// the texts in the language [Language] picks for r, naming the provider as
+// Config.ProviderName says. Call it from a Config.ErrorHandler to render
+// the package's texts in the site's own layout:
+//
+//	ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+//		p := vippslogin.PageFor(r, err)
+//		w.Header().Set("Content-Language", p.Lang)
+//		w.WriteHeader(p.Status)
+//		sitePages.ExecuteTemplate(w, "error", p)
+//	},
+//
+// The Client puts the provider's name in the context of the request it
+// hands to Config.ErrorHandler; given any other request, PageFor says
+// "Vipps MobilePay". The ways forward come from a [*LoginError] in err's
+// chain; without one there is no LoginURL and Home is "/".
+func PageFor(r *http.Request, err error) Page {
+	p := describe(err)
+	l := pickLanguage(r)
+	t := &msgs[l]
+	text := t.problems[p.text].named(providerName(r.Context()))
+	page := Page{
+		Status:     p.status,
+		Kind:       p.code,
+		Lang:       t.tag,
+		Title:      text.title,
+		Message:    text.message,
+		TryAgain:   t.tryAgain,
+		Home:       "/",
+		BackToSite: t.backToSite,
+	}
+	if page.Status == 499 { // the client is gone; any status will do
+		page.Status = http.StatusBadRequest
+	}
+	var le *LoginError
+	if errors.As(err, &le) {
+		if p.retry {
+			page.LoginURL = le.LoginURL
+		}
+		if le.Home != "" {
+			page.Home = le.Home
+		}
+	}
+	return page
+}
+
 // WriteError is the default Config.ErrorHandler. It answers browsers with a
 // human page and API, XHR, fetch and htmx requests with JSON of the form
-// {"error": code, "message": text, "login_url": url}. It shows the user what
-// happened and what to do, never err's text, tokens or codes; from a
-// *ProviderError it shows neither the code nor the error_description, which
-// anyone can put in a callback URL. The error has already been logged when
-// an error handler runs.
+// {"error": kind, "message": text, "login_url": url}, both from
+// [PageFor]. It shows the user what happened and what to do, never err's
+// text, tokens or codes; from a *ProviderError it shows neither the code
+// nor the error_description, which anyone can put in a callback URL. The
+// error has already been logged when an error handler runs.
 //
 // The page and the JSON message are in Norwegian (Bokmål) or English, as
-// [Language] picks for r; the code stays the same in every language. The
+// [Language] picks for r; the kind stays the same in every language. The
 // answer carries Content-Language and Vary: Accept-Language.
 //
 // They name the provider as Config.ProviderName says: the Client puts it
@@ -29,45 +110,20 @@ import (
 // custom handler that calls WriteError with that request gets it too.
 // Given any other request, WriteError says "Vipps MobilePay".
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
-	p := describe(err)
-	var le *LoginError
-	errors.As(err, &le)
-	l := pickLanguage(r)
-	t := &msgs[l]
-	text := t.problems[p.text].named(providerName(r.Context()))
+	p := PageFor(r, err)
 	h := w.Header()
-	setPageHeaders(h, l)
-	status := p.status
-	if status == 499 { // the client is gone; any status will do
-		status = http.StatusBadRequest
-	}
-	loginURL, home := "", "/"
-	if le != nil {
-		if p.retry {
-			loginURL = le.LoginURL
-		}
-		if le.Home != "" {
-			home = le.Home
-		}
-	}
+	setPageHeaders(h, p.Lang)
 	if isBackground(r) {
 		h.Set("Content-Type", "application/json; charset=utf-8")
-		w.WriteHeader(status)
+		w.WriteHeader(p.Status)
 		_ = json.NewEncoder(w).Encode(struct {
 			Error    string `json:"error"`
 			Message  string `json:"message"`
 			LoginURL string `json:"login_url,omitempty"`
-		}{p.code, text.message, loginURL})
+		}{p.Kind, p.Message, p.LoginURL})
 		return
 	}
-	writePage(w, r, status, errorPage, errorView{
-		pageView:   pageView{Lang: t.tag, Title: text.title},
-		Message:    text.message,
-		LoginURL:   loginURL,
-		Home:       home,
-		TryAgain:   t.tryAgain,
-		BackToSite: t.backToSite,
-	})
+	writePage(w, r, p.Status, errorPage, p)
 }
 
 // defaultProviderName is Config.ProviderName's default.
@@ -162,7 +218,8 @@ func truncate(s string, n int) string {
 }
 
 // The package's HTML pages share pageLayout: a page clones it and defines
-// "content" (see errorPage). Their data embeds pageView. Texts come from
+// "content" (see errorPage). Their data has the fields of pageView: the
+// error page's is a Page, the others' embed pageView. Texts come from
 // msgs, in the language of the request.
 
 // pageView is what pageLayout needs from a page's data.
@@ -171,23 +228,13 @@ type pageView struct {
 	Title string
 }
 
-// errorView is the data of errorPage.
-type errorView struct {
-	pageView
-	Message  string
-	LoginURL string // "" when trying again makes no sense
-	Home     string
-	// The links' labels.
-	TryAgain, BackToSite string
-}
-
 // setPageHeaders sets the headers every answer of the package's pages,
-// HTML or JSON, carries: not cached, in language l.
-func setPageHeaders(h http.Header, l lang) {
+// HTML or JSON, carries: not cached, in the language tag.
+func setPageHeaders(h http.Header, tag string) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Language", l.tag())
+	h.Set("Content-Language", tag)
 	h.Add("Vary", "Accept-Language")
 }
 

@@ -98,7 +98,7 @@ func TestBrowserLoginCancelled(t *testing.T) {
 
 	b.loginFromHome(want)
 
-	// Cancelling shows the library's human page, not JSON.
+	// Cancelling shows the library's texts in the site's page, not JSON.
 	resp := b.click(cancelButton)
 	b.waitVisible(tryAgainLink)
 	if resp.Status != 400 {
@@ -107,7 +107,7 @@ func TestBrowserLoginCancelled(t *testing.T) {
 	if ct := b.eval(`document.contentType`); resp.MimeType != "text/html" || ct != "text/html" {
 		t.Errorf("after cancelling: MIME type %q, document %q, want text/html", resp.MimeType, ct)
 	}
-	if title := b.eval(`document.title`); title != "You cancelled the login" {
+	if title := b.eval(`document.title`); title != "You cancelled the login · vippslogin example" {
 		t.Errorf("after cancelling: title %q", title)
 	}
 	body := b.text("body")

@@ -17,6 +17,10 @@
 // (http://127.0.0.1:8080/auth/callback by default) for the sales unit in the
 // Vipps MobilePay portal first.
 //
+// A failed or cancelled login shows vippslogin's texts, in English or
+// Norwegian, in the site's own layout (vippslogin.PageFor); API clients get
+// vippslogin's JSON.
+//
 // # Environment
 //
 //	ADDR                 listen address; default 127.0.0.1:8080
@@ -40,6 +44,7 @@
 //	GET  /profile        what Vipps shared; JSON for Accept: application/json
 //	GET  /auth/login     starts a login; ?return_to=/path says where it ends
 //	GET  /auth/callback  where Vipps sends the user back
+//	GET  /auth/logout    a page whose button logs out, for logout links
 //	POST /auth/logout    ends the session
 //	GET  /healthz        200 while the process serves requests
 //	GET  /readyz         200 when the login provider (and Redis, when
@@ -245,6 +250,7 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 	}
 	s.closers = append(s.closers, release)
 
+	p := &pages{logger: logger}
 	vcfg := vippslogin.Config{
 		ClientID:        cfg.ClientID,
 		ClientSecret:    cfg.ClientSecret,
@@ -256,6 +262,7 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 		TokenAuthMethod: cfg.TokenAuth,
 		System:          vippslogin.SystemInfo{Name: "vippslogin-example-basic"},
 		Logger:          logger,
+		ErrorHandler:    p.showError, // failures in the site's own layout
 	}
 	var mock *vippstest.Provider
 	if cfg.devMode() {
@@ -291,7 +298,7 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 			"issuer", cmp.Or(cfg.Issuer, vippslogin.Test.Issuer()), "redirect_uri", s.auth.RedirectURI())
 	}
 
-	p := &pages{auth: s.auth, logger: logger}
+	p.auth = s.auth
 	mux := http.NewServeMux()
 	mux.Handle("/auth/", s.auth.Handler())
 	mux.Handle("GET /{$}", s.auth.LoadClaims(http.HandlerFunc(p.home)))

@@ -50,7 +50,7 @@ func (p *pages) home(w http.ResponseWriter, r *http.Request) {
 		}
 		v.LoginButton = button
 	}
-	p.render(w, r, homePage, v)
+	p.render(w, r, http.StatusOK, homePage, v)
 }
 
 type profileView struct {
@@ -93,7 +93,7 @@ func (p *pages) profile(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Add("Vary", "Accept")
 	if !wantsJSON(r) {
-		p.render(w, r, profilePage, newProfileView(c))
+		p.render(w, r, http.StatusOK, profilePage, newProfileView(c))
 		return
 	}
 	body, err := json.Marshal(c)
@@ -105,6 +105,33 @@ func (p *pages) profile(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(body)
+}
+
+// showError is the site's Config.ErrorHandler. A browser gets the page
+// vippslogin would show, its texts and links (vippslogin.PageFor), in the
+// site's own layout; API clients and scripts get vippslogin.WriteError's
+// JSON.
+func (p *pages) showError(w http.ResponseWriter, r *http.Request, err error) {
+	if !wantsPage(r) {
+		vippslogin.WriteError(w, r, err)
+		return
+	}
+	page := vippslogin.PageFor(r, err)
+	w.Header().Set("Content-Language", page.Lang)
+	w.Header().Add("Vary", "Accept-Language")
+	p.render(w, r, page.Status, errorPage, page)
+}
+
+// wantsPage reports whether r comes from a browser that navigates to a
+// page, not from an API client or a script in a page (XHR, fetch, htmx).
+func wantsPage(r *http.Request) bool {
+	if r.Header.Get("HX-Request") != "" || r.Header.Get("X-Requested-With") != "" {
+		return false
+	}
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" && mode != "navigate" {
+		return false
+	}
+	return !wantsJSON(r)
 }
 
 // wantsJSON reports whether the Accept header asks for JSON and not HTML.
@@ -148,9 +175,9 @@ func (p *pages) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, "ok")
 }
 
-// render writes the page t with its security headers. The page is rendered
-// to a buffer first, so a template error becomes a clean 500.
-func (p *pages) render(w http.ResponseWriter, r *http.Request, t *template.Template, data any) {
+// render writes the page t with status and its security headers. The page
+// is rendered to a buffer first, so a template error becomes a clean 500.
+func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, data any) {
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 		p.logger.Error("render page", "path", r.URL.Path, "error", err)
@@ -163,17 +190,18 @@ func (p *pages) render(w http.ResponseWriter, r *http.Request, t *template.Templ
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store") // pages differ per user
+	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
 }
 
-// page parses a page's "title" and "content" templates into a copy of the
-// layout.
+// page parses a page's "title" and "content" templates, and "lang" when it
+// is not in English, into a copy of the layout.
 func page(src string) *template.Template {
 	return template.Must(template.Must(layout.Clone()).Parse(src))
 }
 
 var layout = template.Must(template.New("layout").Parse(`<!doctype html>
-<html lang="en">
+<html lang="{{block "lang" .}}en{{end}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -254,5 +282,20 @@ var profilePage = page(`{{define "title"}}Your profile{{end}}
 <div class="actions">
 <form method="post" action="/auth/logout"><button class="button quiet" type="submit">Log out</button></form>
 <a href="/">Home</a>
+</div>
+{{end}}`)
+
+// errorPage shows a vippslogin.Page: what went wrong, in the visitor's
+// language, and the ways forward.
+var errorPage = page(`{{define "lang"}}{{.Lang}}{{end}}
+{{define "title"}}{{.Title}}{{end}}
+{{define "content"}}
+<h1>{{.Title}}</h1>
+<p>{{.Message}}</p>
+<div class="actions">
+{{- with .LoginURL}}
+<a class="button" href="{{.}}">{{$.TryAgain}}</a>
+{{- end}}
+<a href="{{.Home}}">{{.BackToSite}}</a>
 </div>
 {{end}}`)

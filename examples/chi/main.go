@@ -135,7 +135,7 @@ func newApp(getenv func(string) string, baseURL string, logger *slog.Logger) (_ 
 	// auth.LoadAndSave is sessions.LoadAndSave that keeps serving while the
 	// session store is down.
 	r.Use(auth.LoadAndSave)
-	auth.MountChi(r) // GET /auth/login, GET /auth/callback, POST /auth/logout
+	auth.MountChi(r) // GET /auth/login, GET /auth/callback, GET and POST /auth/logout
 	r.With(auth.LoadClaims).Get("/", func(w http.ResponseWriter, r *http.Request) {
 		c, _ := vippslogin.ClaimsFromContext(r.Context()) // nil when logged out
 		render(w, "home", c)
