@@ -38,6 +38,12 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
+	if r.Method == http.MethodHead {
+		// A link preview or checker probing the URL: the code is for the
+		// browser's GET, and is not spent here.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	if c.refuseWithoutSession(w, r, func(err error) error { return c.loginErr("", err) }) {
 		return // the pending login is left for when the store is back
 	}

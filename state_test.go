@@ -318,3 +318,20 @@ func TestIssuerParameter(t *testing.T) {
 		})
 	}
 }
+
+// A HEAD of the callback URL (a link preview, a checker) spends nothing:
+// the browser's own GET then finishes the login.
+func TestCallbackHeadSpendsNothing(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	cb := b.startLogin("/profile")
+	if resp, _ := b.do(http.MethodHead, cb, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD callback: %d", resp.StatusCode)
+	}
+	if n := h.idp.Hits(vippstest.Token); n != 0 {
+		t.Fatalf("HEAD redeemed the code (%d token requests)", n)
+	}
+	if resp, _ := b.get(cb); resp.StatusCode != http.StatusSeeOther || b.profile() == nil {
+		t.Fatalf("GET callback after HEAD: %d (error %v)", resp.StatusCode, h.lastErr())
+	}
+}
