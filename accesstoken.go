@@ -66,7 +66,10 @@ func newPartnerAuth(s *settings) *partnerAuth {
 	a := &partnerAuth{now: s.Now, timeout: s.HTTPTimeout}
 	p, hc := *s.Partner, s.HTTPClient
 	a.fetch = func(ctx context.Context, now time.Time) (string, time.Time, error) {
-		return fetchAccessToken(ctx, hc, p, now)
+		start := time.Now()
+		tok, expires, err := fetchAccessToken(ctx, hc, p, now)
+		s.providerCall(ctx, endpointAccessToken, start, err)
+		return tok, expires, err
 	}
 	return a
 }
@@ -91,9 +94,10 @@ func (a *partnerAuth) token(ctx context.Context) (string, error) {
 		f = &tokenFetch{done: make(chan struct{})}
 		a.flight = f
 		// The fetch serves every waiter, so it does not end when the
-		// caller that started it gives up: it keeps ctx's values, not its
-		// cancellation, and has a time-out of its own.
-		go a.run(context.WithoutCancel(ctx), f)
+		// caller that started it gives up: it keeps ctx's values (but
+		// not the login it names), not its cancellation, and has a
+		// time-out of its own.
+		go a.run(detached(ctx), f)
 	}
 	a.mu.Unlock()
 	select {

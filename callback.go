@@ -71,6 +71,11 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, c.loginErr("", err))
 		return
 	}
+	if rec != nil {
+		// The records of this request name the login, failures too.
+		r = r.WithContext(withLogin(ctx, loginID(state), flowName(rec.Flow)))
+		ctx = r.Context()
+	}
 	returnTo := c.s.DefaultReturnTo
 	if rec != nil && (bound || rec.Flow == FlowAutomaticReturn) {
 		returnTo = rec.ReturnTo // not shown to a browser the login may not end in
@@ -101,6 +106,7 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		fail(ErrBrowserMismatch)
 		return
 	}
+	c.s.logStep(ctx, slog.LevelDebug, recCallbackReceived, slog.Bool("same_browser", bound))
 	meta, err := c.provider.metadata(ctx)
 	if err == nil {
 		err = checkCallbackParams(q, meta)
@@ -133,6 +139,7 @@ func (c *Client) providerError(w http.ResponseWriter, r *http.Request, state str
 	if rec, status, bound, err := c.pending.lookup(ctx, r, state); err == nil && status == loginPending && bound {
 		if _, err := c.pending.consume(ctx, w, r, state); err == nil {
 			returnTo = rec.ReturnTo
+			r = r.WithContext(withLogin(ctx, loginID(state), flowName(rec.Flow)))
 		}
 	}
 	c.fail(w, r, c.loginErr(returnTo, &ProviderError{Code: safeText(q.Get("error")), Description: safeText(q.Get("error_description"))}))
@@ -208,6 +215,9 @@ func (c *Client) complete(w http.ResponseWriter, r *http.Request, claims *Claims
 		fail(wrapStore(err))
 		return
 	}
-	c.s.Logger.LogAttrs(ctx, slog.LevelInfo, "vippslogin: login", slog.String("sub", claims.Subject))
+	if f := c.s.Metrics.LoginFinished; f != nil {
+		f(ctx)
+	}
+	c.s.logStep(ctx, slog.LevelInfo, recLoginFinished, slog.String("sub", claims.Subject))
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
 }

@@ -52,11 +52,14 @@ func (c *Client) handOff(w http.ResponseWriter, r *http.Request, rec *pendingLog
 		return
 	}
 	h := &handoff{Claims: data, ReturnTo: rec.ReturnTo, Created: c.s.Now().Unix()}
+	if l := loginOf(r.Context()); l != nil {
+		h.Login = l.id
+	}
 	if err := c.pending.handOff(r.Context(), w, h); err != nil {
 		fail(err)
 		return
 	}
-	c.s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "vippslogin: login came back in another browser; asking it to confirm")
+	c.s.logStep(r.Context(), slog.LevelDebug, recConfirmAsked)
 	c.writeConfirmPage(w, r, h.ID, claims)
 }
 
@@ -93,6 +96,9 @@ func (c *Client) confirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h, status, err := c.pending.handoff(r.Context(), w, r, id)
+	if h != nil && validLoginID(h.Login) {
+		r = r.WithContext(withLogin(r.Context(), h.Login, flowName(FlowAutomaticReturn)))
+	}
 	switch {
 	case err != nil:
 		c.fail(w, r, c.loginErr("", err))

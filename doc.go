@@ -97,6 +97,58 @@
 // its own forms, and TLS. RequireLogin and the handlers must run inside
 // [Client.LoadAndSave] (or the session manager's LoadAndSave).
 //
+// # Logs and metrics
+//
+// The Client writes its records to Config.Logger with [slog.Logger.LogAttrs]
+// and the context of the request (or of the call to [Client.WaitPhoneLogin]
+// and the like), so a handler that reads a site's trace and request ids
+// from the context adds them. A browser login writes, in this order:
+//
+//	message                            level  attributes
+//	"vippslogin: login started"        DEBUG  login_id flow return_to step_up
+//	"vippslogin: callback received"    DEBUG  login_id flow same_browser
+//	"vippslogin: code exchanged"       DEBUG  login_id flow
+//	"vippslogin: id token verified"    DEBUG  login_id flow
+//	"vippslogin: userinfo fetched"     DEBUG  login_id flow
+//	"vippslogin: confirmation asked"   DEBUG  login_id flow
+//	"vippslogin: login finished"       INFO   login_id flow sub
+//
+// (userinfo fetched only from a provider with a userinfo endpoint;
+// confirmation asked only for a login that came back in another browser,
+// which finishes when that browser confirms). Each call to the provider
+// writes one record, among those of the login it serves:
+//
+//	"vippslogin: provider call"        DEBUG  endpoint duration [error] [login_id flow]
+//
+// endpoint is discovery, jwks, token, userinfo, access_token, backchannel or
+// user_exists; duration is a [time.Duration]. A failed request writes one
+// record "vippslogin: <kind>" with kind, status, error, method, path (never
+// the query), login_id and flow once the login is known, and
+// provider_error, provider_error_description and token_error_description
+// when the provider gave them. Its level is INFO when the visitor cancelled
+// or went away, WARN for what a visitor's request or browser caused, and
+// ERROR only for what an operator must fix: the provider down or failing,
+// the session store, the site's configuration. Of each kind and level at
+// most 10 records are written in 10 seconds; the next one says in
+// suppressed how many were held back.
+//
+// login_id is 12 hex digits that name one login in all its records; they
+// are a hash, and tell nothing of the state, nonce, code or PKCE verifier.
+// No record holds those, nor a token or secret. flow is "default", the
+// [Flow] asked for, or "phone". return_to is the path the login ends at,
+// without its query. sub is only on the finished record. A login from
+// phone number writes code exchanged, id token verified and userinfo
+// fetched, and at INFO "vippslogin: phone login" with sub; its errors are
+// returned to the caller, not logged.
+//
+// Config.Metrics counts logins started, finished and failed (by kind) and
+// times every call to the provider, for Prometheus, OpenTelemetry or
+// expvar; examples/basic serves them at /metrics with Prometheus' client
+// library. Every call to the provider is made with the context of the
+// request that needs it, so a tracing transport in Config.HTTPClient
+// (otelhttp.NewTransport) shows the calls in the site's traces; only the
+// key set's background refresh has a context of its own.
+//
 // # Errors
 //
 // Every failed request is logged through Config.Logger and answered by

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -24,6 +26,7 @@ func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *p
 	if err != nil {
 		return nil, err
 	}
+	c.s.logStep(ctx, slog.LevelDebug, recCodeExchanged)
 	rawID, _ := tok.Extra("id_token").(string)
 	if rawID == "" {
 		return nil, idTokenErr(ErrMalformedToken, "no id_token in the token response")
@@ -35,6 +38,7 @@ func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *p
 	if acr, _ := idClaims["acr"].(string); rec.ACR != "" && acr != rec.ACR {
 		return nil, idTokenErr(ErrAuthContext, "acr %q, want %q", safeText(acr), rec.ACR)
 	}
+	c.s.logStep(ctx, slog.LevelDebug, recIDTokenVerified)
 	return c.userClaims(ctx, meta, tok.AccessToken, idClaims)
 }
 
@@ -69,6 +73,7 @@ func (c *Client) userClaims(ctx context.Context, meta *metadata, accessToken str
 	if sub, _ := info["sub"].(string); sub != idClaims["sub"] {
 		return nil, ErrSubjectMismatch
 	}
+	c.s.logStep(ctx, slog.LevelDebug, recUserinfoFetched)
 	// What the user proved, and when, only the signed ID token may say:
 	// userinfo neither supplies nor overrides it.
 	for _, k := range tokenClaims {
@@ -93,7 +98,8 @@ func encodeClaims(claims *Claims) ([]byte, error) {
 	return data, err
 }
 
-func (c *Client) exchange(ctx context.Context, meta *metadata, code, verifier string) (*oauth2.Token, error) {
+func (c *Client) exchange(ctx context.Context, meta *metadata, code, verifier string) (_ *oauth2.Token, err error) {
+	defer func(ctx context.Context, start time.Time) { c.s.providerCall(ctx, endpointToken, start, err) }(ctx, time.Now())
 	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
 	defer cancel()
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.tokenClient())
@@ -118,7 +124,8 @@ func (c *Client) exchange(ctx context.Context, meta *metadata, code, verifier st
 	return tok, nil
 }
 
-func (c *Client) userinfo(ctx context.Context, meta *metadata, accessToken string) (map[string]any, error) {
+func (c *Client) userinfo(ctx context.Context, meta *metadata, accessToken string) (_ map[string]any, err error) {
+	defer func(ctx context.Context, start time.Time) { c.s.providerCall(ctx, endpointUserinfo, start, err) }(ctx, time.Now())
 	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, meta.UserinfoEndpoint, nil)

@@ -98,6 +98,8 @@ type options struct {
 	baseURL string
 	// routes adds the test's own routes to the site's mux.
 	routes func(mux *http.ServeMux, auth *vippslogin.Client)
+	// wrap puts the site's own middleware around everything it serves.
+	wrap func(next http.Handler) http.Handler
 }
 
 func newHarness(t testing.TB, opts ...options) *harness {
@@ -210,7 +212,13 @@ func newHarness(t testing.TB, opts ...options) *harness {
 		}
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "home") })
-	h.site.Config.Handler = auth.LoadAndSave(mux)
+	var handler http.Handler = auth.LoadAndSave(mux)
+	for _, o := range opts {
+		if o.wrap != nil {
+			handler = o.wrap(handler)
+		}
+	}
+	h.site.Config.Handler = handler
 	h.site.Start()
 	t.Cleanup(h.site.Close)
 	return h

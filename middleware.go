@@ -301,6 +301,12 @@ func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo str
 		c.fail(w, r, c.loginErr(returnTo, err))
 		return
 	}
+	ctx := withLogin(r.Context(), loginID(state), flowName(opts.Flow))
+	if f := c.s.Metrics.LoginStarted; f != nil {
+		f(ctx)
+	}
+	path, _, _ := strings.Cut(returnTo, "?")
+	c.s.logStep(ctx, slog.LevelDebug, recLoginStarted, slog.String("return_to", path), slog.Bool("step_up", opts.StepUp))
 
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
@@ -353,13 +359,25 @@ func (c *Client) SessionError(w http.ResponseWriter, r *http.Request, err error)
 }
 
 // fail logs err and hands it to the error handler. Records are bounded
-// in rate by kind (logGate), since visitors cause most failures.
+// in rate by kind (logGate), since visitors cause most failures; a failed
+// login is counted (Metrics.LoginFailed) all the same.
 func (c *Client) fail(w http.ResponseWriter, r *http.Request, err error) {
 	p := describe(err)
+	if f := c.s.Metrics.LoginFailed; f != nil && loginFailure(err) {
+		f(r.Context(), p.code)
+	}
 	if ok, suppressed := c.logs.allow(p.code+"/"+strconv.Itoa(p.level), c.s.Now()); ok {
 		logError(c.s.Logger, r, err, p, suppressed)
 	}
 	c.s.ErrorHandler(w, c.withProviderName(r), err)
+}
+
+// loginFailure reports whether err, given to fail, is a failed or refused
+// login: the login routes and StartLogin answer with a *LoginError, or,
+// for options the site got wrong, ErrInvalidLoginOptions.
+func loginFailure(err error) bool {
+	var le *LoginError
+	return errors.As(err, &le) || errors.Is(err, ErrInvalidLoginOptions)
 }
 
 func (c *Client) loginErr(returnTo string, err error) error {

@@ -166,8 +166,11 @@ type Config struct {
 	TokenAuthMethod TokenAuthMethod
 
 	// HTTPClient makes the calls to the provider. Its Transport is wrapped to
-	// add the Vipps-System-* headers. Default: a client using
-	// http.DefaultTransport.
+	// add the Vipps-System-* headers. Each call is a request with the
+	// context of the request or call that needs it (only the key set's
+	// background refresh has one of its own), so a tracing transport, such
+	// as otelhttp.NewTransport, traces the calls as part of the site's
+	// request. Default: a client using http.DefaultTransport.
 	HTTPClient *http.Client
 
 	// HTTPTimeout bounds each call to the provider, end to end.
@@ -251,9 +254,17 @@ type Config struct {
 	// browsers, JSON for API clients.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
-	// Logger receives a record for every failed login and provider problem.
-	// Default: slog.Default().
+	// Logger receives the package's records, each written with the
+	// context of its request: the steps of a login and the calls to the
+	// provider at DEBUG, a finished login at INFO, and a failed request at
+	// INFO, WARN or ERROR (see "Logs and metrics" in the package
+	// documentation). Default: slog.Default().
 	Logger *slog.Logger
+
+	// Metrics are called as logins start, finish and fail and as the
+	// provider is called, for the site's counters and histograms.
+	// Default: none.
+	Metrics Metrics
 
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time

@@ -159,8 +159,9 @@ func setupErrorCode(code string) bool {
 
 // logError writes the operator's record of a failed request, p being
 // describe(err). It logs the error chain (which never holds tokens, codes
-// or secrets), the request's method and path, never its query, and how
-// many records of the same kind logGate held back before it.
+// or secrets), the request's method and path, never its query, the login
+// the request's context names, if any, and how many records of the same
+// kind logGate held back before it.
 func logError(logger *slog.Logger, r *http.Request, err error, p problem, suppressed int) {
 	level := slog.LevelInfo
 	switch p.level {
@@ -175,6 +176,9 @@ func logError(logger *slog.Logger, r *http.Request, err error, p problem, suppre
 		slog.Int("status", p.status),
 		slog.String("method", r.Method),
 		slog.String("path", safeText(r.URL.Path)),
+	}
+	if l := loginOf(r.Context()); l != nil {
+		attrs = append(attrs, slog.String("login_id", l.id), slog.String("flow", l.flow))
 	}
 	if suppressed > 0 {
 		attrs = append(attrs, slog.Int("suppressed", suppressed))

@@ -55,7 +55,8 @@ type pendingLogin struct {
 // handoff is a verified login that came back in a browser that did not
 // start it, waiting for that browser to confirm it.
 type handoff struct {
-	ID       string          `json:"id"` // names it on the page that asks
+	ID       string          `json:"id"`          // names it on the page that asks
+	Login    string          `json:"l,omitempty"` // the login_id of its records
 	Claims   json.RawMessage `json:"cl"`
 	ReturnTo string          `json:"r"`
 	Created  int64           `json:"c"` // unix seconds

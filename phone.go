@@ -250,7 +250,7 @@ func (c *Client) UserExists(ctx context.Context, phone string) (bool, error) {
 	var answer struct {
 		Exists *bool `json:"exists"`
 	}
-	if err := c.phoneCall(ctx, "user-exists", endpoint, ClientSecretBasic, form, &answer); err != nil {
+	if err := c.phoneCall(ctx, endpointUserExists, "user-exists", endpoint, ClientSecretBasic, form, &answer); err != nil {
 		if errors.Is(err, ErrUserNotFound) {
 			return false, nil
 		}
@@ -342,7 +342,7 @@ func (c *Client) StartPhoneLogin(ctx context.Context, r PhoneLoginRequest) (*Pho
 		ExpiresIn json.RawMessage `json:"expires_in"`
 		Interval  json.RawMessage `json:"interval"`
 	}
-	if err := c.phoneCall(ctx, "backchannel authentication", endpoint, c.s.TokenAuthMethod, form, &answer); err != nil {
+	if err := c.phoneCall(ctx, endpointBackchannel, "backchannel authentication", endpoint, c.s.TokenAuthMethod, form, &answer); err != nil {
 		return nil, err
 	}
 	if !validAuthReqID(answer.AuthReqID) {

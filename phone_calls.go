@@ -54,11 +54,12 @@ func (c *Client) phoneClaims(ctx context.Context, meta *metadata, tok *phoneToke
 	if !(got == "" && idOptional) && !sameAuthReqID(got, idHash) {
 		return nil, idTokenErr(ErrAuthReqIDMismatch, "")
 	}
+	c.s.logStep(ctx, slog.LevelDebug, recIDTokenVerified)
 	claims, err := c.userClaims(ctx, meta, tok.AccessToken, idClaims)
 	if err != nil {
 		return nil, err
 	}
-	c.s.Logger.LogAttrs(ctx, slog.LevelInfo, "vippslogin: phone login", slog.String("sub", claims.Subject))
+	c.s.logStep(ctx, slog.LevelInfo, recPhoneLogin, slog.String("sub", claims.Subject))
 	return claims, nil
 }
 
@@ -101,6 +102,14 @@ func sameAuthReqID(id, hash string) bool {
 // answers peculiar to a login from phone number; retry reports whether a
 // failure is worth another try later (network errors, time-outs, 5xx).
 func (c *Client) tokenRequest(ctx context.Context, meta *metadata, form url.Values) (tok *phoneTokens, retry bool, err error) {
+	defer func(start time.Time) {
+		var te *TokenError
+		if errors.As(err, &te) && (te.Code == "authorization_pending" || te.Code == "slow_down") {
+			c.s.providerCall(ctx, endpointToken, start, nil) // an answer while the user has not answered
+			return
+		}
+		c.s.providerCall(ctx, endpointToken, start, err)
+	}(time.Now())
 	reqCtx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
 	defer cancel()
 	resp, err := c.postForm(reqCtx, meta.TokenEndpoint, c.s.TokenAuthMethod, form)
@@ -137,8 +146,10 @@ func (c *Client) tokenRequest(ctx context.Context, meta *metadata, form url.Valu
 }
 
 // phoneCall posts form to the backchannel authentication or user-exists
-// endpoint and decodes its JSON answer into v.
-func (c *Client) phoneCall(ctx context.Context, what, endpoint string, method TokenAuthMethod, form url.Values, v any) error {
+// endpoint (called name in Metrics.ProviderCall, what in errors) and decodes
+// its JSON answer into v.
+func (c *Client) phoneCall(ctx context.Context, name, what, endpoint string, method TokenAuthMethod, form url.Values, v any) (err error) {
+	defer func(ctx context.Context, start time.Time) { c.s.providerCall(ctx, name, start, err) }(ctx, time.Now())
 	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
 	defer cancel()
 	resp, err := c.postForm(ctx, endpoint, method, form)

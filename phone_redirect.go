@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -58,6 +59,8 @@ func (c *Client) FinishPhoneLogin(ctx context.Context, code string) (*Claims, er
 	if id == "" {
 		return nil, idTokenErr(ErrAuthReqIDMismatch, "no auth_req_id")
 	}
+	ctx = withLogin(ctx, loginID(id), flowPhone)
+	c.s.logStep(ctx, slog.LevelDebug, recCodeExchanged)
 	var rec phoneRecord
 	found, err := c.pending.get(ctx, spacePhone, id, &rec, true)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -55,7 +56,7 @@ func (c *Client) WaitPhoneLogin(ctx context.Context, pl *PhoneLogin) (*Claims, e
 	if st.done.Load() {
 		return nil, fmt.Errorf("%w: the login has ended", ErrInvalidPhoneLogin)
 	}
-	claims, err := c.poll(ctx, st)
+	claims, err := c.poll(withLogin(ctx, loginID(st.authReqID), flowPhone), st)
 	if err == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 		st.done.Store(true)
 	}
@@ -96,6 +97,7 @@ func (c *Client) poll(ctx context.Context, pl *phoneLoginState) (*Claims, error)
 			vctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*c.s.HTTPTimeout)
 			defer cancel()
 			ctx = vctx
+			c.s.logStep(ctx, slog.LevelDebug, recCodeExchanged)
 			// Vipps' guide shows no claims of a polled ID token (its example
 			// is a placeholder), so an auth_req_id is not required; when
 			// the token carries one, it must be this login's.

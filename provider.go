@@ -102,7 +102,7 @@ func (p *provider) metadata(ctx context.Context) (*metadata, error) {
 	if m != nil {
 		if !now.Before(p.expires) && !p.refreshing {
 			p.refreshing = true
-			go p.refresh()
+			go p.refresh(ctx)
 		}
 		p.mu.Unlock()
 		return m, nil
@@ -114,14 +114,17 @@ func (p *provider) metadata(ctx context.Context) (*metadata, error) {
 	}
 	// One fetch serves every caller waiting for the first document. It runs
 	// on its own, so a caller that goes away stops waiting without failing
-	// the fetch for the others.
+	// the fetch for the others; it keeps the values of the context of the
+	// caller that started it, such as the site's trace id.
 	f := p.first
 	if f == nil {
 		f = &flight{done: make(chan struct{})}
 		p.first = f
+		fetchCtx, done := p.detached(ctx)
 		go func() {
+			defer done()
 			p.fetchMu.Lock()
-			f.meta, f.err = p.load(p.ctx)
+			f.meta, f.err = p.load(fetchCtx)
 			p.fetchMu.Unlock()
 			p.mu.Lock()
 			p.first = nil
@@ -145,13 +148,25 @@ type flight struct {
 	err  error
 }
 
-// refresh reloads a stale discovery document in the background. When that
-// fails, the stale copy stays in use and the next try is a minute away.
-func (p *provider) refresh() {
+// detached returns a context with the values of ctx, for a fetch that a
+// request starts and others share: it ends when the provider is closed,
+// not when ctx does.
+func (p *provider) detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(detached(ctx))
+	stop := context.AfterFunc(p.ctx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// refresh reloads a stale discovery document in the background, for the
+// request whose context is ctx (see detached). When that fails, the stale
+// copy stays in use and the next try is a minute away.
+func (p *provider) refresh(ctx context.Context) {
+	ctx, done := p.detached(ctx)
+	defer done()
 	p.fetchMu.Lock()
 	defer p.fetchMu.Unlock()
-	if _, err := p.load(p.ctx); err != nil {
-		p.s.Logger.LogAttrs(p.ctx, levelWarn, "vippslogin: discovery refresh failed; using the cached document", attrErr(err))
+	if _, err := p.load(ctx); err != nil {
+		p.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: discovery refresh failed; using the cached document", attrErr(err))
 		p.mu.Lock()
 		p.expires = p.s.Now().Add(discoveryMinTTL)
 		p.mu.Unlock()
@@ -174,11 +189,10 @@ func (p *provider) load(ctx context.Context) (*metadata, error) {
 	}
 	if p.keys == nil || p.keysURL != m.JWKSURI {
 		ctx, cancel := context.WithCancel(p.ctx)
-		ks, err := jose.NewKeySet(ctx, m.JWKSURI, p.s.HTTPClient, 5*time.Minute)
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("%w: key set: %v", ErrProviderUnavailable, err)
-		}
+		uri := m.JWKSURI
+		ks := jose.NewKeySet(ctx, func(ctx context.Context) ([]byte, time.Duration, error) {
+			return p.fetchKeys(ctx, uri)
+		}, keysMinRefresh)
 		if p.stopKeys != nil {
 			p.stopKeys() // the old key set's background refresh
 		}
@@ -195,7 +209,8 @@ func (p *provider) keySet() *jose.KeySet {
 	return p.keys
 }
 
-func (p *provider) fetchMetadata(ctx context.Context) (*metadata, time.Duration, error) {
+func (p *provider) fetchMetadata(ctx context.Context) (_ *metadata, _ time.Duration, err error) {
+	defer func(ctx context.Context, start time.Time) { p.s.providerCall(ctx, endpointDiscovery, start, err) }(ctx, time.Now())
 	ctx, cancel := context.WithTimeout(ctx, p.s.HTTPTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.s.discoveryURL, nil)
@@ -219,6 +234,40 @@ func (p *provider) fetchMetadata(ctx context.Context) (*metadata, time.Duration,
 		return nil, 0, fmt.Errorf("%w: discovery: %v", ErrProviderUnavailable, err)
 	}
 	return &m, maxAge(resp.Header.Get("Cache-Control")), nil
+}
+
+// keysMinRefresh is the least time between two background fetches of the
+// key set.
+const keysMinRefresh = 5 * time.Minute
+
+// fetchKeys fetches the key set at uri, and how long it may be cached.
+func (p *provider) fetchKeys(ctx context.Context, uri string) (_ []byte, _ time.Duration, err error) {
+	defer func(ctx context.Context, start time.Time) { p.s.providerCall(ctx, endpointJWKS, start, err) }(ctx, time.Now())
+	ctx, cancel := context.WithTimeout(ctx, p.s.HTTPTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := p.s.HTTPClient.Do(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, 0, fmt.Errorf("answered %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
+	switch {
+	case err != nil:
+		return nil, 0, err
+	case len(body) > maxDocumentSize:
+		return nil, 0, errors.New("response too large")
+	}
+	age, _ := cacheMaxAge(resp.Header.Get("Cache-Control"))
+	return body, min(age, discoveryMaxTTL), nil
 }
 
 // check validates a discovery document against the configuration.
@@ -311,17 +360,27 @@ func (p *provider) ready(ctx context.Context) error {
 	return nil
 }
 
+// maxAge is how long a discovery document with the Cache-Control header
+// cc is kept.
 func maxAge(cc string) time.Duration {
+	if t, ok := cacheMaxAge(cc); ok {
+		return min(max(t, discoveryMinTTL), discoveryMaxTTL)
+	}
+	return discoveryDefault
+}
+
+// cacheMaxAge returns the max-age of the Cache-Control header cc, and
+// whether it has one.
+func cacheMaxAge(cc string) (time.Duration, bool) {
 	for _, d := range strings.Split(cc, ",") {
 		d = strings.TrimSpace(d)
 		if v, ok := strings.CutPrefix(strings.ToLower(d), "max-age="); ok {
 			if n, err := strconv.Atoi(v); err == nil {
-				t := time.Duration(n) * time.Second
-				return min(max(t, discoveryMinTTL), discoveryMaxTTL)
+				return time.Duration(min(max(n, 0), int(discoveryMaxTTL/time.Second))) * time.Second, true
 			}
 		}
 	}
-	return discoveryDefault
+	return 0, false
 }
 
 // decodeJSON reads a bounded JSON object from a response that says it is

@@ -240,14 +240,29 @@ func userinfo(t *testing.T, p *vippstest.Provider, token string) (int, map[strin
 	return resp.StatusCode, decodeJSON(t, body)
 }
 
+// keySet returns the provider's key set.
+func keySet(t *testing.T, p *vippstest.Provider) *jose.KeySet {
+	t.Helper()
+	return jose.NewKeySet(t.Context(), func(ctx context.Context) ([]byte, time.Duration, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.URL()+jwksPath, nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return body, 0, err
+	}, time.Minute)
+}
+
 // verify checks the signature of tok against the provider's JWKS and returns
 // the claims.
 func verify(t *testing.T, p *vippstest.Provider, tok string) map[string]any {
 	t.Helper()
-	ks, err := jose.NewKeySet(t.Context(), p.URL()+jwksPath, http.DefaultClient, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ks := keySet(t, p)
 	h, err := jose.ParseHeader([]byte(tok))
 	if err != nil {
 		t.Fatal(err)
@@ -925,10 +940,7 @@ func TestHooks(t *testing.T) {
 func TestAttackHelpers(t *testing.T) {
 	p := newProvider(t, vippstest.Config{})
 	claims := map[string]any{"iss": p.Issuer(), "sub": "x", "aud": []string{p.ClientID()}}
-	ks, err := jose.NewKeySet(t.Context(), p.URL()+jwksPath, http.DefaultClient, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ks := keySet(t, p)
 
 	unsigned := vippstest.UnsignedToken(map[string]any{"alg": "RS256", "kid": "k1"}, claims)
 	parts := strings.Split(unsigned, ".")

@@ -37,6 +37,8 @@
 //	SESSION_STORE        memory (default) or redis
 //	REDIS_ADDR           host:port of Redis, for SESSION_STORE=redis;
 //	                     default 127.0.0.1:6379
+//	LOG_LEVEL            info (default), or debug for a record of each
+//	                     step of every login and each call to Vipps
 //
 // # Routes
 //
@@ -49,6 +51,14 @@
 //	GET  /healthz        200 while the process serves requests
 //	GET  /readyz         200 when the login provider (and Redis, when
 //	                     used) can be reached, else 503
+//	GET  /metrics        Prometheus metrics: logins started, finished
+//	                     and failed by kind, and the time calls to Vipps
+//	                     take (see metrics.go)
+//
+// # Logs
+//
+// Every request gets an id (X-Request-Id), which every log record of the
+// request carries, vippslogin's included: grep one id to follow a login.
 package main
 
 import (
@@ -77,7 +87,12 @@ import (
 )
 
 func main() {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cmp.Or(os.Getenv("LOG_LEVEL"), "info"))); err != nil {
+		fmt.Fprintln(os.Stderr, "LOG_LEVEL is not debug, info, warn or error")
+		os.Exit(2)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if err := run(logger, os.Getenv); err != nil {
 		logger.Error("exiting with an error", "error", err)
 		os.Exit(1)
@@ -229,6 +244,8 @@ func (s *site) Close() {
 // too. Close the site when done with it.
 func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 	s := &site{}
+	logger = slog.New(logHandler{logger.Handler()}) // with the request's id
+	reg := newRegistry()
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -263,6 +280,7 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 		System:          vippslogin.SystemInfo{Name: "vippslogin-example-basic"},
 		Logger:          logger,
 		ErrorHandler:    p.showError, // failures in the site's own layout
+		Metrics:         newLoginMetrics(reg).metrics(),
 	}
 	var mock *vippstest.Provider
 	if cfg.devMode() {
@@ -305,10 +323,11 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 	mux.Handle("GET /profile", s.auth.RequireLogin(http.HandlerFunc(p.profile)))
 	mux.HandleFunc("GET /healthz", healthz)
 	mux.HandleFunc("GET /readyz", storeReadyz(storeReady, logger, p.readyz))
+	mux.Handle("GET /metrics", metricsHandler(reg))
 	// auth.LoadAndSave is sessions.LoadAndSave that keeps serving while
 	// Redis is down: the home page as to a guest, and 503 for the profile
 	// and the login routes.
-	s.handler = s.auth.LoadAndSave(mux)
+	s.handler = withRequestID(s.auth.LoadAndSave(mux))
 	return s, nil
 }
 

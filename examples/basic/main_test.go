@@ -11,7 +11,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -527,3 +529,101 @@ func TestProfileShowsAddressAndBirthDate(t *testing.T) {
 		t.Errorf("profile page shows an email that was not asked for")
 	}
 }
+
+// TestMetrics scrapes /metrics after a login and a cancelled login: the
+// counters and the histogram of calls to the provider that vippslogin's
+// Metrics feed are there, with the Go runtime's metrics.
+func TestMetrics(t *testing.T) {
+	srv, _ := startSite(t, nil)
+	if resp, _ := decide(t, newBrowser(t), srv.URL, "approve"); resp.Request.URL.Path != "/profile" {
+		t.Fatalf("after approving: at %s, want /profile", resp.Request.URL)
+	}
+	decide(t, newBrowser(t), srv.URL, "cancel")
+
+	resp, body := get(t, http.DefaultClient, srv.URL+"/metrics", "")
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	for _, want := range []string{
+		"vippslogin_logins_started_total 2\n",
+		"vippslogin_logins_finished_total 1\n",
+		`vippslogin_logins_failed_total{kind="access_denied"} 1` + "\n",
+		`vippslogin_provider_call_duration_seconds_count{endpoint="discovery",outcome="ok"} 1` + "\n",
+		`vippslogin_provider_call_duration_seconds_count{endpoint="jwks",outcome="ok"} 1` + "\n",
+		`vippslogin_provider_call_duration_seconds_count{endpoint="token",outcome="ok"} 1` + "\n",
+		`vippslogin_provider_call_duration_seconds_count{endpoint="userinfo",outcome="ok"} 1` + "\n",
+		`vippslogin_provider_call_duration_seconds_bucket{endpoint="token",outcome="ok",le="+Inf"} 1` + "\n",
+		"go_goroutines ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+}
+
+// TestLogsCarryRequestID: every record of a login, vippslogin's too, carries
+// the id of the request it belongs to, which the answer names.
+func TestLogsCarryRequestID(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	srv := httptest.NewUnstartedServer(nil)
+	cfg, err := configFromEnv(envMap{"BASE_URL": "http://" + srv.Listener.Addr().String()}.get)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSite(cfg, slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	srv.Config.Handler = s.handler
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	c := newBrowser(t)
+	var ids []string
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if id := req.Response.Header.Get("X-Request-Id"); id != "" {
+			ids = append(ids, id)
+		}
+		return nil
+	}
+	if resp, _ := decide(t, c, srv.URL, "approve"); resp.Request.URL.Path != "/profile" {
+		t.Fatalf("after approving: at %s, want /profile", resp.Request.URL)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	steps := 0
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		msg, _ := rec["msg"].(string)
+		if !strings.HasPrefix(msg, "vippslogin: ") {
+			continue
+		}
+		steps++
+		if id, _ := rec["request_id"].(string); !slices.Contains(ids, id) {
+			t.Errorf("record %q has request_id %q, not one of the login's requests %q", msg, id, ids)
+		}
+	}
+	if steps < 6 {
+		t.Errorf("%d records of vippslogin, want every step of the login:\n%s", steps, logs.String())
+	}
+}
+
+// writerFunc is an io.Writer.
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// envMap is an environment for configFromEnv.
+type envMap map[string]string
+
+func (e envMap) get(k string) string { return e[k] }

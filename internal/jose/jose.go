@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,50 +68,94 @@ func ParseHeader(token []byte) (Header, error) {
 
 // KeySet is a remote JSON Web Key Set, fetched on first use, cached and
 // refreshed in the background.
+//
+// It fetches through the function its owner gives it, so that every request
+// for the set is built by the owner with the context of the call that needs
+// it (and that call's trace and request ids): only the background refresh
+// runs on a context of its own.
 type KeySet struct {
-	cache   *jwk.Cache
-	url     string
-	fetched atomic.Bool // a fetch has succeeded
-	first   sync.Mutex  // one first fetch at a time
+	ctx        context.Context // bounds the background refresh
+	fetch      FetchFunc
+	minRefresh time.Duration
+
+	set   atomic.Pointer[jwk.Set] // nil until a fetch has succeeded
+	mu    sync.Mutex              // held while the set is fetched
+	timer *time.Timer             // the next background refresh
 }
 
-// NewKeySet registers url with a new cache. Nothing is fetched until the
-// first [KeySet.Verify] or [KeySet.Refresh]. ctx bounds the life of the
-// background refresh: cancel it to stop refreshing.
-func NewKeySet(ctx context.Context, url string, client *http.Client, minRefresh time.Duration) (*KeySet, error) {
-	c := jwk.NewCache(ctx)
-	if err := c.Register(url, jwk.WithHTTPClient(client), jwk.WithMinRefreshInterval(minRefresh)); err != nil {
-		return nil, err
-	}
-	return &KeySet{cache: c, url: url}, nil
+// FetchFunc fetches the key set's JSON with ctx, and says how long it may be
+// cached (its Cache-Control max-age; 0 when it does not say).
+type FetchFunc func(ctx context.Context) (body []byte, maxAge time.Duration, err error)
+
+// NewKeySet returns a key set that fetch fetches. Nothing is fetched until the
+// first [KeySet.Verify], [KeySet.Ready] or [KeySet.Refresh]; from then on the
+// set is fetched again in the background after its max-age, or minRefresh if
+// that is longer, with ctx. Cancel ctx to stop refreshing.
+func NewKeySet(ctx context.Context, fetch FetchFunc, minRefresh time.Duration) *KeySet {
+	s := &KeySet{ctx: ctx, fetch: fetch, minRefresh: minRefresh}
+	context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+	})
+	return s
 }
 
-// Refresh fetches the key set anew.
+// Refresh fetches the key set anew, with ctx. When that fails, the set
+// fetched before stays in use.
 func (s *KeySet) Refresh(ctx context.Context) error {
-	_, err := s.refresh(ctx)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.load(ctx)
 	return err
 }
 
-func (s *KeySet) refresh(ctx context.Context) (jwk.Set, error) {
-	set, err := s.cache.Refresh(ctx, s.url)
+// load fetches and parses the set, and schedules the next background
+// refresh, after a failure too. The caller holds mu.
+func (s *KeySet) load(ctx context.Context) (jwk.Set, error) {
+	body, maxAge, err := s.fetch(ctx)
+	var set jwk.Set
+	if err == nil {
+		if set, err = jwk.Parse(body); err != nil {
+			err = fmt.Errorf("does not parse: %w", err)
+		}
+	}
+	if s.ctx.Err() == nil {
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		s.timer = time.AfterFunc(max(maxAge, s.minRefresh), s.background)
+	}
 	if err != nil {
 		return nil, err
 	}
-	s.fetched.Store(true)
+	s.set.Store(&set)
 	return set, nil
 }
 
-// get returns the cached set. Until a fetch has succeeded it fetches: the
-// cache counts a failed first fetch as done and would hold no set.
-func (s *KeySet) get(ctx context.Context) (jwk.Set, error) {
-	if !s.fetched.Load() {
-		s.first.Lock()
-		defer s.first.Unlock()
-		if !s.fetched.Load() {
-			return s.refresh(ctx)
-		}
+// background refreshes the set on the key set's own context.
+func (s *KeySet) background() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ctx.Err() == nil {
+		_, _ = s.load(s.ctx) // a failure keeps the set fetched before
 	}
-	return s.cache.Get(ctx, s.url)
+}
+
+// get returns the cached set, fetching it with ctx until a fetch has
+// succeeded.
+func (s *KeySet) get(ctx context.Context) (jwk.Set, error) {
+	if set := s.set.Load(); set != nil {
+		return *set, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if set := s.set.Load(); set != nil {
+		return *set, nil
+	}
+	return s.load(ctx)
 }
 
 // Ready fetches the key set if no fetch has succeeded yet.

@@ -7,10 +7,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -36,11 +40,20 @@ func jwksServer(t *testing.T, body []byte) (*KeySet, *atomic.Int32) {
 	t.Cleanup(srv.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	ks, err := NewKeySet(ctx, srv.URL, srv.Client(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
+	fetch := func(ctx context.Context) ([]byte, time.Duration, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+		if err != nil {
+			return nil, 0, err
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return body, 0, err
 	}
-	return ks, &hits
+	return NewKeySet(ctx, fetch, time.Hour), &hits
 }
 
 func TestVerify(t *testing.T) {
@@ -219,4 +232,132 @@ func TestVerifyEd25519(t *testing.T) {
 	if _, err := NewEd25519Key("k", "ES256"); err == nil {
 		t.Error("NewEd25519Key made a key for ES256")
 	}
+}
+
+type ctxLabel struct{}
+
+// fetchLog is a FetchFunc that serves body and records the label each
+// fetch's context carries ("" for none); failing makes it fail.
+type fetchLog struct {
+	body    []byte
+	maxAge  time.Duration
+	mu      sync.Mutex
+	labels  []string
+	failing bool
+}
+
+func (f *fetchLog) fetch(ctx context.Context) ([]byte, time.Duration, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	label, _ := ctx.Value(ctxLabel{}).(string)
+	f.labels = append(f.labels, label)
+	if f.failing {
+		return nil, 0, errors.New("down")
+	}
+	return f.body, f.maxAge, nil
+}
+
+func (f *fetchLog) seen() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.labels)
+}
+
+// Every fetch a caller waits for runs with the caller's context, so that
+// its trace and request ids reach the request for the key set.
+func TestKeySetFetchesWithCallersContext(t *testing.T) {
+	k, err := NewRSAKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := PublicJWKS(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := k.Sign([]byte(`{}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fetchLog{body: body}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ks := NewKeySet(ctx, f.fetch, time.Hour)
+
+	verifyCtx := context.WithValue(context.Background(), ctxLabel{}, "verify")
+	if _, err := ks.Verify(verifyCtx, tok, "RS256", "k1"); err != nil {
+		t.Fatal(err)
+	}
+	refreshCtx := context.WithValue(context.Background(), ctxLabel{}, "refresh")
+	if err := ks.Refresh(refreshCtx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ks.Verify(verifyCtx, tok, "RS256", "k1"); err != nil { // cached: no fetch
+		t.Fatal(err)
+	}
+	if got, want := f.seen(), []string{"verify", "refresh"}; !slices.Equal(got, want) {
+		t.Errorf("fetches saw contexts %q, want %q", got, want)
+	}
+}
+
+// The set is fetched again in the background after its max-age (or
+// minRefresh, when longer), on the key set's own context; a failed refresh
+// keeps the set, and cancelling the context stops the refreshing.
+func TestKeySetBackgroundRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k, err := NewRSAKey("k1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := PublicJWKS(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok, err := k.Sign([]byte(`{}`), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &fetchLog{body: body, maxAge: 10 * time.Minute}
+		ctx, cancel := context.WithCancel(context.WithValue(context.Background(), ctxLabel{}, "background"))
+		ks := NewKeySet(ctx, f.fetch, 5*time.Minute)
+		if err := ks.Ready(context.WithValue(context.Background(), ctxLabel{}, "first")); err != nil {
+			t.Fatal(err)
+		}
+
+		time.Sleep(10*time.Minute - time.Second)
+		synctest.Wait()
+		if got := len(f.seen()); got != 1 {
+			t.Fatalf("%d fetches before the max-age ran out, want 1", got)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got, want := f.seen(), []string{"first", "background"}; !slices.Equal(got, want) {
+			t.Fatalf("fetches %q, want %q", got, want)
+		}
+
+		f.mu.Lock()
+		f.failing = true
+		f.mu.Unlock()
+		time.Sleep(10 * time.Minute)
+		synctest.Wait()
+		if got := len(f.seen()); got != 3 {
+			t.Fatalf("%d fetches, want 3", got)
+		}
+		if _, err := ks.Verify(context.Background(), tok, "RS256", "k1"); err != nil {
+			t.Errorf("after a failed refresh: %v, want the set fetched before", err)
+		}
+
+		// A failed refresh is tried again after minRefresh.
+		time.Sleep(5 * time.Minute)
+		synctest.Wait()
+		if got := len(f.seen()); got != 4 {
+			t.Fatalf("%d fetches, want 4", got)
+		}
+
+		cancel()
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if got := len(f.seen()); got != 4 {
+			t.Errorf("%d fetches after the context was cancelled, want 4", got)
+		}
+	})
 }
