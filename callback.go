@@ -38,12 +38,6 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
-	if r.Method == http.MethodHead {
-		// A link preview or checker probing the URL: the code is for the
-		// browser's GET, and is not spent here.
-		w.WriteHeader(http.StatusOK)
-		return
-	}
 	if c.refuseWithoutSession(w, r, func(err error) error { return c.loginErr("", err) }) {
 		return // the pending login is left for when the store is back
 	}
@@ -64,6 +58,12 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		// Nothing to look up: a callback like this was never sent by the
 		// provider, or lost its query on the way.
 		c.fail(w, r, c.loginErr("", fmt.Errorf("%w: state or code missing", ErrBadCallback)))
+		return
+	}
+	if r.Method == http.MethodHead {
+		// A link preview or checker probing the URL: the code is for the
+		// browser's GET, and is not spent here.
+		w.WriteHeader(http.StatusOK)
 		return
 	}
 	rec, status, bound, err := c.pending.lookup(ctx, r, state)
@@ -136,7 +136,7 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 func (c *Client) providerError(w http.ResponseWriter, r *http.Request, state string, q url.Values) {
 	ctx := r.Context()
 	returnTo := ""
-	if rec, status, bound, err := c.pending.lookup(ctx, r, state); err == nil && status == loginPending && bound {
+	if rec, status, bound, err := c.pending.lookup(ctx, r, state); err == nil && status == loginPending && bound && r.Method != http.MethodHead {
 		if _, err := c.pending.consume(ctx, w, r, state); err == nil {
 			returnTo = rec.ReturnTo
 			r = r.WithContext(withLogin(ctx, loginID(state), flowName(rec.Flow)))
