@@ -179,17 +179,17 @@ func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for _, name := range []string{"client_id", "redirect_uri", "msn"} {
 		if len(q[name]) > 1 {
-			p.errorPage(w, "invalid_request", name+" is given more than once")
+			p.errorPage(w, r, "invalid_request", name+" is given more than once")
 			return
 		}
 	}
 	if p.authorizeClientID(q.Get("client_id"), q.Get("msn")) != p.clientID {
-		p.errorPage(w, "invalid_request", "unknown client_id")
+		p.errorPage(w, r, "invalid_request", "unknown client_id")
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
 	if !p.redirectAllowed(redirectURI) {
-		p.errorPage(w, "invalid_request", "redirect_uri is not registered for this client")
+		p.errorPage(w, r, "invalid_request", "redirect_uri is not registered for this client")
 		return
 	}
 	g := grant{
@@ -222,7 +222,7 @@ func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.approve(w, r, g)
 		return
 	}
-	p.showConsent(w, g)
+	p.showConsent(w, r, g)
 }
 
 // checkAuthorize returns what is wrong with an authorization request whose

@@ -92,7 +92,7 @@ var (
 func decide(t *testing.T, c *http.Client, siteURL, decision string) (*http.Response, string) {
 	t.Helper()
 	resp, page := get(t, c, siteURL+"/auth/login?return_to=/profile", "")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Approve") {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="approve"`) {
 		t.Fatalf("login: got %d %s, want the consent page:\n%s", resp.StatusCode, resp.Request.URL, page)
 	}
 	action := formAction.FindStringSubmatch(page)
