@@ -69,7 +69,7 @@ func TestBrowserLoginAndLogout(t *testing.T) {
 	if h1 := b.text("main h1"); h1 != want.Name {
 		t.Errorf("profile heading: got %q, want %q", h1, want.Name)
 	}
-	b.textHas("body", want.Name, want.Email, "+"+want.PhoneNumber, want.Sub, "Log out")
+	b.textHas("body", want.Name, want.Email, "+47 912 34 567", want.Sub, "Log out")
 	b.checkSawCode()
 	b.checkNoSecrets()
 	b.screenshot("profile")

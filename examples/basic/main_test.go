@@ -128,7 +128,7 @@ func testLogin(t *testing.T, env map[string]string) {
 	if got := resp.Request.URL.Path; resp.StatusCode != http.StatusOK || got != "/profile" {
 		t.Fatalf("after approving: got %d at %s, want 200 at /profile", resp.StatusCode, got)
 	}
-	for _, s := range []string{want.Name, want.Email, "+" + want.PhoneNumber, want.Sub, `action="/auth/logout"`} {
+	for _, s := range []string{want.Name, want.Email, "+47 912 34 567", want.Sub, `action="/auth/logout"`} {
 		if !strings.Contains(html.UnescapeString(page), s) {
 			t.Errorf("profile page does not show %q", s)
 		}

@@ -72,7 +72,7 @@ func newProfileView(c *vippslogin.Claims) profileView {
 		Subject:       c.Subject,
 	}
 	if c.PhoneNumber != "" {
-		v.Phone = "+" + c.PhoneNumber
+		v.Phone = formatPhone(c.PhoneNumber)
 	}
 	if a := c.Address; a != (vippslogin.Address{}) {
 		v.Address = a.Formatted
