@@ -226,7 +226,7 @@ body{margin:0;font:17px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-seri
 header{background:#fff;border-bottom:1px solid #e7e1db}
 header div{max-width:40rem;margin:0 auto;padding:.9rem 1.25rem}
 header a{color:inherit;text-decoration:none;font-weight:700}
-main{max-width:40rem;margin:2.5rem auto;padding:0 1.25rem}
+main{max-width:40rem;margin:2.5rem auto}
 .card{background:#fff;border-radius:14px;box-shadow:0 1px 4px rgba(0,0,0,.08);padding:2rem}
 h1{font-size:1.6rem;line-height:1.25;margin:0 0 .75rem}
 p{margin:0 0 1.5rem}
@@ -242,8 +242,19 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.5rem 1.5rem;margin:0 
 dt{color:#5c5650}
 dd{margin:0;overflow-wrap:anywhere}
 .address{white-space:pre-line}
-.tag{font-size:.8rem;font-weight:600;color:#1d5e35;background:#e3f3e8;border-radius:999px;padding:.1rem .5rem;margin-left:.4rem}
+.tag{display:inline-block;white-space:nowrap;font-size:.8rem;font-weight:600;line-height:1.4;color:#1d5e35;background:#e3f3e8;border-radius:999px;padding:.1rem .5rem}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
+@media (max-width:42rem){
+main{margin:1rem .75rem}
+.card{padding:1.5rem 1.25rem}
+}
+@media (max-width:36rem){
+h1{font-size:1.45rem}
+dl{grid-template-columns:1fr;gap:0}
+dt{margin-top:.75rem}
+dt:first-child{margin-top:0}
+code{font-size:.8em}
+}
 ` + string(vippslogin.ButtonCSS) + `
 </style>
 </head>
