@@ -54,7 +54,7 @@ func TestBrowserLoginAndLogout(t *testing.T) {
 	b.textHas("body", want.Name, want.Email, "+47 912 34 567", want.Sub, "Log out")
 	b.checkSawCode()
 	b.checkNoSecrets()
-	b.screenshot("profile")
+	b.screenshot("profile", want.Name, "+47 912 34 567")
 
 	// 4. Logging out ends on the home page, logged out.
 	resp = b.click(logoutButton)
@@ -64,12 +64,12 @@ func TestBrowserLoginAndLogout(t *testing.T) {
 	}
 	b.textHas("body", "Welcome", "Log in with Vipps")
 	b.textLacks("body", want.Name, "Log out")
-	b.screenshot("logged-out")
+	b.screenshot("logged-out", "Welcome")
 
 	// 5. The profile now asks for a login again.
 	b.open("/profile")
 	b.checkConsentPage(want)
-	b.screenshot("profile-needs-login")
+	b.screenshot("profile-needs-login", b.consentText(want))
 }
 
 func TestBrowserLoginCancelled(t *testing.T) {
@@ -96,6 +96,7 @@ func TestBrowserLoginCancelled(t *testing.T) {
 	if strings.HasPrefix(strings.TrimSpace(body), "{") {
 		t.Errorf("after cancelling: the page is JSON:\n%s", body)
 	}
+	b.textHas("header", "vippslogin example") // the site's layout
 	b.textHas("body", "You cancelled the login", "nothing was shared", "Try again", "Back to the site")
 	b.textLacks("body", "access_denied", "error_description")
 	b.checkNoSecrets()
@@ -107,19 +108,19 @@ func TestBrowserLoginCancelled(t *testing.T) {
 	if u, err := url.Parse(href); err != nil || u.Path != "/auth/login" || u.Query().Get("return_to") != "/profile" {
 		t.Errorf(`"Try again": href %q, want /auth/login?return_to=/profile`, href)
 	}
-	b.screenshot("cancelled")
+	b.screenshot("cancelled", "You cancelled the login")
 
 	// Nobody is logged in: in another tab, the profile asks for a login.
 	other := b.newTab()
 	other.open("/profile")
 	other.checkConsentPage(want)
-	other.screenshot("other-tab-profile-needs-login")
+	other.screenshot("other-tab-profile-needs-login", other.consentText(want))
 	other.close()
 
 	// Trying again works: approve this time.
 	b.click(tryAgainLink)
 	b.checkConsentPage(want)
-	b.screenshot("try-again-consent")
+	b.screenshot("try-again-consent", b.consentText(want))
 	resp = b.click(approveButton)
 	b.waitVisible(logoutButton)
 	if path := b.path(); resp.Status != 200 || path != "/profile" {
@@ -128,5 +129,5 @@ func TestBrowserLoginCancelled(t *testing.T) {
 	b.textHas("main h1", want.Name)
 	b.checkSawCode()
 	b.checkNoSecrets()
-	b.screenshot("profile")
+	b.screenshot("profile", want.Name)
 }

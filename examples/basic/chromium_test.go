@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -39,9 +42,11 @@ type chromiumTab struct {
 type shared struct {
 	dir string // where screenshots go
 
-	mu        sync.Mutex
-	shots     int      // number of screenshots taken
-	callbacks []string // URLs of the requests to the site's /auth/callback
+	mu             sync.Mutex
+	shots          int      // number of screenshots taken
+	callbacks      []string // URLs of the requests to the site's /auth/callback
+	acceptLanguage string   // what the tabs send as Accept-Language; "" for Chromium's own
+	lang           string   // the language the pages must speak: "en" or "nb"
 }
 
 // startChromium starts the Chromium at path (from testsvc.Chromium),
@@ -88,7 +93,7 @@ func startChromium(t *testing.T, path, siteURL string) *chromiumTab {
 		checkNoLeftovers(t, profile)
 	})
 
-	b := &chromiumTab{t: t, ctx: ctx, site: strings.TrimSuffix(siteURL, "/"), shared: &shared{dir: dir}}
+	b := &chromiumTab{t: t, ctx: ctx, site: strings.TrimSuffix(siteURL, "/"), shared: &shared{dir: dir, lang: "en"}}
 	b.listen() // starts the browser
 	return b
 }
@@ -99,6 +104,7 @@ func (b *chromiumTab) newTab() *chromiumTab {
 	ctx, cancel := chromedp.NewContext(b.ctx)
 	tab := &chromiumTab{t: b.t, ctx: ctx, cancel: cancel, site: b.site, shared: b.shared}
 	tab.listen()
+	tab.useLanguage()
 	return tab
 }
 
@@ -124,6 +130,49 @@ func (b *chromiumTab) listen() {
 	})
 	if err != nil {
 		b.t.Fatalf("start chromium or open a tab: %v", err)
+	}
+}
+
+// speak makes the tab, and the tabs opened from it later, send
+// acceptLanguage as their Accept-Language header, as a browser set to
+// that language does, and expect pages in lang ("en" or "nb").
+func (b *chromiumTab) speak(acceptLanguage, lang string) {
+	b.t.Helper()
+	b.mu.Lock()
+	b.acceptLanguage, b.lang = acceptLanguage, lang
+	b.mu.Unlock()
+	b.useLanguage()
+}
+
+// useLanguage applies the language set with speak to the tab.
+func (b *chromiumTab) useLanguage() {
+	b.t.Helper()
+	b.mu.Lock()
+	lang := b.acceptLanguage
+	b.mu.Unlock()
+	if lang == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	version, err := chromedp.CallBrowser(ctx, browser.GetVersion, cdp.Empty{})
+	if err != nil {
+		b.fatal("read the user agent", err)
+	}
+	_, err = chromedp.Call(ctx, emulation.SetUserAgentOverride,
+		emulation.SetUserAgentOverrideParams{UserAgent: version.UserAgent, AcceptLanguage: lang})
+	if err != nil {
+		b.fatal("set the language to "+lang, err)
+	}
+}
+
+// resize makes the tab a phone's screen of width by height CSS pixels, in
+// portrait, where the page's viewport meta element counts.
+func (b *chromiumTab) resize(width, height int64) {
+	b.t.Helper()
+	err := doStep(b, chromedp.EmulateViewport(width, height, chromedp.EmulateMobile, chromedp.EmulatePortrait))
+	if err != nil {
+		b.fatal(fmt.Sprintf("resize to %dx%d", width, height), err)
 	}
 }
 
@@ -318,12 +367,18 @@ func (b *chromiumTab) path() string {
 
 var screenshotName = regexp.MustCompile(`^[a-z0-9-]+$`)
 
-// screenshot saves a full-page PNG of the current page as NN-name.png.
-func (b *chromiumTab) screenshot(name string) {
+// screenshot saves a full-page PNG of the current page as NN-name.png,
+// after checking that the page shows each of want, so that every picture
+// is known to show what its name says.
+func (b *chromiumTab) screenshot(name string, want ...string) {
 	b.t.Helper()
 	if !screenshotName.MatchString(name) {
 		b.t.Fatalf("bad screenshot name %q", name)
 	}
+	if len(want) == 0 {
+		b.t.Fatalf("screenshot %s: say what the page must show", name)
+	}
+	b.textHas("body", want...)
 	buf, err := runStep(b, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.fatal("screenshot "+name, err)
