@@ -56,8 +56,8 @@ var english = pageTexts{
 		"You have already approved or cancelled this login. To log in again, go back to the site and start over."},
 	Unknown: problem{"This login can't be continued",
 		"This login was not found: it may have expired a while ago or been finished already. Go back to the site you came from and log in again."},
-	Setup: problem{"The site's login request can't be used",
-		"The site that sent you here asked for a login in a way that doesn't work. Please tell the site."},
+	Setup: problem{"This login can't start",
+		"The site that sent you here asked for the login in a way that doesn't work. Please tell the site."},
 	BackTo:        "Back to %s",
 	ForDevelopers: "For the site's developers:",
 }
@@ -76,8 +76,8 @@ var norwegian = pageTexts{
 		"Du har allerede godkjent eller avbrutt denne innloggingen. Gå tilbake til nettstedet for å logge inn på nytt."},
 	Unknown: problem{"Denne innloggingen kan ikke fortsette",
 		"Vi finner ikke denne innloggingen. Den kan ha gått ut for en stund siden eller allerede være avsluttet. Gå tilbake til nettstedet du kom fra, og logg inn på nytt."},
-	Setup: problem{"Nettstedets innloggingsforespørsel kan ikke brukes",
-		"Nettstedet som sendte deg hit, ba om innlogging på en måte som ikke fungerer. Si fra til nettstedet."},
+	Setup: problem{"Denne innloggingen kan ikke starte",
+		"Nettstedet som sendte deg hit, ba om innloggingen på en måte som ikke fungerer. Si fra til nettstedet."},
 	BackTo:        "Tilbake til %s",
 	ForDevelopers: "For nettstedets utviklere:",
 }
@@ -136,10 +136,10 @@ const pageStyle = `
 *{box-sizing:border-box}
 body{font-family:system-ui,sans-serif;line-height:1.5;background:#f5f2ef;color:#1f1f1f;margin:0;padding:3rem 1rem;display:flex;justify-content:center}
 main{background:#fff;border-radius:12px;box-shadow:0 2px 12px rgba(0,0,0,.1);max-width:28rem;width:100%;padding:2rem}
-h1{font-size:1.5rem;line-height:1.25;margin-top:0}
+h1{font-size:1.5rem;line-height:1.25;margin-top:0;overflow-wrap:break-word}
 .scopes,code{font-family:ui-monospace,monospace;background:#f1ece8;padding:.1rem .35rem;border-radius:4px;overflow-wrap:anywhere}
 .buttons{display:flex;flex-wrap:wrap;gap:.75rem;margin-top:1.5rem}
-button,.button{display:inline-block;font:inherit;font-weight:600;border:2px solid #cc4a12;border-radius:999px;padding:.65rem 1.5rem;cursor:pointer;text-decoration:none}
+button,.button{display:inline-block;font:inherit;font-weight:600;border:2px solid #cc4a12;border-radius:1.5rem;padding:.65rem 1.5rem;cursor:pointer;text-decoration:none;overflow-wrap:anywhere}
 #approve,.button{background:#cc4a12;color:#fff}
 #cancel{background:#fff;color:#a63b0e}
 button:hover,.button:hover{filter:brightness(.92)}

@@ -172,7 +172,7 @@ func TestAuthorizeErrorPage(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("status %d, want 400", resp.StatusCode)
 	}
-	hasAll(t, "error page", body, "<h1>The site&#39;s login request can&#39;t be used</h1>", "Please tell the site",
+	hasAll(t, "error page", body, "<h1>This login can&#39;t start</h1>", "Please tell the site",
 		"For the site&#39;s developers: <code>invalid_request: unknown client_id</code>")
 	hasNone(t, "error page", body, "<a ", "Uff da")
 }
