@@ -43,7 +43,12 @@
 //
 // Without AutoApprove the authorize endpoint shows a consent page whose form
 // posts the decision, with buttons "approve" and "cancel"; a cancel sends
-// the user back with error=access_denied, as Vipps does.
+// the user back with error=access_denied, as Vipps does. The consent page
+// stays valid for ten minutes; an answer after that, or a second answer,
+// gets a page that says so in plain words and links back to the site (the
+// origin of the redirect URI), since Vipps does not document what it does
+// then. The provider's pages speak Norwegian (Bokmål) or English, as the
+// browser's Accept-Language prefers.
 //
 // # Vipps extras
 //

@@ -39,6 +39,10 @@ const (
 // consentTTL is how long a consent page stays valid.
 const consentTTL = 10 * time.Minute
 
+// consentMemory is how long a consent is remembered after it expired, so
+// that a late answer gets a page that says so and leads back to the site.
+const consentMemory = 30 * time.Minute
+
 // minSweep is the number of stored codes, tokens and pending consents below
 // which expired entries are not swept.
 const minSweep = 256
@@ -299,10 +303,14 @@ type grant struct {
 	flow            string // requested_flow
 }
 
-// consent is an authorization request waiting for the user's decision.
+// consent is an authorization request waiting for the user's decision. It
+// is kept after it was answered or expired, until consentMemory after its
+// expiry, so that a second or late answer can be told apart from a made-up
+// one.
 type consent struct {
 	grant
-	expires time.Time
+	expires  time.Time
+	answered bool
 }
 
 // authCode is an issued authorization code.
@@ -606,14 +614,14 @@ func (p *Provider) user(sub string) (User, bool) {
 
 // sweepLocked drops expired consents, codes and access tokens once there are
 // many of them, so that a long-running provider does not grow. Used codes
-// stay until they expire, so that a replay is recognized as one. The caller
-// holds p.mu.
+// stay until they expire, so that a replay is recognized as one, and
+// consents until consentMemory after. The caller holds p.mu.
 func (p *Provider) sweepLocked(now time.Time) {
 	if len(p.pending)+len(p.codes)+len(p.tokens) < p.sweepAt {
 		return
 	}
 	for k, c := range p.pending {
-		if !now.Before(c.expires) {
+		if !now.Before(c.expires.Add(consentMemory)) {
 			delete(p.pending, k)
 		}
 	}

@@ -26,7 +26,7 @@ func TestSweep(t *testing.T) {
 	g := grant{redirectURI: "https://site.example/cb", state: "state-123", scope: "openid"}
 	for range minSweep {
 		p.approve(httptest.NewRecorder(), r, g)
-		p.showConsent(httptest.NewRecorder(), g)
+		p.showConsent(httptest.NewRecorder(), r, g)
 	}
 	p.mu.Lock()
 	for i := range minSweep {

@@ -719,14 +719,6 @@ func TestConsent(t *testing.T) {
 			t.Errorf("Location = %q, want %q", got, want)
 		}
 	})
-
-	t.Run("unknown request", func(t *testing.T) {
-		action, _ := consent(t, p, authParams(p, "openid"))
-		resp, body := decide(t, action, "made-up", "approve")
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "invalid_request") {
-			t.Errorf("status = %d, body %s", resp.StatusCode, body)
-		}
-	})
 }
 
 func TestIssuerParameter(t *testing.T) {

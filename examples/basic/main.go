@@ -17,9 +17,13 @@
 // (http://127.0.0.1:8080/auth/callback by default) for the sales unit in the
 // Vipps MobilePay portal first.
 //
-// A failed or cancelled login shows vippslogin's texts, in English or
-// Norwegian, in the site's own layout (vippslogin.PageFor); API clients get
-// vippslogin's JSON.
+// The site speaks English or Norwegian (Bokmål), as the browser's
+// Accept-Language prefers, through the whole login: its own pages, the
+// login button, vippslogin's pages and the mock provider's. It takes the
+// language from vippslogin.Language, so a middleware that sets one with
+// vippslogin.WithLanguage changes the site's pages and vippslogin's alike.
+// A failed or cancelled login shows vippslogin's texts in the site's own
+// layout (vippslogin.PageFor); API clients get vippslogin's JSON.
 //
 // # Environment
 //

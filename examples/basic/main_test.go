@@ -94,7 +94,7 @@ var (
 func decide(t *testing.T, c *http.Client, siteURL, decision string) (*http.Response, string) {
 	t.Helper()
 	resp, page := get(t, c, siteURL+"/auth/login?return_to=/profile", "")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(page, "Approve") {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="approve"`) {
 		t.Fatalf("login: got %d %s, want the consent page:\n%s", resp.StatusCode, resp.Request.URL, page)
 	}
 	action := formAction.FindStringSubmatch(page)
@@ -130,7 +130,7 @@ func testLogin(t *testing.T, env map[string]string) {
 	if got := resp.Request.URL.Path; resp.StatusCode != http.StatusOK || got != "/profile" {
 		t.Fatalf("after approving: got %d at %s, want 200 at /profile", resp.StatusCode, got)
 	}
-	for _, s := range []string{want.Name, want.Email, "+" + want.PhoneNumber, want.Sub, `action="/auth/logout"`} {
+	for _, s := range []string{want.Name, want.Email, "+47 912 34 567", want.Sub, `action="/auth/logout"`} {
 		if !strings.Contains(html.UnescapeString(page), s) {
 			t.Errorf("profile page does not show %q", s)
 		}
@@ -272,117 +272,6 @@ func TestLoginCancelled(t *testing.T) {
 	}
 }
 
-// siteHeader is the site's own layout, which vippslogin's default pages
-// do not have.
-const siteHeader = `<header><div><a href="/">vippslogin example</a></div></header>`
-
-// acceptLanguage sends Accept-Language with every request, as a browser
-// does.
-type acceptLanguage string
-
-func (l acceptLanguage) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Accept-Language", string(l))
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-// A cancelled login shows vippslogin's texts and links in the site's own
-// layout, in the browser's language.
-func TestErrorPageInSiteLayout(t *testing.T) {
-	tests := []struct {
-		lang                             string
-		title, message, tryAgain, backTo string
-	}{
-		{"en", "You cancelled the login", "nothing was shared", "Try again", "Back to the site"},
-		{"nb", "Du avbrøt innloggingen", "ingenting ble delt", "Prøv igjen", "Tilbake til nettstedet"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.lang, func(t *testing.T) {
-			srv, _ := startSite(t, nil)
-			c := newBrowser(t)
-			c.Transport = acceptLanguage(tc.lang)
-			resp, page := decide(t, c, srv.URL, "cancel")
-			if resp.StatusCode != http.StatusBadRequest || resp.Request.URL.Path != "/auth/callback" {
-				t.Fatalf("after cancelling: got %d at %s, want 400 at /auth/callback", resp.StatusCode, resp.Request.URL)
-			}
-			if got := resp.Header.Get("Content-Language"); got != tc.lang {
-				t.Errorf("Content-Language %q, want %q", got, tc.lang)
-			}
-			for _, want := range []string{
-				siteHeader,
-				`<html lang="` + tc.lang + `">`,
-				"<title>" + tc.title + " · vippslogin example</title>",
-				"<h1>" + tc.title + "</h1>",
-				tc.message,
-				`<a class="button" href="/auth/login?return_to=%2Fprofile">` + tc.tryAgain + `</a>`,
-				`<a href="/">` + tc.backTo + `</a>`,
-			} {
-				if !strings.Contains(page, want) {
-					t.Errorf("the page lacks %s:\n%s", want, page)
-				}
-			}
-			if strings.Contains(page, "access_denied") {
-				t.Errorf("the page shows the provider's error code:\n%s", page)
-			}
-			if csp := resp.Header.Get("Content-Security-Policy"); csp != pageCSP {
-				t.Errorf("Content-Security-Policy %q, want the site's %q", csp, pageCSP)
-			}
-		})
-	}
-}
-
-// An error a browser gets as a page in the site's layout reaches API
-// clients as vippslogin's JSON.
-func TestErrorJSONForAPIClients(t *testing.T) {
-	srv, _ := startSite(t, nil)
-	evil := srv.URL + "/auth/login?return_to=" + url.QueryEscape("https://evil.example/")
-
-	resp, page := get(t, newBrowser(t), evil, "text/html")
-	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, siteHeader) ||
-		!strings.Contains(page, "<h1>That link can&#39;t be used</h1>") {
-		t.Errorf("browser: got %d, want 400 and the site's page:\n%s", resp.StatusCode, page)
-	}
-	if strings.Contains(page, "Try again") {
-		t.Errorf("browser: the page offers to try a bad link again:\n%s", page)
-	}
-
-	for _, header := range [][2]string{{"Accept", "application/json"}, {"Sec-Fetch-Mode", "cors"}, {"HX-Request", "true"}} {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, evil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set(header[0], header[1])
-		resp, body := do(t, newBrowser(t), req)
-		var v struct{ Error, Message string }
-		if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") ||
-			json.Unmarshal([]byte(body), &v) != nil || v.Error != "invalid_return_to" || v.Message == "" {
-			t.Errorf("%s: %s: got %d %s %s, want 400 JSON invalid_return_to", header[0], header[1],
-				resp.StatusCode, resp.Header.Get("Content-Type"), body)
-		}
-	}
-}
-
-func TestHomeLoggedOut(t *testing.T) {
-	srv, _ := startSite(t, nil)
-	resp, page := get(t, newBrowser(t), srv.URL+"/", "")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /: got %d, want 200", resp.StatusCode)
-	}
-	if !strings.Contains(page, `href="/auth/login?return_to=/profile"`) || !strings.Contains(page, "Log in with Vipps") {
-		t.Errorf("home page has no login button:\n%s", page)
-	}
-	if strings.Contains(page, "/auth/logout") {
-		t.Errorf("logged-out home page offers to log out")
-	}
-	csp := resp.Header.Get("Content-Security-Policy")
-	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "style-src 'unsafe-inline'") {
-		t.Errorf("Content-Security-Policy: got %q", csp)
-	}
-	if resp, _ := get(t, newBrowser(t), srv.URL+"/nothing-here", ""); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("GET /nothing-here: got %d, want 404", resp.StatusCode)
-	}
-}
-
 func TestProfileNeedsLogin(t *testing.T) {
 	srv, _ := startSite(t, nil)
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -509,24 +398,6 @@ func TestDefaultBaseURL(t *testing.T) {
 		if got := defaultBaseURL(tt.addr, got); got != tt.want {
 			t.Errorf("defaultBaseURL(%q): got %q, want %q", tt.addr, got, tt.want)
 		}
-	}
-}
-
-func TestProfileShowsAddressAndBirthDate(t *testing.T) {
-	srv, _ := startSite(t, map[string]string{"VIPPS_SCOPES": "openid name birthDate address"})
-	want := vippstest.DefaultUsers()[0]
-	resp, page := decide(t, newBrowser(t), srv.URL, "approve")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("after approving: got %d, want 200", resp.StatusCode)
-	}
-	page = html.UnescapeString(page)
-	for _, s := range []string{want.BirthDate, want.Address.Formatted} {
-		if !strings.Contains(page, s) {
-			t.Errorf("profile page does not show %q:\n%s", s, page)
-		}
-	}
-	if strings.Contains(page, "Email") {
-		t.Errorf("profile page shows an email that was not asked for")
 	}
 }
 

@@ -29,6 +29,7 @@ type pages struct {
 }
 
 type homeView struct {
+	T           *siteTexts
 	LoggedIn    bool
 	Name        string
 	LoginButton template.HTML
@@ -37,12 +38,16 @@ type homeView struct {
 // home is public. LoadClaims puts the user's claims in the context when the
 // browser is logged in.
 func (p *pages) home(w http.ResponseWriter, r *http.Request) {
-	var v homeView
+	v := homeView{T: textsFor(r)}
 	if c, ok := vippslogin.ClaimsFromContext(r.Context()); ok {
 		v.LoggedIn = true
 		v.Name = c.Name
 	} else {
-		button, err := vippslogin.LoginButton(loginLink, vippslogin.ButtonOptions{Brand: vippslogin.Vipps, Rounded: true})
+		button, err := vippslogin.LoginButton(loginLink, vippslogin.ButtonOptions{
+			Brand:    vippslogin.Vipps,
+			Rounded:  true,
+			Language: v.T.Lang, // as vippslogin.Language(r)
+		})
 		if err != nil {
 			p.logger.Error("render the login button", "error", err)
 			http.Error(w, "Something went wrong.", http.StatusInternalServerError)
@@ -54,6 +59,7 @@ func (p *pages) home(w http.ResponseWriter, r *http.Request) {
 }
 
 type profileView struct {
+	T             *siteTexts
 	Name          string
 	Email         string
 	EmailVerified bool
@@ -63,8 +69,9 @@ type profileView struct {
 	Subject       string
 }
 
-func newProfileView(c *vippslogin.Claims) profileView {
+func newProfileView(c *vippslogin.Claims, t *siteTexts) profileView {
 	v := profileView{
+		T:             t,
 		Name:          c.Name,
 		Email:         c.Email,
 		EmailVerified: c.EmailVerified,
@@ -72,7 +79,7 @@ func newProfileView(c *vippslogin.Claims) profileView {
 		Subject:       c.Subject,
 	}
 	if c.PhoneNumber != "" {
-		v.Phone = "+" + c.PhoneNumber
+		v.Phone = formatPhone(c.PhoneNumber)
 	}
 	if a := c.Address; a != (vippslogin.Address{}) {
 		v.Address = a.Formatted
@@ -93,7 +100,7 @@ func (p *pages) profile(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Add("Vary", "Accept")
 	if !wantsJSON(r) {
-		p.render(w, r, http.StatusOK, profilePage, newProfileView(c))
+		p.render(w, r, http.StatusOK, profilePage, newProfileView(c, textsFor(r)))
 		return
 	}
 	body, err := json.Marshal(c)
@@ -116,10 +123,14 @@ func (p *pages) showError(w http.ResponseWriter, r *http.Request, err error) {
 		vippslogin.WriteError(w, r, err)
 		return
 	}
-	page := vippslogin.PageFor(r, err)
-	w.Header().Set("Content-Language", page.Lang)
-	w.Header().Add("Vary", "Accept-Language")
-	p.render(w, r, page.Status, errorPage, page)
+	page := vippslogin.PageFor(r, err) // in the language of textsFor(r)
+	p.render(w, r, page.Status, errorPage, errorView{T: textsFor(r), Page: page})
+}
+
+// errorView is a vippslogin.Page with the site's texts for the layout.
+type errorView struct {
+	T *siteTexts
+	vippslogin.Page
 }
 
 // wantsPage reports whether r comes from a browser that navigates to a
@@ -177,6 +188,7 @@ func (p *pages) readyz(w http.ResponseWriter, r *http.Request) {
 
 // render writes the page t with status and its security headers. The page
 // is rendered to a buffer first, so a template error becomes a clean 500.
+// data has the site's texts for r in its field T.
 func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, t *template.Template, data any) {
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
@@ -190,29 +202,31 @@ func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, t *te
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Cache-Control", "no-store") // pages differ per user
+	h.Set("Content-Language", textsFor(r).Lang)
+	h.Add("Vary", "Accept-Language")
 	w.WriteHeader(status)
 	_, _ = buf.WriteTo(w)
 }
 
-// page parses a page's "title" and "content" templates, and "lang" when it
-// is not in English, into a copy of the layout.
+// page parses a page's "title" and "content" templates into a copy of the
+// layout. The layout takes the language and the site's name from .T.
 func page(src string) *template.Template {
 	return template.Must(template.Must(layout.Clone()).Parse(src))
 }
 
 var layout = template.Must(template.New("layout").Parse(`<!doctype html>
-<html lang="{{block "lang" .}}en{{end}}">
+<html lang="{{.T.Lang}}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{template "title" .}} · vippslogin example</title>
+<title>{{template "title" .}} · {{.T.SiteName}}</title>
 <style>
 *{box-sizing:border-box}
 body{margin:0;font:17px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1f1f1f;background:#f6f3f0}
 header{background:#fff;border-bottom:1px solid #e7e1db}
 header div{max-width:40rem;margin:0 auto;padding:.9rem 1.25rem}
 header a{color:inherit;text-decoration:none;font-weight:700}
-main{max-width:40rem;margin:2.5rem auto;padding:0 1.25rem}
+main{max-width:40rem;margin:2.5rem auto}
 .card{background:#fff;border-radius:14px;box-shadow:0 1px 4px rgba(0,0,0,.08);padding:2rem}
 h1{font-size:1.6rem;line-height:1.25;margin:0 0 .75rem}
 p{margin:0 0 1.5rem}
@@ -228,67 +242,77 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.5rem 1.5rem;margin:0 
 dt{color:#5c5650}
 dd{margin:0;overflow-wrap:anywhere}
 .address{white-space:pre-line}
-.tag{font-size:.8rem;font-weight:600;color:#1d5e35;background:#e3f3e8;border-radius:999px;padding:.1rem .5rem;margin-left:.4rem}
+.tag{display:inline-block;white-space:nowrap;font-size:.8rem;font-weight:600;line-height:1.4;color:#1d5e35;background:#e3f3e8;border-radius:999px;padding:.1rem .5rem}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
+@media (max-width:42rem){
+main{margin:1rem .75rem}
+.card{padding:1.5rem 1.25rem}
+}
+@media (max-width:36rem){
+h1{font-size:1.45rem}
+dl{grid-template-columns:1fr;gap:0}
+dt{margin-top:.75rem}
+dt:first-child{margin-top:0}
+code{font-size:.8em}
+}
 ` + string(vippslogin.ButtonCSS) + `
 </style>
 </head>
 <body>
-<header><div><a href="/">vippslogin example</a></div></header>
+<header><div><a href="/">{{.T.SiteName}}</a></div></header>
 <main class="card">
 {{- template "content" .}}</main>
 </body>
 </html>
 `))
 
-var homePage = page(`{{define "title"}}Home{{end}}
+var homePage = page(`{{define "title"}}{{.T.HomeTitle}}{{end}}
 {{define "content"}}
 {{- if .LoggedIn}}
-<h1>Hello{{with .Name}}, {{.}}{{end}}</h1>
-<p>You are logged in with Vipps MobilePay.</p>
+<h1>{{.T.Hello}}{{with .Name}}, {{.}}{{end}}</h1>
+<p>{{.T.LoggedIn}}</p>
 <div class="actions">
-<a href="/profile">See what Vipps MobilePay shared</a>
-<form method="post" action="/auth/logout"><button class="button quiet" type="submit">Log out</button></form>
+<a href="/profile">{{.T.SeeShared}}</a>
+<form method="post" action="/auth/logout"><button class="button quiet" type="submit">{{.T.LogOut}}</button></form>
 </div>
 {{- else}}
-<h1>Welcome</h1>
-<p>This example site shows "Log in with Vipps MobilePay". Log in to see what your profile shares with the site.</p>
+<h1>{{.T.Welcome}}</h1>
+<p>{{.T.Intro}}</p>
 {{.LoginButton}}
 {{- end}}
 {{end}}`)
 
-var profilePage = page(`{{define "title"}}Your profile{{end}}
+var profilePage = page(`{{define "title"}}{{.T.ProfileTitle}}{{end}}
 {{define "content"}}
-<h1>{{with .Name}}{{.}}{{else}}Your profile{{end}}</h1>
-<p>This is what Vipps MobilePay shared with this site.</p>
+<h1>{{with .Name}}{{.}}{{else}}{{$.T.ProfileTitle}}{{end}}</h1>
+<p>{{.T.Shared}}</p>
 <dl>
 {{- with .Name}}
-<dt>Name</dt><dd>{{.}}</dd>
+<dt>{{$.T.Name}}</dt><dd>{{.}}</dd>
 {{- end}}
 {{- with .Email}}
-<dt>Email</dt><dd>{{.}}{{if $.EmailVerified}}<span class="tag">verified</span>{{end}}</dd>
+<dt>{{$.T.Email}}</dt><dd>{{.}}{{if $.EmailVerified}} <span class="tag">{{$.T.Verified}}</span>{{end}}</dd>
 {{- end}}
 {{- with .Phone}}
-<dt>Phone</dt><dd>{{.}}</dd>
+<dt>{{$.T.Phone}}</dt><dd>{{.}}</dd>
 {{- end}}
 {{- with .BirthDate}}
-<dt>Birth date</dt><dd>{{.}}</dd>
+<dt>{{$.T.BirthDate}}</dt><dd>{{.}}</dd>
 {{- end}}
 {{- with .Address}}
-<dt>Address</dt><dd class="address">{{.}}</dd>
+<dt>{{$.T.Address}}</dt><dd class="address">{{.}}</dd>
 {{- end}}
-<dt>User id (sub)</dt><dd><code>{{.Subject}}</code></dd>
+<dt>{{.T.UserID}}</dt><dd><code>{{.Subject}}</code></dd>
 </dl>
 <div class="actions">
-<form method="post" action="/auth/logout"><button class="button quiet" type="submit">Log out</button></form>
-<a href="/">Home</a>
+<form method="post" action="/auth/logout"><button class="button quiet" type="submit">{{.T.LogOut}}</button></form>
+<a href="/">{{.T.Home}}</a>
 </div>
 {{end}}`)
 
 // errorPage shows a vippslogin.Page: what went wrong, in the visitor's
 // language, and the ways forward.
-var errorPage = page(`{{define "lang"}}{{.Lang}}{{end}}
-{{define "title"}}{{.Title}}{{end}}
+var errorPage = page(`{{define "title"}}{{.Title}}{{end}}
 {{define "content"}}
 <h1>{{.Title}}</h1>
 <p>{{.Message}}</p>
