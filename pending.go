@@ -52,8 +52,7 @@ type pendingLogin struct {
 	Used     bool   `json:"u,omitempty"` // its callback has been taken
 }
 
-// handoff is a verified login that came back in a browser that did not
-// start it, waiting for that browser to confirm it.
+// handoff is a verified login that came back in another browser, waiting for it to confirm.
 type handoff struct {
 	ID       string          `json:"id"`          // names it on the page that asks
 	Login    string          `json:"l,omitempty"` // the login_id of its records
