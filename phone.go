@@ -394,12 +394,13 @@ func (c *Client) phoneScopes(scopes []string) ([]string, error) {
 	}
 	out := []string{"openid"}
 	for _, sc := range scopes {
-		switch {
-		case sc == "nnin":
+		if sc == "nnin" {
 			return nil, fmt.Errorf("%w: the legacy scope nnin is not supported; use nin", ErrInvalidPhoneLogin)
-		case checkScope(sc, c.s.vipps, true) != nil:
-			return nil, fmt.Errorf("%w: %w", ErrInvalidPhoneLogin, checkScope(sc, c.s.vipps, true))
-		case !slices.Contains(out, sc):
+		}
+		if err := checkScope(sc, c.s.vipps, true); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidPhoneLogin, err)
+		}
+		if !slices.Contains(out, sc) {
 			out = append(out, sc)
 		}
 	}
