@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -32,6 +33,7 @@ type startLimits struct {
 	mu      sync.Mutex
 	perMin  float64
 	buckets map[string]*bucket
+	swept   time.Time // when sweep last ran
 	window  startWindow
 }
 
@@ -68,7 +70,9 @@ func (l *startLimits) allow(addr string, now time.Time) (retryAfter time.Duratio
 			wait := time.Duration(math.Ceil((1 - b.tokens) / b.size * 60))
 			retryAfter = max(retryAfter, max(wait, 1)*time.Second)
 		}
-		buckets[i] = b
+		if !slices.Contains(buckets[:i], b) { // sources sharing the overflow bucket count once
+			buckets[i] = b
+		}
 	}
 	if retryAfter > 0 {
 		return retryAfter, errSourceLimited
@@ -77,7 +81,9 @@ func (l *startLimits) allow(addr string, now time.Time) (retryAfter time.Duratio
 		return l.window.slot, ErrTooManyLogins
 	}
 	for _, b := range buckets {
-		b.tokens--
+		if b != nil {
+			b.tokens--
+		}
 	}
 	return 0, nil
 }
@@ -87,8 +93,11 @@ func (l *startLimits) bucket(key string, size float64, now time.Time) *bucket {
 	if b := l.buckets[key]; b != nil {
 		return b
 	}
-	if len(l.buckets) >= maxSources {
+	if len(l.buckets) >= maxSources && now.Sub(l.swept) >= time.Second {
+		// At most once a second: a flood of new sources must not make
+		// every request walk the whole table.
 		l.sweep(now)
+		l.swept = now
 	}
 	if len(l.buckets) >= maxSources {
 		key = overflowKey // every slot busy: new sources share one bucket

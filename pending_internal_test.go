@@ -2,6 +2,7 @@ package vippslogin
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -50,5 +51,30 @@ func TestRecordKeys(t *testing.T) {
 			}
 			seen[k] = true
 		}
+	}
+}
+
+// When every slot of the limiter is busy, new sources share the overflow
+// bucket, and a start counts once in it even when all of a source's widths
+// land there; the table is swept at most once a second.
+func TestStartLimitsOverflow(t *testing.T) {
+	const perMinute = 3
+	now := time.Unix(1_800_000_000, 0)
+	l := newStartLimits(perMinute, time.Minute, 1<<30)
+	for i := 0; len(l.buckets) < maxSources; i++ {
+		if _, err := l.allow(fmt.Sprintf("s-%d", i), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range perMinute { // an IPv4 address: two widths, both new, both overflowing
+		if _, err := l.allow("198.51.100.7", now); err != nil {
+			t.Fatalf("start %d from a new source when full: %v", i+1, err)
+		}
+	}
+	if _, err := l.allow("198.51.100.8", now); err == nil {
+		t.Fatal("the overflow bucket allowed more than its size")
+	}
+	if len(l.buckets) > maxSources+1 {
+		t.Errorf("%d buckets, want at most %d", len(l.buckets), maxSources+1)
 	}
 }
