@@ -18,11 +18,14 @@ import (
 // The partner's access token: fetched from Vipps' access token API, cached,
 // and shared by every call that needs it (partner.go puts it on requests).
 
-// ErrPartnerToken means the partner's access token could not be had from
-// the access token API. It comes with ErrTokenExchange when the API
-// answered with a refusal, and with ErrProviderUnavailable when it could not
-// be reached.
-var ErrPartnerToken = errors.New("vippslogin: no partner access token")
+// partnerErr is the error of a call whose partner access token could not
+// be had from the access token API: unreachable, refusing the keys, or
+// answering badly.
+func partnerErr(cause error, format string, args ...any) *Error {
+	e := newErr(ErrProviderUnavailable, endpointAccessToken, format, args...)
+	e.cause = cause
+	return e
+}
 
 const (
 	// maxAccessTokenAnswer bounds the access token API's answer.
@@ -104,7 +107,7 @@ func (a *partnerAuth) token(ctx context.Context) (string, error) {
 	case <-f.done:
 		return f.tok, f.err
 	case <-ctx.Done():
-		return "", fmt.Errorf("%w: waiting for the access token API: %w", ErrPartnerToken, ctx.Err())
+		return "", partnerErr(ctx.Err(), "waiting for the access token API")
 	}
 }
 
@@ -151,7 +154,7 @@ func fetchAccessToken(ctx context.Context, hc *http.Client, p PartnerKeys, now t
 	var req *http.Request
 	var err error
 	switch p.TokenAPI {
-	case PartnerClientCredentials:
+	case partnerClientCredentials:
 		// access-token-api/README.md, "Token endpoint": the client
 		// credentials grant, "Authorization: Basic <base64_encoded_credentials>"
 		// where the credentials are "the string <client_id>:<client_secret>
@@ -160,7 +163,7 @@ func fetchAccessToken(ctx context.Context, hc *http.Client, p PartnerKeys, now t
 		body := "grant_type=client_credentials"
 		req, err = http.NewRequestWithContext(ctx, http.MethodPost, p.TokenURL, strings.NewReader(body))
 		if err != nil {
-			return "", time.Time{}, fmt.Errorf("%w: %w: cannot make the request", ErrProviderUnavailable, ErrPartnerToken)
+			return "", time.Time{}, partnerErr(nil, "cannot make the request")
 		}
 		cred := base64.StdEncoding.EncodeToString([]byte(p.ClientID + ":" + string(p.ClientSecret)))
 		req.Header.Set("Authorization", "Basic "+cred)
@@ -175,7 +178,7 @@ func fetchAccessToken(ctx context.Context, hc *http.Client, p PartnerKeys, now t
 		// (developers/http-headers.md) come from headerTransport.
 		req, err = http.NewRequestWithContext(ctx, http.MethodPost, p.TokenURL, nil)
 		if err != nil {
-			return "", time.Time{}, fmt.Errorf("%w: %w: cannot make the request", ErrProviderUnavailable, ErrPartnerToken)
+			return "", time.Time{}, partnerErr(nil, "cannot make the request")
 		}
 		// Names are case-insensitive; these are spelt as the guide does.
 		req.Header["client_id"] = []string{p.ClientID}
@@ -185,18 +188,18 @@ func fetchAccessToken(ctx context.Context, hc *http.Client, p PartnerKeys, now t
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("%w: %w", ErrPartnerToken, upstreamErr(ctx, ErrProviderUnavailable, "access token API", err))
+		return "", time.Time{}, partnerErr(upstreamErr(ctx, endpointAccessToken, err), "")
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		// The API documents no error body (access-token-api/docs/swagger.yaml
 		// gives 400, 401 and 500 a description only): the status says it.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return "", time.Time{}, fmt.Errorf("%w: %w: the access token API answered %d", ErrTokenExchange, ErrPartnerToken, resp.StatusCode)
+		return "", time.Time{}, partnerErr(nil, "the access token API answered %d", resp.StatusCode)
 	}
 	tok, expires, err := readAccessToken(resp, now)
 	if err != nil {
-		return "", time.Time{}, fmt.Errorf("%w: %w: the access token API's answer: %v", ErrTokenExchange, ErrPartnerToken, err)
+		return "", time.Time{}, partnerErr(nil, "the access token API's answer: %v", err)
 	}
 	return tok, expires, nil
 }

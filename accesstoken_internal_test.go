@@ -182,7 +182,7 @@ func TestPartnerAuthCallerGivesUp(t *testing.T) {
 		}()
 		synctest.Wait()
 		cancel()
-		if err := <-done; !errors.Is(err, ErrPartnerToken) || !errors.Is(err, context.Canceled) {
+		if err := <-done; !errors.Is(err, &Error{Err: ErrProviderUnavailable, Reason: endpointAccessToken}) || !errors.Is(err, context.Canceled) {
 			t.Errorf("cancelled caller: %v", err)
 		}
 		close(f.release)

@@ -103,12 +103,12 @@ func TestPartnerTokenRefusedAgain(t *testing.T) {
 	b := h.browser()
 	resp, body := b.get(b.startLogin("/profile"))
 	err := h.lastErr()
-	b.wantRefused(resp, vippslogin.ErrTokenExchange)
-	var te *vippslogin.TokenError
+	b.wantRefused(resp, &vippslogin.ProviderError{})
+	var te *vippslogin.ProviderError
 	if !errors.As(err, &te) || te.StatusCode != http.StatusUnauthorized {
 		t.Errorf("error %v, want a *TokenError with 401", err)
 	}
-	if errors.Is(err, vippslogin.ErrPartnerToken) {
+	if errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "access_token"}) {
 		t.Error("the access token was had: ErrPartnerToken is wrong here")
 	}
 	if got := h.idp.Hits(vippstest.Token); got != 3 {
@@ -129,7 +129,7 @@ func TestPartnerClientCredentials(t *testing.T) {
 	h := partnerHarness(t, func(c *vippslogin.Config) {
 		c.Partner.ClientSecret = secret
 		c.Partner.SubscriptionKey = ""
-		c.Partner.TokenAPI = vippslogin.PartnerClientCredentials
+		c.Partner.TokenAPI = "client_credentials"
 	}, options{idp: func(c *vippstest.Config) { c.PartnerClientSecret = secret }})
 	for range 3 {
 		h.browser().login("/profile")
@@ -194,7 +194,7 @@ func TestPartnerSecretsNotRedirected(t *testing.T) {
 		h := partnerHarness(t, func(c *vippslogin.Config) { c.Partner.TokenURL = redirector.URL + "/accesstoken/get" })
 		b := h.browser()
 		resp, _ := b.get(b.startLogin("/profile"))
-		b.wantRefused(resp, vippslogin.ErrPartnerToken)
+		b.wantRefused(resp, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "access_token"})
 	})
 	if n := thiefSaw.Load(); n != 0 {
 		t.Errorf("the other origin got %d requests", n)
@@ -212,7 +212,7 @@ func TestPartner401AboutRequestKeepsToken(t *testing.T) {
 	for range 5 {
 		b := h.browser()
 		resp, _ := b.get(b.startLogin("/profile"))
-		b.wantRefused(resp, vippslogin.ErrTokenExchange)
+		b.wantRefused(resp, &vippslogin.ProviderError{})
 	}
 	if got := h.idp.Hits(vippstest.AccessToken); got != 1 {
 		t.Errorf("%d access tokens fetched, want 1: the token was not at fault", got)

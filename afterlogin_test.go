@@ -25,7 +25,7 @@ func TestSetReturnTo(t *testing.T) {
 	if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != "/link?from=vipps" {
 		t.Fatalf("callback: %d %q, want 303 /link?from=vipps", resp.StatusCode, got)
 	}
-	if !errors.Is(setErrs[0], vippslogin.ErrInvalidReturnTo) || !errors.Is(setErrs[1], vippslogin.ErrInvalidReturnTo) || setErrs[2] != nil {
+	if !errors.Is(setErrs[0], &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "return_to"}) || !errors.Is(setErrs[1], &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "return_to"}) || setErrs[2] != nil {
 		t.Errorf("SetReturnTo errors: %v", setErrs)
 	}
 	if b.profile() == nil {
@@ -39,6 +39,9 @@ func TestSetReturnTo(t *testing.T) {
 
 // A refused login leaves nobody logged in: not an earlier user of the
 // browser, nor what AfterLogin put in the session before refusing.
+// errNoAccount is the error AfterLogin refuses a login with.
+var errNoAccount = errors.New("no such account")
+
 func TestRefusedLoginLogsOut(t *testing.T) {
 	refuse := false
 	var h *harness
@@ -46,7 +49,7 @@ func TestRefusedLoginLogsOut(t *testing.T) {
 		c.AfterLogin = func(_ http.ResponseWriter, r *http.Request, _ *vippslogin.Claims) error {
 			h.sessions.Put(r.Context(), "account", "42")
 			if refuse {
-				return errors.New("no such account")
+				return errNoAccount
 			}
 			return nil
 		}
@@ -61,5 +64,5 @@ func TestRefusedLoginLogsOut(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("refused login: status %d, want 403", resp.StatusCode)
 	}
-	b.wantRefused(resp, vippslogin.ErrLoginRefused)
+	b.wantRefused(resp, errNoAccount)
 }

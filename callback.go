@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -45,7 +44,7 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	for _, k := range []string{"state", "code", "error", "error_description", "iss"} {
 		if len(q[k]) > 1 {
-			c.fail(w, r, c.loginErr("", fmt.Errorf("%w: repeated %s", ErrBadCallback, k)))
+			c.fail(w, r, c.loginErr("", newErr(ErrBadCallback, "malformed", "repeated %s", k)))
 			return
 		}
 	}
@@ -57,7 +56,7 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 	if state == "" || q.Get("code") == "" {
 		// Nothing to look up: a callback like this was never sent by the
 		// provider, or lost its query on the way.
-		c.fail(w, r, c.loginErr("", fmt.Errorf("%w: state or code missing", ErrBadCallback)))
+		c.fail(w, r, c.loginErr("", newErr(ErrBadCallback, "malformed", "state or code missing")))
 		return
 	}
 	if r.Method == http.MethodHead {
@@ -93,9 +92,9 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, returnTo, http.StatusSeeOther)
 			return
 		}
-		err := map[loginStatus]error{loginUnknown: ErrBrowserMismatch, loginExpired: ErrLoginExpired, loginUsed: ErrLoginReplayed}[status]
+		err := map[loginStatus]error{loginUnknown: errOtherBrowser, loginExpired: ErrLoginExpired, loginUsed: errReplayed}[status]
 		if rec != nil && !bound && rec.Flow != FlowAutomaticReturn {
-			err = ErrBrowserMismatch // the login of another browser: its fate is not this one's
+			err = errOtherBrowser // the login of another browser: its fate is not this one's
 		}
 		fail(err)
 		return
@@ -103,7 +102,7 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		// Only a login with automatic return from the app may come back
 		// in another browser: whoever else knows the state must not use
 		// up the login of the browser that started it.
-		fail(ErrBrowserMismatch)
+		fail(errOtherBrowser)
 		return
 	}
 	c.s.logStep(ctx, slog.LevelDebug, recCallbackReceived, slog.Bool("same_browser", bound))
@@ -116,7 +115,7 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rec, err = c.pending.consume(ctx, w, r, state); rec == nil {
-		fail(cmp.Or(err, ErrLoginReplayed)) // another request took it first
+		fail(cmp.Or(err, errReplayed)) // another request took it first
 		return
 	}
 	claims, err := c.finish(ctx, meta, q.Get("code"), rec)
@@ -162,7 +161,7 @@ func SetReturnTo(r *http.Request, path string) error {
 	}
 	clean, err := cleanReturnTo(path)
 	if err != nil || clean == "" {
-		return fmt.Errorf("%w: %q", ErrInvalidReturnTo, safeText(path))
+		return newErr(ErrInvalidRequest, "return_to", "%q", safeText(path))
 	}
 	slot.path = clean
 	return nil
@@ -171,12 +170,12 @@ func SetReturnTo(r *http.Request, path string) error {
 // checkCallbackParams checks the iss and code of a successful callback.
 func checkCallbackParams(q url.Values, meta *metadata) error {
 	if iss := q.Get("iss"); iss != "" && iss != meta.Issuer {
-		return fmt.Errorf("%w: iss is not the issuer", ErrBadCallback)
+		return newErr(ErrBadCallback, "malformed", "iss is not the issuer")
 	} else if iss == "" && meta.IssParameter {
-		return fmt.Errorf("%w: iss missing", ErrBadCallback)
+		return newErr(ErrBadCallback, "malformed", "iss missing")
 	}
 	if code := q.Get("code"); code == "" || len(code) > 4096 {
-		return fmt.Errorf("%w: code missing", ErrBadCallback)
+		return newErr(ErrBadCallback, "malformed", "code missing")
 	}
 	return nil
 }
@@ -199,7 +198,7 @@ func (c *Client) complete(w http.ResponseWriter, r *http.Request, claims *Claims
 			if derr := c.s.SessionStore.Destroy(ctx); derr != nil {
 				err = errors.Join(err, wrapStore(derr))
 			}
-			fail(fmt.Errorf("%w: %w", ErrLoginRefused, err))
+			fail(joinRefused(err))
 			return
 		}
 		if slot.path != "" {

@@ -1,7 +1,6 @@
 package vippslogin
 
 import (
-	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -32,11 +31,11 @@ import (
 // logged in only by a callback it received itself, with the code.
 
 // errDeclined: the browser a login came back to chose not to continue.
-var errDeclined = fmt.Errorf("%w: declined in the browser it came back to", ErrLoginCancelled)
+var errDeclined = newErr(ErrLoginCancelled, "declined", "in the browser it came back to")
 
 // errNameless: a login came back in another browser, and its claims name
 // nobody to ask about.
-var errNameless = fmt.Errorf("%w: the login names nobody to confirm", ErrBrowserMismatch)
+var errNameless = newErr(ErrBadCallback, "nameless", "the login names nobody to confirm")
 
 // handOff keeps the verified claims of a login that came back in another
 // browser, and asks that browser to confirm it.
@@ -83,7 +82,7 @@ func (c *Client) askAgain(w http.ResponseWriter, r *http.Request) bool {
 func (c *Client) confirm(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := c.csrf.Check(r); err != nil {
-		c.fail(w, r, fmt.Errorf("%w: %v", ErrCrossOrigin, err))
+		c.fail(w, r, newErr(ErrInvalidRequest, "cross_origin", "%v", err))
 		return
 	}
 	if c.refuseWithoutSession(w, r, func(err error) error { return c.loginErr("", err) }) {
@@ -92,7 +91,7 @@ func (c *Client) confirm(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	action, id := r.PostFormValue("action"), r.PostFormValue("login")
 	if action != "continue" && action != "cancel" || !validToken(id) {
-		c.fail(w, r, c.loginErr("", fmt.Errorf("%w: no action or login to confirm", ErrBadCallback)))
+		c.fail(w, r, c.loginErr("", newErr(ErrBadCallback, "malformed", "no action or login to confirm")))
 		return
 	}
 	h, status, err := c.pending.handoff(r.Context(), w, r, id)
@@ -103,7 +102,7 @@ func (c *Client) confirm(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		c.fail(w, r, c.loginErr("", err))
 	case status == loginUnknown:
-		c.fail(w, r, c.loginErr("", fmt.Errorf("%w: no such login to confirm in this browser", ErrBrowserMismatch)))
+		c.fail(w, r, c.loginErr("", newErr(ErrBadCallback, "other_browser", "no such login to confirm in this browser")))
 	case status == loginExpired:
 		c.fail(w, r, c.loginErr("", ErrLoginExpired))
 	case action == "cancel":

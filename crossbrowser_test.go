@@ -93,7 +93,7 @@ func TestCrossBrowserReturnConfirmed(t *testing.T) {
 	}
 	// The starting browser gets nothing from a login finished elsewhere.
 	resp, _ = a.get(cb)
-	a.wantRefused(resp, vippslogin.ErrLoginReplayed)
+	a.wantRefused(resp, &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "replayed"})
 }
 
 // The takeover attempt: an attacker starts a login with automatic return
@@ -172,7 +172,7 @@ func TestCrossBrowserReturnNamelessRefused(t *testing.T) {
 		t.Fatalf("authorize: %d %q", resp.StatusCode, cb)
 	}
 	resp, body := victim.get(cb)
-	victim.wantRefused(resp, vippslogin.ErrBrowserMismatch)
+	victim.wantRefused(resp, &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "nameless"})
 	if text := html.UnescapeString(body); !strings.Contains(text, "can't show who is logging in") || strings.Contains(text, `value="continue"`) {
 		t.Errorf("the page for a nameless login:\n%s", body)
 	}
@@ -206,7 +206,7 @@ func TestCrossBrowserReturnContinueLogsInTheNamedPerson(t *testing.T) {
 
 	victim.confirmLogin = victimPage // the click on the first page
 	resp, _ = victim.confirm("continue")
-	victim.wantRefused(resp, vippslogin.ErrBrowserMismatch)
+	victim.wantRefused(resp, &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "other_browser"})
 }
 
 func TestCrossBrowserReturnDeclined(t *testing.T) {
@@ -221,7 +221,7 @@ func TestCrossBrowserReturnDeclined(t *testing.T) {
 	other.wantRefused(resp, vippslogin.ErrLoginCancelled)
 	// Declined is declined: the starting browser cannot use it either.
 	resp, _ = a.get(cb)
-	a.wantRefused(resp, vippslogin.ErrLoginReplayed)
+	a.wantRefused(resp, &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "replayed"})
 }
 
 func TestCrossBrowserReturnRejected(t *testing.T) {
@@ -233,7 +233,7 @@ func TestCrossBrowserReturnRejected(t *testing.T) {
 		third := h.browser()
 		third.confirmLogin = other.confirmLogin // the page's login is no secret; the cookie is
 		resp, _ := third.confirm("continue")
-		third.wantRefused(resp, vippslogin.ErrBrowserMismatch)
+		third.wantRefused(resp, &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "other_browser"})
 		// The real confirmation still works.
 		if resp, _ := other.confirm("continue"); resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("confirm: %d (error %v)", resp.StatusCode, h.lastErr())
@@ -262,7 +262,7 @@ func TestCrossBrowserReturnRejected(t *testing.T) {
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("status %d, want 403", resp.StatusCode)
 		}
-		other.wantRefused(resp, vippslogin.ErrCrossOrigin)
+		other.wantRefused(resp, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "cross_origin"})
 	})
 	t.Run("unknown action", func(t *testing.T) {
 		h := crossBrowserHarness(t)
@@ -291,7 +291,7 @@ func TestCrossBrowserReturnRejected(t *testing.T) {
 		cb := b.startLogin("/profile")
 		other := h.browser()
 		resp, _ := other.get(cb)
-		other.wantRefused(resp, vippslogin.ErrBrowserMismatch)
+		other.wantRefused(resp, &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "other_browser"})
 		if resp, _ := b.get(cb); resp.StatusCode != http.StatusSeeOther || b.profile() == nil {
 			t.Fatalf("the starting browser's own callback: %d (error %v)", resp.StatusCode, h.lastErr())
 		}

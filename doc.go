@@ -156,8 +156,10 @@
 // for browsers and JSON for API clients, never the error's text or any
 // token, naming the provider as Config.ProviderName says. [PageFor] gives
 // a custom error handler the same texts, as a [Page] for the site's own
-// templates. The errors wrap this package's sentinels ([ErrLoginExpired],
-// [ErrBrowserMismatch], [ErrInvalidIDToken], ...) and typed errors
-// ([*ProviderError], [*TokenError], [*LoginError]) for errors.Is and
+// templates. The errors wrap a few sentinels, one for each thing a caller
+// may do differently ([ErrLoginCancelled], [ErrLoginExpired],
+// [ErrBadCallback], [ErrInvalidIDToken], [ErrProviderUnavailable], ...),
+// for errors.Is; an [*Error] says which check failed within one (its
+// Reason), and a [*ProviderError] what the provider answered, for
 // errors.As.
 package vippslogin

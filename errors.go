@@ -5,150 +5,257 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"time"
 )
 
-// Errors a login can fail with. They reach Config.ErrorHandler wrapped, so
-// test for them with errors.Is.
+// The errors of this package. They reach Config.ErrorHandler, and the
+// callers of the phone-login methods, wrapped: test for them with
+// errors.Is. Each names what a caller may do differently; [*Error] says
+// which check failed within one, and [*ProviderError] what the provider
+// said.
 var (
-	// ErrLoginCancelled is matched by a *ProviderError whose code is
-	// access_denied: the user cancelled the login.
+	// ErrInvalidConfig is wrapped by every error New returns, and by a
+	// login started with LoginOptions the site got wrong (a 500).
+	ErrInvalidConfig = errors.New("vippslogin: invalid config")
+
+	// ErrInvalidRequest means a request was refused before anything was
+	// sent to the provider. Reasons: "return_to" (not a path on this
+	// site), "login_options" (a login route's parameters Vipps would
+	// refuse), "cross_origin" (a logout or confirmation from another
+	// origin), "phone_login" (a PhoneLoginRequest Vipps would refuse, or a
+	// PhoneLogin used the wrong way).
+	ErrInvalidRequest = errors.New("vippslogin: invalid request")
+
+	// ErrBadCallback means a callback cannot finish a login in this
+	// browser. Reasons: "malformed" (a missing or repeated parameter, or
+	// an iss that does not name the issuer), "other_browser" (the state
+	// names no login this browser may finish: started in another browser,
+	// never, or forgotten), "replayed" (the login was used already),
+	// "nameless" (a login that came back in another browser names nobody
+	// to confirm).
+	ErrBadCallback = errors.New("vippslogin: bad callback")
+
+	// ErrLoginCancelled means the user cancelled: the provider answered
+	// access_denied (a [*ProviderError] matches it), or the user declined
+	// to continue a login that came back in another browser.
 	ErrLoginCancelled = errors.New("vippslogin: login cancelled")
 
-	// ErrLoginExpired means the pending login ran past Config.PendingLoginTTL.
+	// ErrLoginExpired means the login ran past Config.PendingLoginTTL, or
+	// a login from phone number was not answered in time (the provider's
+	// expired_token matches it too).
 	ErrLoginExpired = errors.New("vippslogin: login expired")
-	// ErrLoginReplayed means the pending login was already used.
-	ErrLoginReplayed = errors.New("vippslogin: login already completed")
-	// ErrBrowserMismatch means the callback's state names no login this
-	// browser started: the login was started in another browser (and is
-	// not one that may come back in another, see [FlowAutomaticReturn]),
-	// or never, or has been forgotten.
-	ErrBrowserMismatch = errors.New("vippslogin: login not started in this browser")
-	// ErrBadCallback means the callback is incomplete or tampered with: a
-	// missing state or code, a repeated parameter, or an iss that does not
-	// name the issuer.
-	ErrBadCallback = errors.New("vippslogin: malformed callback")
-	// ErrInvalidReturnTo means return_to is not a path on this site.
-	ErrInvalidReturnTo = errors.New("vippslogin: return_to is not a path on this site")
 
-	// ErrProviderUnavailable means discovery or the key set could not be
-	// fetched. It clears by itself when the provider answers again.
-	ErrProviderUnavailable = errors.New("vippslogin: provider unavailable")
-	// ErrTimeout means a call to the provider ran past Config.HTTPTimeout.
-	ErrTimeout = errors.New("vippslogin: provider call timed out")
-	// ErrTokenExchange means the token endpoint refused the code or failed.
-	// A *TokenError holds the details when the endpoint answered.
-	ErrTokenExchange = errors.New("vippslogin: code exchange failed")
-	// ErrInvalidIDToken means the ID token failed verification. One of the
-	// Err*-reasons below is wrapped with it.
+	// ErrInvalidIDToken means the ID token failed verification. Reasons:
+	// "malformed", "algorithm" (not an asymmetric algorithm discovery
+	// lists, or not the key's), "unknown_key" (no key has its kid, even
+	// after a refetch), "signature", "issuer", "audience" (aud lacks the
+	// client id, azp names another, or msn is not the merchant's),
+	// "expired" (exp missing or past), "issued_at" (iat missing or in the
+	// future), "not_yet_valid" (nbf in the future), "subject" (sub
+	// missing), "nonce", "at_hash", "acr" (a step-up login whose acr does
+	// not say it happened), "auth_req_id" (a login from phone number whose
+	// token names no login this Client started).
 	ErrInvalidIDToken = errors.New("vippslogin: invalid ID token")
-	// ErrUserinfo means the userinfo endpoint failed or answered badly.
-	ErrUserinfo = errors.New("vippslogin: userinfo failed")
-	// ErrSubjectMismatch means userinfo's sub differs from the ID token's.
-	ErrSubjectMismatch = errors.New("vippslogin: userinfo sub does not match the ID token")
-	// ErrLoginRefused wraps the error Config.AfterLogin returned.
-	ErrLoginRefused = errors.New("vippslogin: login refused")
 
-	// ErrNotLoggedIn is given to the error handler when RequireLogin stops a
-	// request that cannot be sent to the login page.
+	// ErrBadResponse means an answer of the provider, other than the ID
+	// token, failed a check. Reasons: "token" (the token endpoint's
+	// answer), "userinfo" (userinfo's answer or status), "subject"
+	// (userinfo's sub is not the ID token's), "phone_login" (the answer of
+	// the backchannel authentication or user-exists endpoint).
+	ErrBadResponse = errors.New("vippslogin: bad response from the provider")
+
+	// ErrProviderUnavailable means the provider could not be reached, or
+	// did not answer in time (reason "timeout"): discovery, the key set,
+	// an endpoint, or with partner keys the access token API (reason
+	// "access_token", which also covers keys it refuses). It clears by
+	// itself when the provider answers again.
+	ErrProviderUnavailable = errors.New("vippslogin: provider unavailable")
+
+	// ErrNotLoggedIn is given to the error handler when RequireLogin stops
+	// a request that cannot be sent to the login page.
 	ErrNotLoggedIn = errors.New("vippslogin: not logged in")
-	// ErrCrossOrigin means a logout came from another origin.
-	ErrCrossOrigin = errors.New("vippslogin: cross-origin request refused")
-	// ErrTooManyLogins means a login could not start: its source started
-	// more than Config.LoginsPerMinute (429), or Config.MaxStartedLogins
-	// logins are pending (503).
-	ErrTooManyLogins = errors.New("vippslogin: too many logins")
-	// ErrSessionStore means the session or pending-login store failed; the
-	// default error page answers it with 503.
+
+	// ErrSessionStore means the session or pending-login store failed;
+	// the default error page answers 503, try again. Config.AfterLogin
+	// may return an error wrapping it when a store of the site's fails.
 	ErrSessionStore = errors.New("vippslogin: session store failed")
+
+	// ErrTooManyLogins means a login could not start: its source started
+	// more than Config.LoginsPerMinute (reason "source", 429), or
+	// Config.MaxStartedLogins logins are pending (503). A provider's 429 to
+	// a login from phone number matches it too: too many logins for the
+	// same user at once ([ProviderError].RetryAfter says when to try
+	// again).
+	ErrTooManyLogins = errors.New("vippslogin: too many logins")
+
+	// ErrUserNotFound means the provider has no user with the phone
+	// number who may log in this way (a [*ProviderError] with error_code
+	// invalid_user, or unknown_user_id as the CIBA standard names it).
+	ErrUserNotFound = errors.New("vippslogin: no user with that phone number")
 )
 
-// Reasons an ID token is refused, each wrapped together with
-// ErrInvalidIDToken.
-var (
-	// ErrMalformedToken: the token or its claims do not parse.
-	ErrMalformedToken = errors.New("vippslogin: malformed token")
-	// ErrAlgorithm: alg is not an asymmetric algorithm discovery lists (also
-	// after a refetch of discovery, when one is allowed), or does not fit
-	// the key.
-	ErrAlgorithm = errors.New("vippslogin: signing algorithm not allowed")
-	// ErrUnknownKey: no key in the key set has the token's kid, even after a
-	// refetch (when one is allowed).
-	ErrUnknownKey = errors.New("vippslogin: token signed with an unknown key")
-	// ErrSignature: the signature does not verify.
-	ErrSignature = errors.New("vippslogin: bad signature")
-	// ErrIssuer: iss is not the issuer.
-	ErrIssuer = errors.New("vippslogin: wrong issuer")
-	// ErrAudience: aud lacks the client id, or azp names another client.
-	ErrAudience = errors.New("vippslogin: wrong audience")
-	// ErrExpired: exp is missing or past.
-	ErrExpired = errors.New("vippslogin: token expired")
-	// ErrIssuedAt: iat is missing or in the future.
-	ErrIssuedAt = errors.New("vippslogin: iat missing or in the future")
-	// ErrNotYetValid: nbf is in the future.
-	ErrNotYetValid = errors.New("vippslogin: token not yet valid")
-	// ErrMissingSubject: sub is missing or empty.
-	ErrMissingSubject = errors.New("vippslogin: sub missing")
-	// ErrNonceMismatch: nonce is missing or not the one sent.
-	ErrNonceMismatch = errors.New("vippslogin: nonce missing or wrong")
-	// ErrAccessTokenHash: at_hash does not match the access token.
-	ErrAccessTokenHash = errors.New("vippslogin: at_hash does not match the access token")
-	// ErrAuthContext: the login asked for step-up ([StepUpACR]) and the
-	// token's acr does not say it happened.
-	ErrAuthContext = errors.New("vippslogin: acr is not the one asked for")
-)
+// Error is one of this package's errors with the reason it happened: Err
+// is the Err* variable it matches with errors.Is, and Reason the check
+// that failed, one of those Err's documentation lists. Read it with
+// errors.As, for a log or a metric, or test for one reason with errors.Is
+// and an *Error that names it.
+type Error struct {
+	Err    error  // one of the Err* variables
+	Reason string // the reason, e.g. "nonce" for ErrInvalidIDToken
 
-// ProviderError is the error the provider sent back to the callback, such as
-// access_denied when the user cancelled. Vipps documents access_denied,
+	detail string // more for the log: never a token, code or secret
+	cause  error  // what went wrong underneath, if anything
+}
+
+// Error returns Err's message, the reason and the details.
+func (e *Error) Error() string {
+	s := e.Err.Error() + ": " + e.Reason
+	if e.detail != "" {
+		s += ": " + e.detail
+	}
+	if e.cause != nil {
+		s += ": " + e.cause.Error()
+	}
+	return s
+}
+
+// Unwrap returns Err and the cause, if any.
+func (e *Error) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Err, e.cause}
+}
+
+// Is reports whether target is an *Error with the same Err and Reason, so
+// that errors.Is(err, &Error{Err: ErrInvalidIDToken, Reason: "nonce"})
+// tests for one reason.
+func (e *Error) Is(target error) bool {
+	t, ok := target.(*Error)
+	return ok && t.Err == e.Err && t.Reason == e.Reason
+}
+
+// newErr returns an *Error; format and args, when given, are its details.
+func newErr(err error, reason string, format string, args ...any) *Error {
+	if len(args) > 0 {
+		format = fmt.Sprintf(format, args...)
+	}
+	return &Error{Err: err, Reason: reason, detail: format}
+}
+
+// reasonOf returns the reason of the *Error in err's chain that wraps
+// sentinel, or "".
+func reasonOf(err, sentinel error) string {
+	var e *Error
+	for errors.As(err, &e) {
+		if e.Err == sentinel {
+			return e.Reason
+		}
+		if e.cause == nil {
+			return ""
+		}
+		err = e.cause
+	}
+	return ""
+}
+
+// ProviderError is what the provider answered when it refused: an error
+// sent back to the callback (such as access_denied when the user
+// cancelled), or an error answer of its token, backchannel authentication
+// or user-exists endpoint. errors.Is matches it with ErrLoginCancelled
+// (access_denied), ErrLoginExpired (expired_token), ErrUserNotFound
+// (invalid_user or unknown_user_id) and ErrTooManyLogins (status 429).
+//
+// Vipps documents these codes at the callback: access_denied,
 // server_error, login_required, invalid_app_callback_uri,
-// app_callback_uri_not_registered, outdated_app_version, wrong_challenge and
-// unknown_reject_reason, and warns that others occur.
+// app_callback_uri_not_registered, outdated_app_version, wrong_challenge
+// and unknown_reject_reason, and warns that others occur. Its login from
+// phone number adds error_code values such as invalid_user and old_app.
 type ProviderError struct {
-	Code        string // the error parameter
-	Description string // error_description: free text, not for matching
+	// StatusCode is the HTTP status of the endpoint's answer; 0 for an
+	// error sent to the callback.
+	StatusCode int
+	// Code is the OAuth error code, e.g. access_denied or invalid_grant.
+	Code string
+	// ErrorCode is Vipps' error_code, e.g. invalid_user or old_app, if
+	// sent.
+	ErrorCode string
+	// Description is error_description (or Vipps' error_debug): free text
+	// for the log, not for matching, and never for a page.
+	Description string
+	// RetryAfter is from Retry-After on a 429, at most a minute; 0 if
+	// none.
+	RetryAfter time.Duration
 }
 
-// Error names the provider's error code.
-func (e *ProviderError) Error() string { return "vippslogin: provider error " + e.Code }
+// Error names the status and codes.
+func (e *ProviderError) Error() string {
+	s := "vippslogin: provider error"
+	if e.StatusCode != 0 {
+		s = fmt.Sprintf("vippslogin: provider answered %d", e.StatusCode)
+	}
+	if e.Code != "" {
+		s += " " + e.Code
+	}
+	if e.ErrorCode != "" {
+		s += " (" + e.ErrorCode + ")"
+	}
+	return s
+}
 
-// Is reports whether target is ErrLoginCancelled and the code access_denied.
+// Is matches the error's code with this package's errors, as
+// [ProviderError] says. It also matches a *ProviderError target whose
+// non-zero StatusCode, Code and ErrorCode equal the error's, so that
+// errors.Is(err, &ProviderError{ErrorCode: "old_app"}) tests for one
+// answer.
 func (e *ProviderError) Is(target error) bool {
-	return target == ErrLoginCancelled && e.Code == "access_denied"
+	has := func(codes ...string) bool {
+		return slices.Contains(codes, e.Code) || slices.Contains(codes, e.ErrorCode)
+	}
+	if t, ok := target.(*ProviderError); ok {
+		return (t.StatusCode == 0 || t.StatusCode == e.StatusCode) &&
+			(t.Code == "" || t.Code == e.Code) && (t.ErrorCode == "" || t.ErrorCode == e.ErrorCode)
+	}
+	switch target {
+	case ErrLoginCancelled:
+		return has("access_denied")
+	case ErrLoginExpired:
+		return has("expired_token")
+	case ErrUserNotFound:
+		return has("invalid_user", "unknown_user_id")
+	case ErrTooManyLogins:
+		return e.StatusCode == http.StatusTooManyRequests
+	}
+	return false
 }
 
-// TokenError is the token endpoint's answer to a refused code exchange.
-type TokenError struct {
-	StatusCode  int    // HTTP status
-	Code        string // the OAuth error code, e.g. invalid_grant
-	Description string // error_description, if any
+// loginError is how a failed login reaches the error handler: it carries
+// where the user was going, from which PageFor makes the page's ways
+// forward.
+type loginError struct {
+	returnTo string // the checked return_to path, or "" when not known
+	loginURL string // starts a new login that returns to returnTo
+	home     string // Config.DefaultReturnTo
+	err      error
 }
 
-// Error gives the status and error code of the token endpoint's answer.
-func (e *TokenError) Error() string {
-	return fmt.Sprintf("vippslogin: token endpoint answered %d %s", e.StatusCode, e.Code)
-}
+func (e *loginError) Error() string { return e.err.Error() }
+func (e *loginError) Unwrap() error { return e.err }
 
-// Unwrap makes errors.Is(err, ErrTokenExchange) hold.
-func (e *TokenError) Unwrap() error { return ErrTokenExchange }
+// Errors that many places return.
+var (
+	// errRefused wraps the error Config.AfterLogin returned.
+	errRefused = errors.New("vippslogin: login refused")
 
-// LoginError is how a failed login reaches the error handler: it says where
-// the user was going, so that the page can offer to try again.
-type LoginError struct {
-	// ReturnTo is the checked return_to path of the failed login, or "" when
-	// it is not known.
-	ReturnTo string
-	// LoginURL starts a new login that returns to ReturnTo.
-	LoginURL string
-	// Home is the site's default page (Config.DefaultReturnTo).
-	Home string
-	// Err is the cause.
-	Err error
-}
+	errOtherBrowser error = newErr(ErrBadCallback, "other_browser", "")
+	errReplayed     error = newErr(ErrBadCallback, "replayed", "")
+	errReturnTo     error = newErr(ErrInvalidRequest, "return_to", "")
+)
 
-// Error returns the cause's message.
-func (e *LoginError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the cause.
-func (e *LoginError) Unwrap() error { return e.Err }
+// joinRefused wraps the error with which Config.AfterLogin refused a
+// login.
+func joinRefused(err error) error { return fmt.Errorf("%w: %w", errRefused, err) }
 
 // problem is what the default handler tells the user about an error.
 type problem struct {
@@ -164,67 +271,90 @@ type problem struct {
 // msgs holds for the problem, and JSON adds only the code.
 func describe(err error) problem {
 	var pe *ProviderError
-	var te *TokenError
 	switch {
 	case errors.Is(err, context.Canceled):
 		// The visitor went away (first: whatever call it cut short).
 		return problem{499, "cancelled", msgRequestCancelled, true, 0}
-	case errors.As(err, &pe):
+	case errors.As(err, &pe) && pe.StatusCode == 0:
 		return providerProblem(pe.Code)
-	case errors.Is(err, errDeclined):
-		return problem{http.StatusBadRequest, "access_denied", msgDeclined, true, 0}
-	case errors.Is(err, ErrPhoneLoginDenied):
+	case errors.As(err, &pe):
+		return endpointProblem(pe)
+	case errors.Is(err, ErrInvalidRequest) && !errors.Is(err, ErrInvalidConfig):
+		switch reasonOf(err, ErrInvalidRequest) {
+		case "return_to":
+			return problem{http.StatusBadRequest, "invalid_return_to", msgBadReturnTo, false, 1}
+		case "cross_origin":
+			return problem{http.StatusForbidden, "cross_origin", msgCrossOrigin, false, 1}
+		case "login_options":
+			return problem{http.StatusBadRequest, "invalid_login_options", msgBadLoginLink, false, 1}
+		}
+		return problem{http.StatusBadRequest, "invalid_request", msgBadLoginLink, false, 1}
+	case errors.Is(err, ErrLoginCancelled):
+		if reasonOf(err, ErrLoginCancelled) == "declined" {
+			return problem{http.StatusBadRequest, "access_denied", msgDeclined, true, 0}
+		}
 		return providerProblem("access_denied")
-	case errors.Is(err, ErrPhoneLoginExpired):
-		return problem{http.StatusBadRequest, "login_expired", msgLoginExpired, true, 0}
-	case errors.Is(err, ErrLoginCancelled): // cancelled on this site's side
-		return providerProblem("access_denied")
-	case errors.Is(err, ErrInvalidLoginOptions) && !errors.Is(err, ErrInvalidConfig):
-		return problem{http.StatusBadRequest, "invalid_login_options", msgBadLoginLink, false, 1}
-	case errors.Is(err, ErrInvalidReturnTo):
-		return problem{http.StatusBadRequest, "invalid_return_to", msgBadReturnTo, false, 1}
 	case errors.Is(err, ErrLoginExpired):
 		return problem{http.StatusBadRequest, "login_expired", msgLoginExpired, true, 0}
-	case errors.Is(err, ErrLoginReplayed):
-		return problem{http.StatusBadRequest, "login_replayed", msgLoginReplayed, true, 1}
-	case errors.Is(err, errNameless):
-		return problem{http.StatusBadRequest, "nameless_login", msgNameless, true, 1}
-	case errors.Is(err, ErrBrowserMismatch):
-		return problem{http.StatusBadRequest, "other_browser", msgOtherBrowser, true, 1}
 	case errors.Is(err, ErrBadCallback):
+		switch reasonOf(err, ErrBadCallback) {
+		case "replayed":
+			return problem{http.StatusBadRequest, "login_replayed", msgLoginReplayed, true, 1}
+		case "nameless":
+			return problem{http.StatusBadRequest, "nameless_login", msgNameless, true, 1}
+		case "other_browser":
+			return problem{http.StatusBadRequest, "other_browser", msgOtherBrowser, true, 1}
+		}
 		return problem{http.StatusBadRequest, "invalid_callback", msgBadCallback, true, 1}
-	case errors.Is(err, ErrTimeout):
-		return problem{http.StatusGatewayTimeout, "provider_timeout", msgTimeout, true, 2}
-	case errors.Is(err, errSourceLimited):
-		return problem{http.StatusTooManyRequests, "slow_down", msgSlowDown, true, 1}
 	case errors.Is(err, ErrTooManyLogins):
+		if reasonOf(err, ErrTooManyLogins) == "source" {
+			return problem{http.StatusTooManyRequests, "slow_down", msgSlowDown, true, 1}
+		}
 		// Many sources together may cause it: a warning to graph and alert
 		// on, not an error a visitor can write.
 		return problem{http.StatusServiceUnavailable, "busy", msgBusy, true, 1}
 	case errors.Is(err, ErrSessionStore) && !errors.Is(err, errNoSession):
 		return problem{http.StatusServiceUnavailable, "session_unavailable", msgSessionStore, true, 2}
 	case errors.Is(err, ErrProviderUnavailable):
+		switch reasonOf(err, ErrProviderUnavailable) {
+		case "timeout":
+			return problem{http.StatusGatewayTimeout, "provider_timeout", msgTimeout, true, 2}
+		case endpointToken, endpointUserinfo:
+			// Reached before, for the login's start: the exchange failed.
+			return problem{http.StatusBadGateway, "login_failed", msgUpstream, true, 2}
+		}
 		return problem{http.StatusServiceUnavailable, "provider_unavailable", msgProviderDown, true, 2}
-	case errors.As(err, &te) && te.Code == "invalid_grant":
-		return problem{http.StatusBadRequest, "login_failed", msgGrantRefused, true, 1}
-	case errors.As(err, &te) && (te.Code == "invalid_client" || te.Code == "unauthorized_client"):
-		return problem{http.StatusBadGateway, "login_failed", msgSiteSetup, true, 2}
-	case errors.As(err, &te) && (te.StatusCode >= 500 || te.Code == "server_error" || te.Code == "temporarily_unavailable"):
-		return problem{http.StatusBadGateway, "login_failed", msgProviderFailed, true, 2}
-	case errors.Is(err, ErrAuthContext):
+	case errors.Is(err, ErrInvalidIDToken) && reasonOf(err, ErrInvalidIDToken) == "acr":
 		return problem{http.StatusBadGateway, "step_up_required", msgStepUp, true, 1}
-	case errors.Is(err, ErrTokenExchange), errors.Is(err, ErrInvalidIDToken), errors.Is(err, ErrUserinfo), errors.Is(err, ErrSubjectMismatch):
+	case errors.Is(err, ErrInvalidIDToken), errors.Is(err, ErrBadResponse):
 		return problem{http.StatusBadGateway, "login_failed", msgUpstream, true, 2}
-	case errors.Is(err, ErrAccountLookup):
-		return problem{http.StatusServiceUnavailable, "account_lookup_failed", msgAccountLookup, true, 2}
-	case errors.Is(err, ErrLoginRefused):
+	case errors.Is(err, errRefused):
 		return problem{http.StatusForbidden, "login_refused", msgAccountRefused, false, 1}
 	case errors.Is(err, ErrNotLoggedIn):
 		return problem{http.StatusUnauthorized, "login_required", msgNotLoggedIn, true, 0}
-	case errors.Is(err, ErrCrossOrigin):
-		return problem{http.StatusForbidden, "cross_origin", msgCrossOrigin, false, 1}
 	}
 	return problem{http.StatusInternalServerError, "internal_error", msgInternal, true, 2}
+}
+
+// endpointProblem maps an error answer of one of the provider's endpoints
+// (token, backchannel authentication, user-exists) to what the user is
+// told.
+func endpointProblem(pe *ProviderError) problem {
+	switch {
+	case pe.Is(ErrLoginCancelled):
+		return providerProblem("access_denied")
+	case pe.Is(ErrLoginExpired):
+		return problem{http.StatusBadRequest, "login_expired", msgLoginExpired, true, 0}
+	case pe.StatusCode == http.StatusTooManyRequests:
+		return problem{http.StatusTooManyRequests, "slow_down", msgSlowDown, true, 1}
+	case pe.Code == "invalid_grant":
+		return problem{http.StatusBadRequest, "login_failed", msgGrantRefused, true, 1}
+	case pe.Code == "invalid_client" || pe.Code == "unauthorized_client":
+		return problem{http.StatusBadGateway, "login_failed", msgSiteSetup, true, 2}
+	case pe.StatusCode >= 500 || pe.Code == "server_error" || pe.Code == "temporarily_unavailable":
+		return problem{http.StatusBadGateway, "login_failed", msgProviderFailed, true, 2}
+	}
+	return problem{http.StatusBadGateway, "login_failed", msgUpstream, true, 2}
 }
 
 // providerProblem maps the error code the provider sent to the callback to

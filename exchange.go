@@ -1,19 +1,14 @@
 package vippslogin
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"maps"
 	"net/http"
-	"strings"
+	"net/url"
 	"time"
-
-	"golang.org/x/oauth2"
 )
 
 // The provider's side of a login: the code exchange at the token endpoint,
@@ -22,21 +17,23 @@ import (
 // finish exchanges the code, verifies the ID token and fetches userinfo
 // (when the provider has a userinfo endpoint).
 func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *pendingLogin) (*Claims, error) {
-	tok, err := c.exchange(ctx, meta, code, rec.Verifier)
+	// RFC 6749 section 4.1.3, with RFC 7636's code_verifier.
+	tok, err := c.redeem(ctx, meta, url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"redirect_uri":  {c.s.redirectURI},
+		"code_verifier": {rec.Verifier},
+	})
 	if err != nil {
 		return nil, err
 	}
 	c.s.logStep(ctx, slog.LevelDebug, recCodeExchanged)
-	rawID, _ := tok.Extra("id_token").(string)
-	if rawID == "" {
-		return nil, idTokenErr(ErrMalformedToken, "no id_token in the token response")
-	}
-	idClaims, err := c.verifyIDToken(ctx, meta, rawID, idTokenWant{nonce: rec.Nonce}, tok.AccessToken)
+	idClaims, err := c.verifyIDToken(ctx, meta, tok.IDToken, idTokenWant{nonce: rec.Nonce}, tok.AccessToken)
 	if err != nil {
 		return nil, err
 	}
 	if acr, _ := idClaims["acr"].(string); rec.ACR != "" && acr != rec.ACR {
-		return nil, idTokenErr(ErrAuthContext, "acr %q, want %q", safeText(acr), rec.ACR)
+		return nil, idTokenErr("acr", "acr %q, want %q", safeText(acr), rec.ACR)
 	}
 	c.s.logStep(ctx, slog.LevelDebug, recIDTokenVerified)
 	return c.userClaims(ctx, meta, tok.AccessToken, idClaims)
@@ -71,7 +68,7 @@ func (c *Client) userClaims(ctx context.Context, meta *metadata, accessToken str
 		return nil, err
 	}
 	if sub, _ := info["sub"].(string); sub != idClaims["sub"] {
-		return nil, ErrSubjectMismatch
+		return nil, newErr(ErrBadResponse, "subject", "")
 	}
 	c.s.logStep(ctx, slog.LevelDebug, recUserinfoFetched)
 	// What the user proved, and when, only the signed ID token may say:
@@ -93,35 +90,9 @@ func (c *Client) userClaims(ctx context.Context, meta *metadata, accessToken str
 func encodeClaims(claims *Claims) ([]byte, error) {
 	data, err := json.Marshal(claims.Raw)
 	if err == nil && len(data) > maxClaimsSize {
-		err = fmt.Errorf("%w: %d bytes of claims is more than a session holds", ErrUserinfo, len(data))
+		err = newErr(ErrBadResponse, "userinfo", "%d bytes of claims is more than a session holds", len(data))
 	}
 	return data, err
-}
-
-func (c *Client) exchange(ctx context.Context, meta *metadata, code, verifier string) (_ *oauth2.Token, err error) {
-	defer func(ctx context.Context, start time.Time) { c.s.providerCall(ctx, endpointToken, start, err) }(ctx, time.Now())
-	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
-	defer cancel()
-	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.tokenClient())
-	tok, err := c.oauth(meta).Exchange(ctx, code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		if perr, ok := partnerFailure(err); ok {
-			return nil, perr
-		}
-		var re *oauth2.RetrieveError
-		if errors.As(err, &re) && re.Response != nil {
-			te := &TokenError{StatusCode: re.Response.StatusCode, Code: re.ErrorCode, Description: cmp.Or(re.ErrorDescription, errorDebug(re.Body))}
-			if !validErrorCode(te.Code) {
-				te.Code = ""
-			}
-			return nil, te
-		}
-		return nil, upstreamErr(ctx, ErrTokenExchange, "token endpoint", err)
-	}
-	if !strings.EqualFold(tok.TokenType, "bearer") {
-		return nil, fmt.Errorf("%w: token_type %q is not bearer", ErrTokenExchange, safeText(tok.TokenType))
-	}
-	return tok, nil
 }
 
 func (c *Client) userinfo(ctx context.Context, meta *metadata, accessToken string) (_ map[string]any, err error) {
@@ -130,46 +101,32 @@ func (c *Client) userinfo(ctx context.Context, meta *metadata, accessToken strin
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, meta.UserinfoEndpoint, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUserinfo, err)
+		return nil, newErr(ErrBadResponse, "userinfo", "%v", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+accessToken)
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.s.HTTPClient.Do(req)
 	if err != nil {
-		return nil, upstreamErr(ctx, ErrUserinfo, "userinfo", err)
+		return nil, upstreamErr(ctx, endpointUserinfo, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return nil, fmt.Errorf("%w: userinfo answered %d", ErrUserinfo, resp.StatusCode)
+		return nil, newErr(ErrBadResponse, "userinfo", "status %d", resp.StatusCode)
 	}
 	var raw json.RawMessage
 	if err := decodeJSON(resp, &raw); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUserinfo, err)
+		return nil, newErr(ErrBadResponse, "userinfo", "%v", err)
 	}
 	var claims Claims
 	if len(raw) > maxClaimsSize {
-		return nil, fmt.Errorf("%w: response too large", ErrUserinfo)
+		return nil, newErr(ErrBadResponse, "userinfo", "response too large")
 	}
 	if err := claims.UnmarshalJSON(raw); err != nil {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrUserinfo)
+		return nil, newErr(ErrBadResponse, "userinfo", "not a JSON object")
 	}
 	if claims.Subject == "" {
-		return nil, fmt.Errorf("%w: no sub", ErrUserinfo)
+		return nil, newErr(ErrBadResponse, "userinfo", "no sub")
 	}
 	return claims.Raw, nil
-}
-
-// errorDebug returns the error_debug of an error answer of Vipps' login API,
-// its ErrorResponse {"error", "error_code", "error_debug"}, which has no
-// error_description (login-api/docs/swagger.yaml,
-// components.schemas.ErrorResponse).
-func errorDebug(body []byte) string {
-	var e struct {
-		Debug string `json:"error_debug"`
-	}
-	if json.Unmarshal(body, &e) != nil {
-		return ""
-	}
-	return safeText(e.Debug)
 }

@@ -144,12 +144,12 @@ func TestTokenErrorDebugLogged(t *testing.T) {
 	cb := editQuery(t, b.startLogin("/profile"), func(q url.Values) { q.Set("code", randomToken()) })
 	resp, _ := b.get(cb)
 	err := h.lastErr()
-	b.wantRefused(resp, vippslogin.ErrTokenExchange)
-	var te *vippslogin.TokenError
+	b.wantRefused(resp, &vippslogin.ProviderError{})
+	var te *vippslogin.ProviderError
 	if !errors.As(err, &te) || te.Code != "invalid_grant" || te.Description != "unknown authorization code" {
 		t.Fatalf("error %v, want invalid_grant explained", err)
 	}
-	if !strings.Contains(h.logs.String(), `"token_error_description":"unknown authorization code"`) {
+	if !strings.Contains(h.logs.String(), `"provider_error_description":"unknown authorization code"`) {
 		t.Errorf("the log lacks the explanation:\n%s", h.logs)
 	}
 }

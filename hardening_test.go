@@ -99,7 +99,7 @@ func TestForeignCallbackLeavesLoginIntact(t *testing.T) {
 				t.Fatalf("foreign callback: status %d", resp.StatusCode)
 			}
 			if name == "code" {
-				h.wantErr(vippslogin.ErrBrowserMismatch)
+				h.wantErr(&vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "other_browser"})
 			}
 			resp, _ = b.get(cb)
 			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/profile" {

@@ -487,10 +487,8 @@ func TestCancelledOnTheSite(t *testing.T) {
 		r := httptest.NewRequest(http.MethodGet, "/auth/confirm", nil)
 		r.Header.Set("Accept-Language", tc.acceptLanguage)
 		w := httptest.NewRecorder()
-		vippslogin.WriteError(w, r, &vippslogin.LoginError{
-			LoginURL: "/auth/login", Home: "/",
-			Err: fmt.Errorf("%w: declined", vippslogin.ErrLoginCancelled),
-		})
+		vippslogin.WriteError(w, r, vippslogin.LoginFailure("/auth/login", "/",
+			fmt.Errorf("%w: on the site", vippslogin.ErrLoginCancelled)))
 		resp := w.Result()
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("%s: status %d, want 400", tc.tag, resp.StatusCode)

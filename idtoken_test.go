@@ -82,81 +82,81 @@ func TestIDTokenRejected(t *testing.T) {
 			edit: func(h *harness, header, claims map[string]any) string {
 				return corruptSignature(h.t, h.idp.Sign(header, claims))
 			},
-			want: vippslogin.ErrSignature,
+			want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "signature"},
 		},
 		{
 			name: "alg none",
 			edit: func(_ *harness, header, claims map[string]any) string {
 				return vippstest.UnsignedToken(header, claims)
 			},
-			want: vippslogin.ErrAlgorithm,
+			want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "algorithm"},
 		},
 		{
 			name: "HS256 keyed with the public key",
 			edit: func(h *harness, header, claims map[string]any) string {
 				return vippstest.HMACToken(header, claims, h.idp.PublicKeyPEM())
 			},
-			want: vippslogin.ErrAlgorithm,
+			want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "algorithm"},
 		},
-		{name: "wrong iss", edit: setClaim("iss", "https://evil.example/access-management-1.0/access/"), want: vippslogin.ErrIssuer},
+		{name: "wrong iss", edit: setClaim("iss", "https://evil.example/access-management-1.0/access/"), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "issuer"}},
 		{name: "iss without trailing slash", edit: func(h *harness, _, claims map[string]any) string {
 			claims["iss"] = strings.TrimSuffix(h.idp.Issuer(), "/")
 			return ""
-		}, want: vippslogin.ErrIssuer},
-		{name: "wrong aud", edit: setClaim("aud", []any{"someone-else"}), want: vippslogin.ErrAudience},
-		{name: "wrong aud string", edit: setClaim("aud", "someone-else"), want: vippslogin.ErrAudience},
-		{name: "aud missing", edit: deleteClaim("aud"), want: vippslogin.ErrAudience},
+		}, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "issuer"}},
+		{name: "wrong aud", edit: setClaim("aud", []any{"someone-else"}), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}},
+		{name: "wrong aud string", edit: setClaim("aud", "someone-else"), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}},
+		{name: "aud missing", edit: deleteClaim("aud"), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}},
 		{
 			name: "second audience without azp",
 			edit: func(h *harness, _, claims map[string]any) string {
 				claims["aud"] = []any{h.idp.ClientID(), "someone-else"}
 				return ""
 			},
-			want: vippslogin.ErrAudience,
+			want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"},
 		},
-		{name: "wrong azp", edit: setClaim("azp", "someone-else"), want: vippslogin.ErrAudience},
+		{name: "wrong azp", edit: setClaim("azp", "someone-else"), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}},
 		{
 			name: "expired",
 			edit: shiftClaims(map[string]time.Duration{"iat": -time.Hour, "exp": -2 * time.Minute}),
-			want: vippslogin.ErrExpired,
+			want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "expired"},
 		},
-		{name: "exp missing", edit: deleteClaim("exp"), want: vippslogin.ErrExpired},
-		{name: "iat missing", edit: deleteClaim("iat"), want: vippslogin.ErrIssuedAt},
+		{name: "exp missing", edit: deleteClaim("exp"), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "expired"}},
+		{name: "iat missing", edit: deleteClaim("iat"), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "issued_at"}},
 		{
 			name: "iat in the future beyond skew",
 			edit: shiftClaims(map[string]time.Duration{"iat": 2 * time.Minute, "exp": time.Hour}),
-			want: vippslogin.ErrIssuedAt,
+			want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "issued_at"},
 		},
 		{
 			name: "nbf in the future",
 			edit: shiftClaims(map[string]time.Duration{"nbf": 2 * time.Minute}),
-			want: vippslogin.ErrNotYetValid,
+			want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "not_yet_valid"},
 		},
-		{name: "sub missing", edit: deleteClaim("sub"), want: vippslogin.ErrMissingSubject},
-		{name: "sub empty", edit: setClaim("sub", ""), want: vippslogin.ErrMissingSubject},
-		{name: "nonce mismatch", edit: setClaim("nonce", "not-the-nonce-that-was-sent"), want: vippslogin.ErrNonceMismatch},
-		{name: "nonce missing", edit: deleteClaim("nonce"), want: vippslogin.ErrNonceMismatch},
-		{name: "nonce empty as when none is sent", edit: setClaim("nonce", ""), want: vippslogin.ErrNonceMismatch},
-		{name: "at_hash mismatch", edit: setClaim("at_hash", "AAAAAAAAAAAAAAAAAAAAAA"), want: vippslogin.ErrAccessTokenHash},
+		{name: "sub missing", edit: deleteClaim("sub"), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "subject"}},
+		{name: "sub empty", edit: setClaim("sub", ""), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "subject"}},
+		{name: "nonce mismatch", edit: setClaim("nonce", "not-the-nonce-that-was-sent"), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "nonce"}},
+		{name: "nonce missing", edit: deleteClaim("nonce"), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "nonce"}},
+		{name: "nonce empty as when none is sent", edit: setClaim("nonce", ""), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "nonce"}},
+		{name: "at_hash mismatch", edit: setClaim("at_hash", "AAAAAAAAAAAAAAAAAAAAAA"), want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "at_hash"}},
 		{
 			name: "unknown kid",
 			edit: func(_ *harness, header, _ map[string]any) string {
 				header["kid"] = "public:00000000-0000-4000-8000-000000000000"
 				return ""
 			},
-			want: vippslogin.ErrUnknownKey,
+			want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "unknown_key"},
 		},
 		{
 			name: "key not in the key set with the current kid",
 			edit: func(_ *harness, header, claims map[string]any) string {
 				return stranger.Sign(header, claims) // header names the provider's kid
 			},
-			want: vippslogin.ErrSignature,
+			want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "signature"},
 		},
 		{
 			name: "malformed",
 			edit: func(*harness, map[string]any, map[string]any) string { return "abc" },
-			want: vippslogin.ErrMalformedToken,
+			want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "malformed"},
 		},
 	}
 	for _, tc := range tests {
@@ -217,34 +217,34 @@ func TestUserinfoRejected(t *testing.T) {
 			setup: func(h *harness) {
 				h.idp.SetHooks(vippstest.Hooks{Userinfo: func(claims map[string]any) { claims["sub"] = "someone-else" }})
 			},
-			want: vippslogin.ErrSubjectMismatch,
+			want: &vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "subject"},
 		},
 		{
 			name: "sub missing",
 			setup: func(h *harness) {
 				h.idp.SetHooks(vippstest.Hooks{Userinfo: func(claims map[string]any) { delete(claims, "sub") }})
 			},
-			want: vippslogin.ErrUserinfo,
+			want: vippslogin.ErrBadResponse,
 		},
 		{
 			name:  "status 500",
 			setup: func(h *harness) { h.idp.SetFault(vippstest.Userinfo, vippstest.Fault{Status: 500}) },
-			want:  vippslogin.ErrUserinfo,
+			want:  vippslogin.ErrBadResponse,
 		},
 		{
 			name:  "down",
 			setup: func(h *harness) { h.idp.SetFault(vippstest.Userinfo, vippstest.Fault{Down: true}) },
-			want:  vippslogin.ErrUserinfo,
+			want:  &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "userinfo"},
 		},
 		{
 			name:  "garbage with 200",
 			setup: func(h *harness) { h.idp.SetFault(vippstest.Userinfo, vippstest.Fault{Status: 200, Body: "garbage"}) },
-			want:  vippslogin.ErrUserinfo,
+			want:  vippslogin.ErrBadResponse,
 		},
 		{
 			name:  "JSON array with 200",
 			setup: func(h *harness) { h.idp.SetFault(vippstest.Userinfo, vippstest.Fault{Status: 200, Body: `["sub"]`}) },
-			want:  vippslogin.ErrUserinfo,
+			want:  vippslogin.ErrBadResponse,
 		},
 	}
 	for _, tc := range tests {
@@ -310,7 +310,7 @@ func TestUnknownKidFloodRateLimited(t *testing.T) {
 		if resp.StatusCode < 400 {
 			t.Fatalf("status %d, want an error", resp.StatusCode)
 		}
-		h.wantErr(vippslogin.ErrUnknownKey)
+		h.wantErr(&vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "unknown_key"})
 	}
 	for range 20 {
 		refused()
@@ -355,15 +355,15 @@ func TestEd25519IDTokens(t *testing.T) {
 		{name: "Ed25519 listed", alg: "Ed25519"},
 		{name: "EdDSA listed", alg: "EdDSA"},
 		{name: "Ed25519 listed beside EdDSA", alg: "Ed25519", advertise: []string{"EdDSA", "Ed25519"}},
-		{name: "Ed25519 not listed, EdDSA listed", alg: "Ed25519", advertise: []string{"EdDSA"}, want: vippslogin.ErrAlgorithm},
-		{name: "EdDSA not listed, Ed25519 listed", alg: "EdDSA", advertise: []string{"Ed25519"}, want: vippslogin.ErrAlgorithm},
+		{name: "Ed25519 not listed, EdDSA listed", alg: "Ed25519", advertise: []string{"EdDSA"}, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "algorithm"}},
+		{name: "EdDSA not listed, Ed25519 listed", alg: "EdDSA", advertise: []string{"Ed25519"}, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "algorithm"}},
 		{
 			name: "Ed25519 with a bad signature",
 			alg:  "Ed25519",
 			edit: func(h *harness, header, claims map[string]any) string {
 				return corruptSignature(h.t, h.idp.Sign(header, claims))
 			},
-			want: vippslogin.ErrSignature,
+			want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "signature"},
 		},
 	}
 	for _, tc := range tests {
@@ -411,7 +411,7 @@ func TestIDTokenMSN(t *testing.T) {
 				}
 				return
 			}
-			b.wantRefused(resp, vippslogin.ErrAudience)
+			b.wantRefused(resp, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"})
 		})
 	}
 }

@@ -3,7 +3,6 @@ package vippslogin
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"math"
 	"net"
 	"net/http"
@@ -23,7 +22,11 @@ import (
 
 // errSourceLimited: one source started logins faster than
 // Config.LoginsPerMinute allows.
-var errSourceLimited = fmt.Errorf("%w from this address", ErrTooManyLogins)
+// errSourceLimited: one source started too many logins; errAllLimited:
+// too many are pending in all.
+var errAllLimited error = newErr(ErrTooManyLogins, "pending", "")
+
+var errSourceLimited error = newErr(ErrTooManyLogins, "source", "from this address")
 
 // maxSources bounds the sources the limiter remembers. When they are all
 // busy, new sources share one bucket.
@@ -78,7 +81,7 @@ func (l *startLimits) allow(addr string, now time.Time) (retryAfter time.Duratio
 		return retryAfter, errSourceLimited
 	}
 	if !l.window.allow(now) {
-		return l.window.slot, ErrTooManyLogins
+		return l.window.slot, errAllLimited
 	}
 	for _, b := range buckets {
 		if b != nil {

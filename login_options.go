@@ -14,14 +14,13 @@ import (
 // login tier.
 const StepUpACR = "urn:vipps:acr:app_auth"
 
-// Flow is Vipps' requested_flow authorization parameter.
+// Flow is Vipps' requested_flow authorization parameter. The zero value
+// is Vipps' ordinary web flow: the user comes back in the browser that
+// started the login.
 type Flow string
 
 // The flows a browser login may ask for.
 const (
-	// FlowDefault is Vipps' ordinary web flow: the user comes back in the
-	// browser that started the login.
-	FlowDefault Flow = ""
 	// FlowAutomaticReturn brings the user back from the Vipps or MobilePay
 	// app by itself, but possibly into another browser than the one that
 	// started the login (iOS Chrome to Safari, say), without the site's
@@ -36,10 +35,6 @@ const (
 	// uses, is required with it.
 	FlowAppToAppV2 Flow = "app_to_app_v2"
 )
-
-// ErrInvalidLoginOptions means LoginOptions, or a login route's
-// parameters, asked for something Vipps does not allow.
-var ErrInvalidLoginOptions = errors.New("vippslogin: invalid login options")
 
 // LoginOptions are Vipps' optional authorization parameters for one login.
 // The zero value is an ordinary browser login.
@@ -68,13 +63,13 @@ type LoginOptions struct {
 }
 
 // Validate reports what in o Vipps would refuse, as an error wrapping
-// ErrInvalidLoginOptions.
+// ErrInvalidRequest (reason "login_options").
 func (o LoginOptions) Validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrInvalidLoginOptions, fmt.Sprintf(format, args...))
+		return newErr(ErrInvalidRequest, "login_options", format, args...)
 	}
 	switch o.Flow {
-	case FlowDefault, FlowAutomaticReturn, FlowAppToApp, FlowAppToAppV2:
+	case "", FlowAutomaticReturn, FlowAppToApp, FlowAppToAppV2:
 	default:
 		return bad("unknown flow %q", safeText(string(o.Flow)))
 	}
@@ -133,7 +128,7 @@ func checkAppCallbackURI(s string) error {
 // authParams returns the authorization request parameters o adds.
 func (o LoginOptions) authParams() url.Values {
 	v := url.Values{}
-	if o.Flow != FlowDefault {
+	if o.Flow != "" {
 		v.Set("requested_flow", string(o.Flow))
 	}
 	if o.AppCallbackURI != "" {
@@ -165,7 +160,7 @@ func (c *Client) StartLogin(w http.ResponseWriter, r *http.Request, opts LoginOp
 	if returnTo == "" {
 		q := r.URL.Query()
 		if len(q["return_to"]) > 1 {
-			c.fail(w, r, c.loginErr("", ErrInvalidReturnTo))
+			c.fail(w, r, c.loginErr("", errReturnTo))
 			return
 		}
 		rt, err := cleanReturnTo(q.Get("return_to"))

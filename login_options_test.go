@@ -44,7 +44,7 @@ func TestLoginOptionsValidate(t *testing.T) {
 			if (err == nil) != tc.ok {
 				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
 			}
-			if err != nil && !errors.Is(err, vippslogin.ErrInvalidLoginOptions) {
+			if err != nil && !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "login_options"}) {
 				t.Errorf("error %v does not wrap ErrInvalidLoginOptions", err)
 			}
 		})
@@ -126,7 +126,7 @@ func TestStartLoginInvalidOptions(t *testing.T) {
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Errorf("status %d, want 500", resp.StatusCode)
 	}
-	h.wantErr(vippslogin.ErrInvalidLoginOptions)
+	h.wantErr(&vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "login_options"})
 	if n := h.idp.Hits(vippstest.Authorize); n != 0 {
 		t.Errorf("the provider saw %d authorization requests", n)
 	}
@@ -191,7 +191,7 @@ func TestStepUpNotConfirmed(t *testing.T) {
 			if resp.StatusCode != http.StatusBadGateway {
 				t.Errorf("status %d, want 502", resp.StatusCode)
 			}
-			b.wantRefused(resp, vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthContext)
+			b.wantRefused(resp, vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "acr"})
 		})
 	}
 }
@@ -203,6 +203,6 @@ func TestStepUpParameter(t *testing.T) {
 		if resp.StatusCode < 400 {
 			t.Errorf("%s: status %d, want an error", q, resp.StatusCode)
 		}
-		h.wantErr(vippslogin.ErrInvalidLoginOptions)
+		h.wantErr(&vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "login_options"})
 	}
 }

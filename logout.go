@@ -2,7 +2,6 @@ package vippslogin
 
 import (
 	"cmp"
-	"fmt"
 	"html/template"
 	"net/http"
 )
@@ -34,7 +33,7 @@ func (c *Client) LogoutHandler() http.Handler {
 
 func (c *Client) logout(w http.ResponseWriter, r *http.Request) {
 	if err := c.csrf.Check(r); err != nil {
-		c.fail(w, r, fmt.Errorf("%w: %v", ErrCrossOrigin, err))
+		c.fail(w, r, newErr(ErrInvalidRequest, "cross_origin", "%v", err))
 		return
 	}
 	if c.refuseWithoutSession(w, r, nil) {

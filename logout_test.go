@@ -52,7 +52,7 @@ func TestLogout(t *testing.T) {
 				t.Errorf("Location %q, want %q", got, tc.wantLocation)
 			}
 			if tc.wantStatus == http.StatusForbidden {
-				h.wantErr(vippslogin.ErrCrossOrigin)
+				h.wantErr(&vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "cross_origin"})
 			}
 			if got := b.profile() != nil; got != tc.wantLoggedIn {
 				t.Errorf("logged in after logout = %v, want %v", got, tc.wantLoggedIn)

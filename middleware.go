@@ -251,7 +251,7 @@ func (c *Client) loginRequiredWith(w http.ResponseWriter, r *http.Request, stepU
 	if isHTMX(r) {
 		w.Header().Set("HX-Redirect", loginURL)
 	}
-	err := &LoginError{ReturnTo: returnTo, LoginURL: loginURL, Home: c.s.DefaultReturnTo, Err: ErrNotLoggedIn}
+	err := &loginError{returnTo: returnTo, loginURL: loginURL, home: c.s.DefaultReturnTo, err: ErrNotLoggedIn}
 	c.s.ErrorHandler(w, c.withProviderName(r), err) // not logged: an anonymous visitor is not an event
 }
 
@@ -268,7 +268,7 @@ func (c *Client) login(w http.ResponseWriter, r *http.Request) {
 	case len(v) == 1 && (v[0] == "1" || v[0] == "true"):
 		opts.StepUp = true
 	default:
-		c.fail(w, r, c.loginErr("", fmt.Errorf("%w: step_up must be 1", ErrInvalidLoginOptions)))
+		c.fail(w, r, c.loginErr("", newErr(ErrInvalidRequest, "login_options", "step_up must be 1")))
 		return
 	}
 	c.StartLogin(w, r, opts)
@@ -319,24 +319,13 @@ func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo str
 
 // oauth returns the x/oauth2 configuration for the provider's endpoints.
 func (c *Client) oauth(meta *metadata) *oauth2.Config {
-	style := oauth2.AuthStyleInHeader
-	id, secret := c.s.ClientID, string(c.s.ClientSecret)
-	switch {
-	case c.partner != nil:
-		// The partner's access token authenticates (tokenClient), and
-		// nothing goes in the form.
-		id, secret, style = "", "", oauth2.AuthStyleInParams
-	case c.s.TokenAuthMethod == ClientSecretPost:
-		style = oauth2.AuthStyleInParams
+	id := c.s.ClientID
+	if c.partner != nil {
+		id = "" // partnerAuthURL puts msn in its place
 	}
 	return &oauth2.Config{
-		ClientID:     id,
-		ClientSecret: secret,
-		Endpoint: oauth2.Endpoint{
-			AuthURL:   meta.AuthorizationEndpoint,
-			TokenURL:  meta.TokenEndpoint,
-			AuthStyle: style,
-		},
+		ClientID:    id,
+		Endpoint:    oauth2.Endpoint{AuthURL: meta.AuthorizationEndpoint, TokenURL: meta.TokenEndpoint},
 		RedirectURL: c.s.redirectURI,
 		Scopes:      c.s.Scopes,
 	}
@@ -373,15 +362,15 @@ func (c *Client) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // loginFailure reports whether err, given to fail, is a failed or refused
-// login: the login routes and StartLogin answer with a *LoginError, or,
-// for options the site got wrong, ErrInvalidLoginOptions.
+// login: the login routes and StartLogin answer with a *loginError, or,
+// for options the site got wrong, ErrInvalidRequest "login_options".
 func loginFailure(err error) bool {
-	var le *LoginError
-	return errors.As(err, &le) || errors.Is(err, ErrInvalidLoginOptions)
+	var le *loginError
+	return errors.As(err, &le) || reasonOf(err, ErrInvalidRequest) == "login_options"
 }
 
 func (c *Client) loginErr(returnTo string, err error) error {
-	return &LoginError{ReturnTo: returnTo, LoginURL: c.LoginURL(returnTo), Home: c.s.DefaultReturnTo, Err: err}
+	return &loginError{returnTo: returnTo, loginURL: c.LoginURL(returnTo), home: c.s.DefaultReturnTo, err: err}
 }
 
 // returnPath returns s when it is an acceptable return_to (cleanReturnTo)
@@ -414,16 +403,16 @@ func cleanReturnTo(s string) (string, error) {
 		return "", nil
 	}
 	if len(s) > 2048 || s[0] != '/' || strings.HasPrefix(s, "//") || strings.ContainsRune(s, '\\') {
-		return "", ErrInvalidReturnTo
+		return "", errReturnTo
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] == 0x7f {
-			return "", ErrInvalidReturnTo
+			return "", errReturnTo
 		}
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
-		return "", ErrInvalidReturnTo
+		return "", errReturnTo
 	}
 	return s, nil
 }

@@ -131,7 +131,7 @@ func validLoginID(s string) bool {
 // flowName is the flow attribute of a browser login with f.
 func flowName(f Flow) string {
 	switch f {
-	case FlowDefault:
+	case "":
 		return "default"
 	case FlowAutomaticReturn, FlowAppToApp, FlowAppToAppV2:
 		return string(f)

@@ -402,7 +402,7 @@ func TestMetricsCounts(t *testing.T) {
 	h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: 500})
 	other := h.browser()
 	resp, _ := other.get(other.startLogin("/profile"))
-	other.wantRefused(resp, vippslogin.ErrTokenExchange)
+	other.wantRefused(resp, &vippslogin.ProviderError{})
 	h.idp.SetFault(vippstest.Token, vippstest.Fault{})
 
 	if resp, _ := b.get("/auth/login?return_to=" + url.QueryEscape("https://elsewhere.example/")); resp.StatusCode != http.StatusBadRequest {

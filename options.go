@@ -16,25 +16,27 @@ import (
 	"github.com/alexedwards/scs/v2"
 )
 
-// Version is the version of this package, sent to Vipps in the
+// pluginVersion is this package's version, sent to Vipps in the
 // Vipps-System-Plugin-Version header unless [SystemInfo] says otherwise.
-const Version = "0.1.0"
+const pluginVersion = "0.2.0"
 
 // Environment selects one of the two Vipps MobilePay Login environments.
 // Test and production have separate keys and separate lists of redirect URIs.
-type Environment int
+type Environment string
 
 const (
-	// Test is the Vipps MobilePay test environment (apitest.vipps.no).
-	Test Environment = iota + 1
-	// Production is the Vipps MobilePay production environment (api.vipps.no).
-	Production
+	// Test is the Vipps MobilePay test environment, whose issuer is
+	// https://apitest.vipps.no/access-management-1.0/access/.
+	Test Environment = "test"
+	// Production is the Vipps MobilePay production environment, whose
+	// issuer is https://api.vipps.no/access-management-1.0/access/.
+	Production Environment = "production"
 )
 
-// Issuer returns the OpenID Connect issuer of the environment. It ends in a
-// slash, as Vipps' issuer does, and is compared byte for byte with the issuer
-// that discovery and the ID tokens name.
-func (e Environment) Issuer() string {
+// issuer returns the OpenID Connect issuer of the environment, or "". It
+// ends in a slash, as Vipps' issuer does, and is compared byte for byte
+// with the issuer that discovery and the ID tokens name.
+func (e Environment) issuer() string {
 	switch e {
 	case Test:
 		return "https://apitest.vipps.no/access-management-1.0/access/"
@@ -43,30 +45,6 @@ func (e Environment) Issuer() string {
 	}
 	return ""
 }
-
-// String returns "test", "production" or "unset".
-func (e Environment) String() string {
-	switch e {
-	case Test:
-		return "test"
-	case Production:
-		return "production"
-	}
-	return "unset"
-}
-
-// TokenAuthMethod is how the client authenticates to the token endpoint.
-// Vipps accepts only the method configured for the sales unit in the portal.
-type TokenAuthMethod string
-
-const (
-	// ClientSecretBasic sends the client id and secret in an HTTP Basic
-	// Authorization header. It is Vipps' default.
-	ClientSecretBasic TokenAuthMethod = "client_secret_basic"
-	// ClientSecretPost sends them in the form body. It must first be switched
-	// on for the sales unit in the Vipps MobilePay portal.
-	ClientSecretPost TokenAuthMethod = "client_secret_post"
-)
 
 // Secret is a string that is never printed: it formats, logs and marshals as
 // "[redacted]". Use it for the client secret.
@@ -100,8 +78,8 @@ type SystemInfo struct {
 	Version string
 	// PluginName names the integration. Default: "vippslogin".
 	PluginName string
-	// PluginVersion is the integration's version. Default: [Version] when
-	// PluginName is the default.
+	// PluginVersion is the integration's version. Default: this package's
+	// version when PluginName is the default.
 	PluginVersion string
 }
 
@@ -161,9 +139,13 @@ type Config struct {
 	// Issuer, any scope is sent as it is. Default: openid.
 	Scopes []string
 
-	// TokenAuthMethod is how to authenticate to the token endpoint.
-	// Default: ClientSecretBasic.
-	TokenAuthMethod TokenAuthMethod
+	// TokenAuthMethod is how to authenticate to the token endpoint, as
+	// OpenID Connect names it: "client_secret_basic" sends the client id
+	// and secret in an HTTP Basic Authorization header, "client_secret_post"
+	// in the form body. Vipps accepts only the method configured for the
+	// sales unit in the portal, where client_secret_post must first be
+	// switched on. Default: "client_secret_basic".
+	TokenAuthMethod string
 
 	// HTTPClient makes the calls to the provider. Its Transport is wrapped to
 	// add the Vipps-System-* headers. Each call is a request with the
@@ -239,7 +221,9 @@ type Config struct {
 	// site's own user registry (r gives it the renewed session; see
 	// [LinkAccount]), send the user elsewhere than the login's return_to
 	// with [SetReturnTo], or refuse the login by returning an error, which
-	// reaches ErrorHandler wrapped in ErrLoginRefused; the session is then
+	// reaches ErrorHandler wrapped (the default page answers 403, or 503
+	// with "try again" for an error that wraps ErrSessionStore, such as a
+	// failed lookup in the site's own store); the session is then
 	// destroyed, so a refused login leaves nobody logged in. It must not
 	// write a response to w. It also runs for logins that come back in
 	// another browser, once that browser confirms. Default: none.
@@ -269,9 +253,6 @@ type Config struct {
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 }
-
-// ErrInvalidConfig is wrapped by every error [New] returns.
-var ErrInvalidConfig = errors.New("vippslogin: invalid config")
 
 func configErr(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
@@ -305,12 +286,13 @@ func (cfg Config) validate() (*settings, error) {
 
 	s.issuer = cfg.Issuer
 	if s.issuer == "" {
-		s.issuer = cfg.Environment.Issuer()
-		if s.issuer == "" {
+		s.issuer = cfg.Environment.issuer()
+		if s.issuer == "" && cfg.Environment == "" {
 			return nil, configErr("Environment", "is not set; use vippslogin.Test or vippslogin.Production, or set Issuer")
 		}
-	} else if cfg.Environment != 0 && cfg.Environment.Issuer() == "" {
-		return nil, configErr("Environment", "has an unknown value %d", int(cfg.Environment))
+	}
+	if cfg.Environment != "" && cfg.Environment.issuer() == "" {
+		return nil, configErr("Environment", "%q is neither vippslogin.Test nor vippslogin.Production", safeText(string(cfg.Environment)))
 	}
 	iss, err := url.Parse(s.issuer)
 	if err != nil || iss.Host == "" || iss.RawQuery != "" || iss.Fragment != "" || iss.User != nil {
@@ -387,10 +369,10 @@ func (cfg Config) validate() (*settings, error) {
 
 	switch s.TokenAuthMethod {
 	case "":
-		s.TokenAuthMethod = ClientSecretBasic
-	case ClientSecretBasic, ClientSecretPost:
+		s.TokenAuthMethod = clientSecretBasic
+	case clientSecretBasic, clientSecretPost:
 	default:
-		return nil, configErr("TokenAuthMethod", "%q is not client_secret_basic or client_secret_post", s.TokenAuthMethod)
+		return nil, configErr("TokenAuthMethod", "%q is not client_secret_basic or client_secret_post", safeText(s.TokenAuthMethod))
 	}
 
 	if s.HTTPTimeout == 0 {
@@ -435,7 +417,7 @@ func (cfg Config) validate() (*settings, error) {
 	if s.System.PluginName == "" {
 		s.System.PluginName = "vippslogin"
 		if s.System.PluginVersion == "" {
-			s.System.PluginVersion = Version
+			s.System.PluginVersion = pluginVersion
 		}
 	}
 	if s.System.Name == "" || s.System.Version == "" {

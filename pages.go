@@ -61,8 +61,8 @@ type Page struct {
 //
 // The Client puts the provider's name in the context of the request it
 // hands to Config.ErrorHandler; given any other request, PageFor says
-// "Vipps MobilePay". The ways forward come from a [*LoginError] in err's
-// chain; without one there is no LoginURL and Home is "/".
+// "Vipps MobilePay". The ways forward come from the failed login err is of, when the Client
+// gave it; for any other error there is no LoginURL and Home is "/".
 func PageFor(r *http.Request, err error) Page {
 	p := describe(err)
 	l := pickLanguage(r)
@@ -81,13 +81,13 @@ func PageFor(r *http.Request, err error) Page {
 	if page.Status == 499 { // the client is gone; any status will do
 		page.Status = http.StatusBadRequest
 	}
-	var le *LoginError
+	var le *loginError
 	if errors.As(err, &le) {
 		if p.retry {
-			page.LoginURL = le.LoginURL
+			page.LoginURL = le.loginURL
 		}
-		if le.Home != "" {
-			page.Home = le.Home
+		if le.home != "" {
+			page.Home = le.home
 		}
 	}
 	return page
@@ -186,13 +186,12 @@ func logError(logger *slog.Logger, r *http.Request, err error, p problem, suppre
 	var pe *ProviderError
 	if errors.As(err, &pe) {
 		attrs = append(attrs, slog.String("provider_error", truncate(pe.Code, 64)))
-		if pe.Description != "" {
-			attrs = append(attrs, slog.String("provider_error_description", pe.Description))
+		if pe.ErrorCode != "" {
+			attrs = append(attrs, slog.String("provider_error_code", pe.ErrorCode))
 		}
-	}
-	var te *TokenError
-	if errors.As(err, &te) && te.Description != "" {
-		attrs = append(attrs, slog.String("token_error_description", safeText(te.Description)))
+		if pe.Description != "" {
+			attrs = append(attrs, slog.String("provider_error_description", safeText(pe.Description)))
+		}
 	}
 	logger.LogAttrs(r.Context(), level, "vippslogin: "+p.code, attrs...)
 }

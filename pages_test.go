@@ -2,6 +2,7 @@ package vippslogin_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"html"
 	"html/template"
@@ -95,8 +96,7 @@ func TestProviderName(t *testing.T) {
 // PageFor says what the error page says: status, kind, texts in the
 // request's language, and the ways forward of the failed login.
 func TestPageFor(t *testing.T) {
-	tryAgain := &vippslogin.LoginError{LoginURL: "/auth/login?return_to=%2Fshop", Home: "/start"}
-	with := func(err error) error { le := *tryAgain; le.Err = err; return &le }
+	with := func(err error) error { return vippslogin.LoginFailure("/auth/login?return_to=%2Fshop", "/start", err) }
 	tests := []struct {
 		name, acceptLanguage string
 		err                  error
@@ -122,7 +122,7 @@ func TestPageFor(t *testing.T) {
 		},
 		{
 			name: "refused: no point trying again", acceptLanguage: englishBrowser,
-			err: with(fmt.Errorf("%w: blocked", vippslogin.ErrLoginRefused)),
+			err: with(vippslogin.Refused(errors.New("blocked"))),
 			want: vippslogin.Page{Status: 403, Kind: "login_refused", Lang: "en",
 				Title:    "This account can't be used here",
 				Message:  "You logged in with Vipps MobilePay, but this site does not accept the account. Contact the site if you think this is wrong.",
@@ -162,12 +162,12 @@ func TestPageFor(t *testing.T) {
 // code or description (anyone can write them in a callback URL).
 func TestPageForShowsNothingOfTheError(t *testing.T) {
 	errs := []error{
-		&vippslogin.LoginError{LoginURL: "/auth/login", Home: "/", Err: &vippslogin.ProviderError{
-			Code: "evil_<b>code</b>", Description: "secret description: call +47 555 55 555"}},
-		&vippslogin.LoginError{LoginURL: "/auth/login", Home: "/", Err: &vippslogin.ProviderError{
-			Code: "server_error", Description: "secret description"}},
+		vippslogin.LoginFailure("/auth/login", "/", &vippslogin.ProviderError{
+			Code: "evil_<b>code</b>", Description: "secret description: call +47 555 55 555"}),
+		vippslogin.LoginFailure("/auth/login", "/", &vippslogin.ProviderError{
+			Code: "server_error", Description: "secret description"}),
 		fmt.Errorf("%w: token eyJhbGciOi.secret", vippslogin.ErrInvalidIDToken),
-		&vippslogin.TokenError{StatusCode: 400, Code: "invalid_grant", Description: "secret description"},
+		&vippslogin.ProviderError{StatusCode: 400, Code: "invalid_grant", Description: "secret description"},
 	}
 	for _, err := range errs {
 		r := httptest.NewRequest(http.MethodGet, "/auth/callback", nil)
@@ -189,9 +189,9 @@ func TestPageForShowsNothingOfTheError(t *testing.T) {
 // own pages and the default ones cannot differ.
 func TestWriteErrorSaysWhatPageForSays(t *testing.T) {
 	errs := []error{
-		&vippslogin.LoginError{LoginURL: "/auth/login?return_to=%2Fa%3Fb%3Dc%26d", Home: "/home",
-			Err: &vippslogin.ProviderError{Code: "wrong_challenge"}},
-		&vippslogin.LoginError{LoginURL: "/auth/login", Home: "/", Err: vippslogin.ErrCrossOrigin},
+		vippslogin.LoginFailure("/auth/login?return_to=%2Fa%3Fb%3Dc%26d", "/home",
+			&vippslogin.ProviderError{Code: "wrong_challenge"}),
+		vippslogin.LoginFailure("/auth/login", "/", &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "cross_origin"}),
 		fmt.Errorf("%w: down", vippslogin.ErrProviderUnavailable),
 	}
 	for _, err := range errs {
@@ -246,10 +246,7 @@ func ExamplePageFor() {
 	r := httptest.NewRequest(http.MethodGet, "/auth/callback?error=access_denied", nil)
 	r.Header.Set("Accept-Language", "nb")
 	w := httptest.NewRecorder()
-	errorHandler(w, r, &vippslogin.LoginError{
-		LoginURL: "/auth/login?return_to=%2Fshop",
-		Err:      &vippslogin.ProviderError{Code: "access_denied"},
-	})
+	errorHandler(w, r, vippslogin.LoginFailure("/auth/login?return_to=%2Fshop", "", &vippslogin.ProviderError{Code: "access_denied"}))
 	fmt.Println(w.Code, w.Header().Get("Content-Language"))
 	fmt.Println(w.Body)
 	// Output:

@@ -18,7 +18,7 @@ import (
 //   - it sends msn=<MerchantSerialNumber> in the authorization request
 //     instead of client_id (Vipps puts in the sales unit's client_id itself);
 //   - it gets an access token from Vipps' access token API, by default
-//     POST /accesstoken/get ([PartnerAccessToken]), and authenticates to the
+//     POST /accesstoken/get (PartnerKeys.TokenAPI), and authenticates to the
 //     token, backchannel authentication and user-exists endpoints with it as
 //     a Bearer token, together with the Merchant-Serial-Number header;
 //   - it keeps one access token at a time and reuses it until shortly before
@@ -37,7 +37,7 @@ import (
 // Vipps' newer "Specialized authentication" page sends partners to
 // POST /miami/v1/token instead; where it differs from the Login API's
 // partner-keys.md and the access token API guide, this package follows the
-// latter, and offers that endpoint as [PartnerClientCredentials].
+// latter, and offers that endpoint as PartnerKeys.TokenAPI "client_credentials".
 type PartnerKeys struct {
 	// ClientID and ClientSecret are the partner's keys. Required.
 	ClientID     string
@@ -45,36 +45,36 @@ type PartnerKeys struct {
 
 	// SubscriptionKey is the partner's Ocp-Apim-Subscription-Key, which
 	// POST /accesstoken/get requires. It is sent to that endpoint only.
-	// Required with PartnerAccessToken; not used with
-	// PartnerClientCredentials.
+	// Required with TokenAPI "accesstoken"; not used with
+	// "client_credentials".
 	SubscriptionKey Secret
 
-	// TokenAPI is the endpoint of the access token API that the partner's
-	// access token comes from. Default: PartnerAccessToken.
-	TokenAPI PartnerTokenAPI
+	// TokenAPI names the endpoint of Vipps' access token API that the
+	// partner's access token comes from (access-token-api/README.md,
+	// "Authorization endpoints"):
+	//   - "accesstoken" is POST /accesstoken/get, which the Login API's
+	//     partner-keys.md names for partner keys: a POST without a body,
+	//     with the client_id, client_secret, Ocp-Apim-Subscription-Key and
+	//     Merchant-Serial-Number headers;
+	//   - "client_credentials" is POST /miami/v1/token, the OAuth 2.0
+	//     client credentials grant with the keys in an HTTP Basic header
+	//     and no subscription key, which the access token API guide names
+	//     for some newer APIs and partner roles (management and accounting
+	//     keys).
+	//
+	// Default: "accesstoken".
+	TokenAPI string
 
 	// TokenURL is the URL of that endpoint. Default: /accesstoken/get, or
-	// /miami/v1/token for PartnerClientCredentials, on the issuer's host
+	// /miami/v1/token for "client_credentials", on the issuer's host
 	// (https://api.vipps.no/accesstoken/get in production).
 	TokenURL string
 }
 
-// PartnerTokenAPI names an endpoint of Vipps' access token API
-// (access-token-api/README.md, "Authorization endpoints").
-type PartnerTokenAPI string
-
+// The endpoints of the access token API (PartnerKeys.TokenAPI).
 const (
-	// PartnerAccessToken is POST /accesstoken/get, which the Login API's
-	// partner-keys.md names for partner keys: a POST without a body, with
-	// the client_id, client_secret, Ocp-Apim-Subscription-Key and
-	// Merchant-Serial-Number headers.
-	PartnerAccessToken PartnerTokenAPI = "accesstoken"
-
-	// PartnerClientCredentials is POST /miami/v1/token, the OAuth 2.0 client
-	// credentials grant with the keys in an HTTP Basic header and no
-	// subscription key, which the access token API guide names for some
-	// newer APIs and partner roles (management and accounting keys).
-	PartnerClientCredentials PartnerTokenAPI = "client_credentials"
+	partnerAccessToken       = "accesstoken"
+	partnerClientCredentials = "client_credentials"
 )
 
 // validatePartner checks the partner keys and fills in their defaults.
@@ -88,7 +88,7 @@ func (s *settings) validatePartner(iss *url.URL) error {
 		return configErr("Partner.ClientSecret", "is empty; it is the partner's client_secret")
 	case s.MerchantSerialNumber == "":
 		return configErr("MerchantSerialNumber", "is required with partner keys: it names the merchant's sales unit")
-	case s.TokenAuthMethod == ClientSecretPost:
+	case s.TokenAuthMethod == clientSecretPost:
 		return configErr("TokenAuthMethod", "must be client_secret_basic with partner keys")
 	}
 	// The keys travel in HTTP headers: they must be valid header values.
@@ -102,19 +102,19 @@ func (s *settings) validatePartner(iss *url.URL) error {
 	path := "/accesstoken/get"
 	switch p.TokenAPI {
 	case "":
-		p.TokenAPI = PartnerAccessToken
+		p.TokenAPI = partnerAccessToken
 		fallthrough
-	case PartnerAccessToken:
+	case partnerAccessToken:
 		if p.SubscriptionKey == "" {
 			return configErr("Partner.SubscriptionKey", "is empty; POST /accesstoken/get needs the partner's Ocp-Apim-Subscription-Key")
 		}
 		if !headerToken(string(p.SubscriptionKey)) {
 			return configErr("Partner.SubscriptionKey", "must be printable ASCII without spaces")
 		}
-	case PartnerClientCredentials:
+	case partnerClientCredentials:
 		path = "/miami/v1/token"
 	default:
-		return configErr("Partner.TokenAPI", "%q is unknown; use PartnerAccessToken or PartnerClientCredentials", safeText(string(p.TokenAPI)))
+		return configErr("Partner.TokenAPI", "%q is neither \"accesstoken\" nor \"client_credentials\"", safeText(p.TokenAPI))
 	}
 	if p.TokenURL == "" {
 		p.TokenURL = iss.Scheme + "://" + iss.Host + path
@@ -197,18 +197,15 @@ func (t *partnerTransport) send(r *http.Request, body io.ReadCloser, tok string)
 	return t.base.RoundTrip(r2)
 }
 
-// partnerFailure returns the partner's token failure inside err, the error
-// of a call whose access token could not be had, without the url.Error
-// that net/http puts around it.
+// partnerFailure returns the partner's token failure inside err (see
+// partnerErr), the error of a call whose access token could not be had,
+// without the url.Error that net/http puts around it.
 func partnerFailure(err error) (error, bool) {
-	if !errors.Is(err, ErrPartnerToken) {
-		return nil, false
+	var e *Error
+	if errors.As(err, &e) && e.Err == ErrProviderUnavailable && e.Reason == endpointAccessToken {
+		return e, true
 	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return err, true
+	return nil, false
 }
 
 // tokenClient returns the HTTP client for the token, backchannel

@@ -168,45 +168,45 @@ func TestPartnerLoginRejected(t *testing.T) {
 		{
 			name:  "msn claim of another sales unit",
 			setup: func(h *harness) { setIDClaim(h, "msn", "999999") },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAudience},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}},
 		},
 		{
 			name:  "msn claim missing",
 			setup: func(h *harness) { setIDClaim(h, "msn", nil) },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAudience},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}},
 		},
 		{
 			name:  "msn claim not a string",
 			setup: func(h *harness) { setIDClaim(h, "msn", []any{"123456"}) },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAudience},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}},
 		},
 		{
 			name:  "aud checked too when the client id is known",
 			edit:  func(c *vippslogin.Config) { c.ClientID = "vippstest-client" },
 			setup: func(h *harness) { setIDClaim(h, "aud", []any{"someone-else"}) },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAudience},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}},
 		},
 		{
 			name: "wrong partner secret",
 			edit: func(c *vippslogin.Config) { c.Partner.ClientSecret = "wrong-partner-secret-4f2a" },
-			want: []error{vippslogin.ErrTokenExchange, vippslogin.ErrPartnerToken},
+			want: []error{vippslogin.ErrProviderUnavailable, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "access_token"}},
 		},
 		{
 			name: "wrong subscription key",
 			edit: func(c *vippslogin.Config) { c.Partner.SubscriptionKey = "wrong-subscription-key-77c1" },
-			want: []error{vippslogin.ErrTokenExchange, vippslogin.ErrPartnerToken},
+			want: []error{vippslogin.ErrProviderUnavailable, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "access_token"}},
 		},
 		{
 			name:  "access token API down",
 			setup: func(h *harness) { h.idp.SetFault(vippstest.AccessToken, vippstest.Fault{Down: true}) },
-			want:  []error{vippslogin.ErrProviderUnavailable, vippslogin.ErrPartnerToken},
+			want:  []error{vippslogin.ErrProviderUnavailable, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "access_token"}},
 		},
 		{
 			name: "access token API answers garbage",
 			setup: func(h *harness) {
 				h.idp.SetFault(vippstest.AccessToken, vippstest.Fault{Status: http.StatusOK, Body: `{"token_type":"Bearer"}`})
 			},
-			want: []error{vippslogin.ErrTokenExchange, vippslogin.ErrPartnerToken},
+			want: []error{vippslogin.ErrProviderUnavailable, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "access_token"}},
 		},
 	}
 	for _, tc := range tests {
@@ -269,7 +269,7 @@ func TestPartnerConfig(t *testing.T) {
 		t.Fatalf("partner keys without the sales unit's keys: %v", err)
 	}
 	cc := base()
-	cc.Partner = &vippslogin.PartnerKeys{ClientID: "partner", ClientSecret: "secret", TokenAPI: vippslogin.PartnerClientCredentials}
+	cc.Partner = &vippslogin.PartnerKeys{ClientID: "partner", ClientSecret: "secret", TokenAPI: "client_credentials"}
 	if _, err := vippslogin.New(cc); err != nil {
 		t.Fatalf("client credentials without a subscription key: %v", err)
 	}
@@ -283,12 +283,12 @@ func TestPartnerConfig(t *testing.T) {
 		{"no partner secret", func(c *vippslogin.Config) { c.Partner.ClientSecret = "" }, "Partner.ClientSecret"},
 		{"no subscription key", func(c *vippslogin.Config) { c.Partner.SubscriptionKey = "" }, "Partner.SubscriptionKey"},
 		{"no subscription key, explicitly", func(c *vippslogin.Config) {
-			c.Partner.SubscriptionKey, c.Partner.TokenAPI = "", vippslogin.PartnerAccessToken
+			c.Partner.SubscriptionKey, c.Partner.TokenAPI = "", "accesstoken"
 		}, "Partner.SubscriptionKey"},
 		{"subscription key with a line break", func(c *vippslogin.Config) { c.Partner.SubscriptionKey = "sub-k3y\r\nX: y" }, "Partner.SubscriptionKey"},
 		{"secret with a space", func(c *vippslogin.Config) { c.Partner.ClientSecret = "a s3cr3t" }, "Partner.ClientSecret"},
 		{"unknown token API", func(c *vippslogin.Config) { c.Partner.TokenAPI = "miami" }, "Partner.TokenAPI"},
-		{"client_secret_post", func(c *vippslogin.Config) { c.TokenAuthMethod = vippslogin.ClientSecretPost }, "TokenAuthMethod"},
+		{"client_secret_post", func(c *vippslogin.Config) { c.TokenAuthMethod = "client_secret_post" }, "TokenAuthMethod"},
 		{"http token URL", func(c *vippslogin.Config) { c.Partner.TokenURL = "http://api.example/accesstoken/get" }, "Partner.TokenURL"},
 		{"relative token URL", func(c *vippslogin.Config) { c.Partner.TokenURL = "/accesstoken/get" }, "Partner.TokenURL"},
 		{"token URL with user info", func(c *vippslogin.Config) { c.Partner.TokenURL = "https://u:p@api.example/accesstoken/get" }, "Partner.TokenURL"},

@@ -241,7 +241,7 @@ func TestExpiredLoginPage(t *testing.T) {
 					if resp.StatusCode != http.StatusBadRequest {
 						t.Errorf("status %d, want 400", resp.StatusCode)
 					}
-					if err := h.lastErr(); !errors.Is(err, vippslogin.ErrBrowserMismatch) {
+					if err := h.lastErr(); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "other_browser"}) {
 						t.Errorf("error %v, want ErrBrowserMismatch", err)
 					}
 					wantTitle(t, body, l.otherBrowser)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math"
-	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -21,105 +19,6 @@ import (
 // login for a phone number, the user confirms it in the Vipps or MobilePay
 // app, and the merchant either polls the token endpoint for the result or,
 // in the redirect variant, gets a code on a web page that the app opens.
-
-// Errors of the login from phone number ([Client.StartPhoneLogin],
-// [Client.WaitPhoneLogin], [Client.FinishPhoneLogin], [Client.UserExists]).
-// They come wrapped; test for them with errors.Is.
-var (
-	// ErrInvalidPhoneLogin means the request was refused before anything was
-	// sent: a phone number without a country code, a binding message or
-	// expiry outside what Vipps allows, an unsupported scope, a bad
-	// redirect URI, or a PhoneLogin used the wrong way (waited for twice at
-	// once or after it ended, or a redirect login waited for).
-	ErrInvalidPhoneLogin = errors.New("vippslogin: invalid phone login request")
-
-	// ErrPhoneLoginFailed is matched by every *PhoneLoginError, and wraps
-	// failures to reach the backchannel authentication and user-exists
-	// endpoints or to understand their answers. Test for the more specific
-	// errors below first.
-	ErrPhoneLoginFailed = errors.New("vippslogin: phone login failed")
-
-	// ErrPhoneLoginDenied means the user declined the login in the app
-	// (access_denied).
-	ErrPhoneLoginDenied = errors.New("vippslogin: phone login declined by the user")
-
-	// ErrPhoneLoginExpired means the user did not answer in time: the
-	// provider answered expired_token, or PhoneLogin.ExpiresAt passed while
-	// waiting.
-	ErrPhoneLoginExpired = errors.New("vippslogin: phone login expired")
-
-	// ErrUserNotFound means Vipps MobilePay has no user with the phone
-	// number who may log in this way (error_code invalid_user: no account,
-	// an inactive account, or a user under 15).
-	ErrUserNotFound = errors.New("vippslogin: no user with that phone number")
-
-	// ErrOutdatedApp means the user's app is too old for login from phone
-	// number (error_code old_app). The user must update it.
-	ErrOutdatedApp = errors.New("vippslogin: the user's app is too old for login from phone number")
-
-	// ErrTooManyPhoneLogins means the provider answered 429: too many logins
-	// were started for the same user at once. PhoneLoginError.RetryAfter
-	// says when to try again. [Client.WaitPhoneLogin] waits and retries by
-	// itself; only [Client.StartPhoneLogin] returns it.
-	ErrTooManyPhoneLogins = errors.New("vippslogin: too many phone logins for this user")
-
-	// ErrAuthReqIDMismatch is a reason an ID token is refused, wrapped
-	// together with ErrInvalidIDToken: the ID token of a login from phone
-	// number does not carry the auth_req_id of a login this Client started
-	// (claim auth_req_id, or authReqId as in Vipps' example), carries two
-	// different ones, or names a login that is unknown, already finished or
-	// forgotten.
-	ErrAuthReqIDMismatch = errors.New("vippslogin: auth_req_id does not match a started phone login")
-)
-
-// PhoneLoginError is the provider's refusal of a call of a login from phone
-// number. errors.Is matches it with ErrPhoneLoginFailed and, by its code,
-// with ErrPhoneLoginDenied (access_denied), ErrPhoneLoginExpired
-// (expired_token), ErrUserNotFound (invalid_user, or unknown_user_id as the
-// CIBA standard names it), ErrOutdatedApp (old_app) and
-// ErrTooManyPhoneLogins (status 429).
-type PhoneLoginError struct {
-	StatusCode  int           // HTTP status
-	Code        string        // the OAuth error code, e.g. invalid_request
-	ErrorCode   string        // Vipps' error_code, e.g. invalid_user or old_app, if sent
-	Description string        // error_description: free text, not for matching
-	RetryAfter  time.Duration // from Retry-After on a 429, at most a minute; 0 if none
-}
-
-// Error gives the status and error codes.
-func (e *PhoneLoginError) Error() string {
-	s := fmt.Sprintf("vippslogin: phone login refused: %d", e.StatusCode)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.ErrorCode != "" {
-		s += " (" + e.ErrorCode + ")"
-	}
-	return s
-}
-
-// Unwrap makes errors.Is(err, ErrPhoneLoginFailed) hold.
-func (e *PhoneLoginError) Unwrap() error { return ErrPhoneLoginFailed }
-
-// Is matches the error's code with this package's phone login errors.
-func (e *PhoneLoginError) Is(target error) bool {
-	has := func(codes ...string) bool {
-		return slices.Contains(codes, e.Code) || slices.Contains(codes, e.ErrorCode)
-	}
-	switch target {
-	case ErrPhoneLoginDenied:
-		return has("access_denied")
-	case ErrPhoneLoginExpired:
-		return has("expired_token")
-	case ErrUserNotFound:
-		return has("invalid_user", "unknown_user_id")
-	case ErrOutdatedApp:
-		return has("old_app")
-	case ErrTooManyPhoneLogins:
-		return e.StatusCode == http.StatusTooManyRequests
-	}
-	return false
-}
 
 // PhoneLoginRequest is a login from phone number to start.
 type PhoneLoginRequest struct {
@@ -250,14 +149,14 @@ func (c *Client) UserExists(ctx context.Context, phone string) (bool, error) {
 	var answer struct {
 		Exists *bool `json:"exists"`
 	}
-	if err := c.phoneCall(ctx, endpointUserExists, "user-exists", endpoint, ClientSecretBasic, form, &answer); err != nil {
+	if err := c.call(ctx, endpointUserExists, endpoint, clientSecretBasic, form, &answer); err != nil {
 		if errors.Is(err, ErrUserNotFound) {
 			return false, nil
 		}
 		return false, err
 	}
 	if answer.Exists == nil {
-		return false, fmt.Errorf("%w: user-exists answered without exists", ErrPhoneLoginFailed)
+		return false, newErr(ErrBadResponse, "phone_login", "user-exists answered without exists")
 	}
 	return *answer.Exists, nil
 }
@@ -267,15 +166,18 @@ func (c *Client) UserExists(ctx context.Context, phone string) (bool, error) {
 // answer with [Client.WaitPhoneLogin], or, when r.RedirectURI is set, finish
 // it with [Client.FinishPhoneLogin] on the page the app opens.
 //
-// It checks r first (ErrInvalidPhoneLogin), then reads discovery and posts
+// It checks r first (ErrInvalidRequest, reason "phone_login"), then reads
+// discovery and posts
 // login_hint=urn:msisdn:..., scope, a fresh nonce and the optional
 // binding_message, requested_expiry, requested_flow and redirect_uri to the
 // backchannel authentication endpoint (discovery's
 // backchannel_authentication_endpoint, or, since Vipps' discovery does not
 // list it, /vipps-login-ciba/api/backchannel/authentication on the issuer's
-// origin), with the client authentication of Config.TokenAuthMethod. A refusal is a *PhoneLoginError: for an unknown
-// number it matches ErrUserNotFound; for too many logins for the same user
-// at once ErrTooManyPhoneLogins, with RetryAfter.
+// origin), with the client authentication of Config.TokenAuthMethod. A
+// refusal is a [*ProviderError]: for an unknown number it matches
+// ErrUserNotFound; for too many logins for the same user at once
+// ErrTooManyLogins, with RetryAfter; for an app too old for login from
+// phone number its ErrorCode is "old_app".
 //
 // A redirect login is kept in Config.Sessions' store until it expires, so
 // that any instance of the site can finish it.
@@ -293,10 +195,10 @@ func (c *Client) StartPhoneLogin(ctx context.Context, r PhoneLoginRequest) (*Pho
 		return nil, err
 	}
 	if r.BindingMessage != "" && !bindingMessageRE.MatchString(r.BindingMessage) {
-		return nil, fmt.Errorf("%w: binding message %q must be 5 to 8 of A-Z, 0-9 and '-'", ErrInvalidPhoneLogin, safeText(r.BindingMessage))
+		return nil, newErr(ErrInvalidRequest, "phone_login", "binding message %q must be 5 to 8 of A-Z, 0-9 and '-'", safeText(r.BindingMessage))
 	}
 	if r.Expiry != 0 && (r.Expiry < minPhoneExpiry || r.Expiry > maxPhoneExpiry) {
-		return nil, fmt.Errorf("%w: expiry %v is outside 1m to 15m", ErrInvalidPhoneLogin, r.Expiry)
+		return nil, newErr(ErrInvalidRequest, "phone_login", "expiry %v is outside 1m to 15m", r.Expiry)
 	}
 	if r.RedirectURI != "" {
 		if err := checkPhoneRedirectURI(r.RedirectURI); err != nil {
@@ -317,7 +219,7 @@ func (c *Client) StartPhoneLogin(ctx context.Context, r PhoneLoginRequest) (*Pho
 		endpoint = c.issuerOrigin() + backchannelPath
 	}
 	if err := checkEndpointURL(endpoint); err != nil {
-		return nil, fmt.Errorf("%w: backchannel authentication endpoint %q: %v", ErrPhoneLoginFailed, safeText(endpoint), err)
+		return nil, newErr(ErrBadResponse, "phone_login", "backchannel authentication endpoint %q: %v", safeText(endpoint), err)
 	}
 
 	nonce := randomString()
@@ -342,22 +244,22 @@ func (c *Client) StartPhoneLogin(ctx context.Context, r PhoneLoginRequest) (*Pho
 		ExpiresIn json.RawMessage `json:"expires_in"`
 		Interval  json.RawMessage `json:"interval"`
 	}
-	if err := c.phoneCall(ctx, endpointBackchannel, "backchannel authentication", endpoint, c.s.TokenAuthMethod, form, &answer); err != nil {
+	if err := c.call(ctx, endpointBackchannel, endpoint, c.s.TokenAuthMethod, form, &answer); err != nil {
 		return nil, err
 	}
 	if !validAuthReqID(answer.AuthReqID) {
-		return nil, fmt.Errorf("%w: backchannel authentication answered without a usable auth_req_id", ErrPhoneLoginFailed)
+		return nil, newErr(ErrBadResponse, "phone_login", "backchannel authentication answered without a usable auth_req_id")
 	}
 	expiresIn, ok := seconds(answer.ExpiresIn)
 	if !ok || expiresIn <= 0 || expiresIn > time.Hour {
-		return nil, fmt.Errorf("%w: backchannel authentication answered an expires_in of %s", ErrPhoneLoginFailed, safeText(string(answer.ExpiresIn)))
+		return nil, newErr(ErrBadResponse, "phone_login", "backchannel authentication answered an expires_in of %s", safeText(string(answer.ExpiresIn)))
 	}
 	interval := defaultPollEvery
 	if len(answer.Interval) > 0 && string(answer.Interval) != "null" {
 		d, ok := seconds(answer.Interval)
 		switch {
 		case !ok || d < 0 || d > maxPollEvery:
-			return nil, fmt.Errorf("%w: backchannel authentication answered an interval of %s", ErrPhoneLoginFailed, safeText(string(answer.Interval)))
+			return nil, newErr(ErrBadResponse, "phone_login", "backchannel authentication answered an interval of %s", safeText(string(answer.Interval)))
 		case d > 0:
 			interval = max(d, minPollEvery)
 		}
@@ -395,10 +297,10 @@ func (c *Client) phoneScopes(scopes []string) ([]string, error) {
 	out := []string{"openid"}
 	for _, sc := range scopes {
 		if sc == "nnin" {
-			return nil, fmt.Errorf("%w: the legacy scope nnin is not supported; use nin", ErrInvalidPhoneLogin)
+			return nil, newErr(ErrInvalidRequest, "phone_login", "the legacy scope nnin is not supported; use nin")
 		}
 		if err := checkScope(sc, c.s.vipps, true); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidPhoneLogin, err)
+			return nil, newErr(ErrInvalidRequest, "phone_login", "%v", err)
 		}
 		if !slices.Contains(out, sc) {
 			out = append(out, sc)
@@ -412,7 +314,7 @@ func (c *Client) phoneScopes(scopes []string) ([]string, error) {
 // "4791234567".
 func normalizePhone(s string) (string, error) {
 	if len(s) > 64 {
-		return "", fmt.Errorf("%w: phone number too long", ErrInvalidPhoneLogin)
+		return "", newErr(ErrInvalidRequest, "phone_login", "phone number too long")
 	}
 	var b strings.Builder
 	for i, r := range strings.TrimSpace(s) {
@@ -422,7 +324,7 @@ func normalizePhone(s string) (string, error) {
 		case r == '+' && i == 0:
 		case r == ' ' || r == '-' || r == '.' || r == '(' || r == ')':
 		default:
-			return "", fmt.Errorf("%w: phone number %q has a character other than digits, +, spaces, dashes, dots and parentheses", ErrInvalidPhoneLogin, safeText(s))
+			return "", newErr(ErrInvalidRequest, "phone_login", "phone number %q has a character other than digits, +, spaces, dashes, dots and parentheses", safeText(s))
 		}
 	}
 	digits := b.String()
@@ -435,13 +337,13 @@ func normalizePhone(s string) (string, error) {
 	}
 	switch {
 	case digits == "":
-		return "", fmt.Errorf("%w: phone number missing", ErrInvalidPhoneLogin)
+		return "", newErr(ErrInvalidRequest, "phone_login", "phone number missing")
 	case !plus && len(digits) <= 9:
-		return "", fmt.Errorf("%w: phone number %q needs its country code, e.g. +47 for Norway", ErrInvalidPhoneLogin, safeText(s))
+		return "", newErr(ErrInvalidRequest, "phone_login", "phone number %q needs its country code, e.g. +47 for Norway", safeText(s))
 	case digits[0] == '0':
-		return "", fmt.Errorf("%w: phone number %q: a country code does not start with 0", ErrInvalidPhoneLogin, safeText(s))
+		return "", newErr(ErrInvalidRequest, "phone_login", "phone number %q: a country code does not start with 0", safeText(s))
 	case len(digits) < 10 || len(digits) > 15:
-		return "", fmt.Errorf("%w: phone number %q must have 10 to 15 digits with its country code", ErrInvalidPhoneLogin, safeText(s))
+		return "", newErr(ErrInvalidRequest, "phone_login", "phone number %q must have 10 to 15 digits with its country code", safeText(s))
 	}
 	return digits, nil
 }
@@ -451,11 +353,11 @@ func checkPhoneRedirectURI(uri string) error {
 	u, err := url.Parse(uri)
 	switch {
 	case err != nil || !u.IsAbs() || u.Host == "" || u.User != nil:
-		return fmt.Errorf("%w: redirect URI %q is not an absolute URL", ErrInvalidPhoneLogin, safeText(uri))
+		return newErr(ErrInvalidRequest, "phone_login", "redirect URI %q is not an absolute URL", safeText(uri))
 	case strings.Contains(uri, "#"):
-		return fmt.Errorf("%w: redirect URI must not have a fragment", ErrInvalidPhoneLogin)
+		return newErr(ErrInvalidRequest, "phone_login", "redirect URI must not have a fragment")
 	case u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())):
-		return fmt.Errorf("%w: redirect URI %q must be https (http only for localhost)", ErrInvalidPhoneLogin, safeText(uri))
+		return newErr(ErrInvalidRequest, "phone_login", "redirect URI %q must be https (http only for localhost)", safeText(uri))
 	}
 	return nil
 }

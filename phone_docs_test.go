@@ -64,29 +64,29 @@ func TestFinishPhoneLoginDocumentedIDToken(t *testing.T) {
 			extra: func(id, _ string) map[string]any { return map[string]any{"auth_req_id": id, "authReqId": id} }},
 		{name: "both spellings, differing",
 			extra: func(id, _ string) map[string]any { return map[string]any{"auth_req_id": id, "authReqId": id + "x"} },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthReqIDMismatch}},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}}},
 		{name: "both spellings, differing the other way",
 			extra: func(id, _ string) map[string]any { return map[string]any{"auth_req_id": "x" + id, "authReqId": id} },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthReqIDMismatch}},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}}},
 		{name: "a wrong auth_req_id",
 			extra: func(string, string) map[string]any { return map[string]any{"authReqId": "VYGaaAMRkI6SyAm_uIywhxsN2K0"} },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthReqIDMismatch}},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}}},
 		{name: "the auth_req_id with its last character changed",
 			extra: func(id, _ string) map[string]any { return map[string]any{"auth_req_id": id[:len(id)-1] + "#"} },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthReqIDMismatch}},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}}},
 		{name: "no auth_req_id",
 			extra: func(string, string) map[string]any { return nil },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthReqIDMismatch}},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}}},
 		{name: "auth_req_id not a string",
 			extra: func(string, string) map[string]any { return map[string]any{"authReqId": 42} },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthReqIDMismatch}},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}}},
 		// A nonce is not in the example; when a token carries one, it must
 		// be the one sent.
 		{name: "the nonce sent",
 			extra: func(id, nonce string) map[string]any { return map[string]any{"authReqId": id, "nonce": nonce} }},
 		{name: "a wrong nonce",
 			extra: func(id, _ string) map[string]any { return map[string]any{"authReqId": id, "nonce": "someone else's"} },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrNonceMismatch}},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "nonce"}}},
 		// msn is not in the example either; when present, it must be the
 		// configured merchant serial number.
 		{name: "no msn with a merchant serial number configured", site: withMSN,
@@ -95,21 +95,21 @@ func TestFinishPhoneLoginDocumentedIDToken(t *testing.T) {
 			extra: func(id, _ string) map[string]any { return map[string]any{"authReqId": id, "msn": msn} }},
 		{name: "another msn", site: withMSN,
 			extra: func(id, _ string) map[string]any { return map[string]any{"authReqId": id, "msn": "999999"} },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAudience}},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}}},
 		// partner-keys.md, "ID token validation", has partners check msn;
 		// the phone tokens have none, so the auth_req_id binds them.
 		{name: "partner keys, no msn", partner: true,
 			extra: func(id, _ string) map[string]any { return map[string]any{"authReqId": id} }},
 		{name: "partner keys, another msn", partner: true,
 			extra: func(id, _ string) map[string]any { return map[string]any{"authReqId": id, "msn": "999999"} },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAudience}},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}}},
 		// The checks every ID token passes stay.
 		{name: "another audience",
 			extra: func(id, _ string) map[string]any { return map[string]any{"authReqId": id, "aud": "another-client"} },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAudience}},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}}},
 		{name: "iat not a number",
 			extra: func(id, _ string) map[string]any { return map[string]any{"authReqId": id, "iat": "yesterday"} },
-			want:  []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrIssuedAt}},
+			want:  []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "issued_at"}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -164,11 +164,11 @@ func TestWaitPhoneLoginNonceAndMSN(t *testing.T) {
 	}{
 		{name: "no nonce", edit: func(_, _ string, c map[string]any) { delete(c, "nonce") }},
 		{name: "the nonce sent", edit: func(string, string, map[string]any) {}},
-		{name: "a wrong nonce", edit: func(_, _ string, c map[string]any) { c["nonce"] = "someone else's" }, want: vippslogin.ErrNonceMismatch},
+		{name: "a wrong nonce", edit: func(_, _ string, c map[string]any) { c["nonce"] = "someone else's" }, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "nonce"}},
 		{name: "partner keys, no msn", partner: true, edit: func(_, _ string, c map[string]any) { delete(c, "msn") }},
-		{name: "partner keys, another msn", partner: true, edit: func(_, _ string, c map[string]any) { c["msn"] = "999999" }, want: vippslogin.ErrAudience},
+		{name: "partner keys, another msn", partner: true, edit: func(_, _ string, c map[string]any) { c["msn"] = "999999" }, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}},
 		{name: "its own auth_req_id as authReqId", edit: func(id, _ string, c map[string]any) { c["authReqId"] = id }},
-		{name: "another auth_req_id", edit: func(id, _ string, c map[string]any) { c["auth_req_id"] = id + "x" }, want: vippslogin.ErrAuthReqIDMismatch},
+		{name: "another auth_req_id", edit: func(id, _ string, c map[string]any) { c["auth_req_id"] = id + "x" }, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

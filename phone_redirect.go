@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -36,18 +35,18 @@ import (
 // Then userinfo is fetched.
 //
 // A code for an unknown, finished or forgotten login, or whose ID token has
-// no auth_req_id or two different ones, is refused with ErrAuthReqIDMismatch
-// (and ErrInvalidIDToken); one for an expired login with
-// ErrPhoneLoginExpired. Token endpoint refusals are *TokenError.
+// no auth_req_id or two different ones, is refused with ErrInvalidIDToken
+// (reason "auth_req_id"); one for an expired login with ErrLoginExpired.
+// Token endpoint refusals are [*ProviderError].
 func (c *Client) FinishPhoneLogin(ctx context.Context, code string) (*Claims, error) {
 	if code == "" || len(code) > 4096 || !printableASCII(code) {
-		return nil, fmt.Errorf("%w: code missing or malformed", ErrBadCallback)
+		return nil, newErr(ErrBadCallback, "malformed", "code missing or malformed")
 	}
 	meta, err := c.provider.metadata(ctx)
 	if err != nil {
 		return nil, err
 	}
-	tok, _, err := c.tokenRequest(ctx, meta, url.Values{"grant_type": {grantCIBARedirect}, "code": {code}})
+	tok, err := c.redeem(ctx, meta, url.Values{"grant_type": {grantCIBARedirect}, "code": {code}})
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +56,7 @@ func (c *Client) FinishPhoneLogin(ctx context.Context, code string) (*Claims, er
 	// before anything is believed.
 	id := unverifiedAuthReqID(tok.IDToken)
 	if id == "" {
-		return nil, idTokenErr(ErrAuthReqIDMismatch, "no auth_req_id")
+		return nil, idTokenErr("auth_req_id", "no auth_req_id")
 	}
 	ctx = withLogin(ctx, loginID(id), flowPhone)
 	c.s.logStep(ctx, slog.LevelDebug, recCodeExchanged)
@@ -67,13 +66,13 @@ func (c *Client) FinishPhoneLogin(ctx context.Context, code string) (*Claims, er
 		return nil, err
 	}
 	if !found {
-		return nil, idTokenErr(ErrAuthReqIDMismatch, "")
+		return nil, idTokenErr("auth_req_id", "")
 	}
 	if rec.Nonce == "" || rec.Hash == "" {
 		return nil, wrapStore(errCorruptRecord)
 	}
 	if c.s.Now().After(time.Unix(rec.Expires, 0).Add(phoneExpiryGrace)) {
-		return nil, fmt.Errorf("%w: the code came after the login expired", ErrPhoneLoginExpired)
+		return nil, newErr(ErrLoginExpired, "phone_login", "the code came after the login expired")
 	}
 	return c.phoneClaims(ctx, meta, tok, rec.Nonce, rec.Hash, false)
 }

@@ -117,7 +117,7 @@ func TestUserExists(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, options{
 				idp:  func(c *vippstest.Config) { c.TokenAuthMethod = method },
-				site: func(c *vippslogin.Config) { c.TokenAuthMethod = vippslogin.TokenAuthMethod(method) },
+				site: func(c *vippslogin.Config) { c.TokenAuthMethod = method },
 			})
 			for _, tc := range []struct {
 				phone string
@@ -137,7 +137,7 @@ func TestUserExists(t *testing.T) {
 			if !strings.HasPrefix(hdr.Get("Authorization"), "Basic ") || hdr.Get("Vipps-System-Name") != "testshop" {
 				t.Errorf("user-exists headers: %v", hdr)
 			}
-			if _, err := h.auth.UserExists(t.Context(), "91234567"); !errors.Is(err, vippslogin.ErrInvalidPhoneLogin) {
+			if _, err := h.auth.UserExists(t.Context(), "91234567"); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
 				t.Errorf("8 digits without country code: %v, want ErrInvalidPhoneLogin", err)
 			}
 		})
@@ -148,12 +148,12 @@ func TestUserExistsFailures(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.idp.SetFault(vippstest.UserExists, vippstest.Fault{Status: 200, Body: `{"exist":true}`})
-	if _, err := h.auth.UserExists(t.Context(), kariPhone); !errors.Is(err, vippslogin.ErrPhoneLoginFailed) {
+	if _, err := h.auth.UserExists(t.Context(), kariPhone); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "phone_login"}) {
 		t.Errorf("answer without exists: %v", err)
 	}
 	h.idp.SetFault(vippstest.UserExists, vippstest.Fault{Status: 503})
-	var pe *vippslogin.PhoneLoginError
-	if _, err := h.auth.UserExists(t.Context(), kariPhone); !errors.As(err, &pe) || pe.StatusCode != 503 || !errors.Is(err, vippslogin.ErrPhoneLoginFailed) {
+	var pe *vippslogin.ProviderError
+	if _, err := h.auth.UserExists(t.Context(), kariPhone); !errors.As(err, &pe) || pe.StatusCode != 503 || !errors.Is(err, &vippslogin.ProviderError{}) {
 		t.Errorf("503: %v", err)
 	}
 	h.idp.SetFault(vippstest.UserExists, vippstest.Fault{Status: 400, Body: `{"error":"invalid_request","error_code":"invalid_user"}`})
@@ -193,7 +193,7 @@ func TestStartPhoneLoginValidation(t *testing.T) {
 				tc.r.PhoneNumber = kariPhone
 			}
 			pl, err := h.auth.StartPhoneLogin(t.Context(), tc.r)
-			if !errors.Is(err, vippslogin.ErrInvalidPhoneLogin) || pl != nil {
+			if !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) || pl != nil {
 				t.Errorf("got %v, %v; want ErrInvalidPhoneLogin", pl, err)
 			}
 		})
@@ -239,7 +239,7 @@ func TestStartPhoneLoginRequest(t *testing.T) {
 func TestStartPhoneLoginRefused(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	var pe *vippslogin.PhoneLoginError
+	var pe *vippslogin.ProviderError
 	_, err := h.auth.StartPhoneLogin(t.Context(), vippslogin.PhoneLoginRequest{PhoneNumber: "+47 123 45 678"})
 	if !errors.Is(err, vippslogin.ErrUserNotFound) || !errors.As(err, &pe) || pe.ErrorCode != "invalid_user" || pe.StatusCode != 400 {
 		t.Errorf("unknown number: %v", err)
@@ -250,7 +250,7 @@ func TestStartPhoneLoginRefused(t *testing.T) {
 		startPhone(t, h, vippslogin.PhoneLoginRequest{})
 	}
 	_, err = h.auth.StartPhoneLogin(t.Context(), vippslogin.PhoneLoginRequest{PhoneNumber: kariPhone})
-	if !errors.Is(err, vippslogin.ErrTooManyPhoneLogins) || !errors.As(err, &pe) || pe.RetryAfter != 30*time.Second {
+	if !errors.Is(err, vippslogin.ErrTooManyLogins) || !errors.As(err, &pe) || pe.RetryAfter != 30*time.Second {
 		t.Errorf("sixth login: %v (%+v)", err, pe)
 	}
 
@@ -259,16 +259,16 @@ func TestStartPhoneLoginRefused(t *testing.T) {
 		fault vippstest.Fault
 		want  error
 	}{
-		{"server error", vippstest.Fault{Status: 500}, vippslogin.ErrPhoneLoginFailed},
-		{"down", vippstest.Fault{Down: true}, vippslogin.ErrPhoneLoginFailed},
-		{"garbage", vippstest.Fault{Status: 200, Body: "garbage"}, vippslogin.ErrPhoneLoginFailed},
-		{"no auth_req_id", vippstest.Fault{Status: 200, Body: `{"expires_in":600,"interval":5}`}, vippslogin.ErrPhoneLoginFailed},
-		{"auth_req_id with a space", vippstest.Fault{Status: 200, Body: `{"auth_req_id":"a b","expires_in":600}`}, vippslogin.ErrPhoneLoginFailed},
-		{"no expires_in", vippstest.Fault{Status: 200, Body: `{"auth_req_id":"abc"}`}, vippslogin.ErrPhoneLoginFailed},
-		{"negative interval", vippstest.Fault{Status: 200, Body: `{"auth_req_id":"abc","expires_in":600,"interval":-1}`}, vippslogin.ErrPhoneLoginFailed},
-		{"old app", vippstest.Fault{Status: 400, Body: `{"error":"invalid_request","error_code":"old_app"}`}, vippslogin.ErrOutdatedApp},
-		{"throttled", vippstest.Fault{Status: 429}, vippslogin.ErrTooManyPhoneLogins},
-		{"invalid client", vippstest.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, vippslogin.ErrPhoneLoginFailed},
+		{"server error", vippstest.Fault{Status: 500}, &vippslogin.ProviderError{}},
+		{"down", vippstest.Fault{Down: true}, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "backchannel"}},
+		{"garbage", vippstest.Fault{Status: 200, Body: "garbage"}, &vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "phone_login"}},
+		{"no auth_req_id", vippstest.Fault{Status: 200, Body: `{"expires_in":600,"interval":5}`}, &vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "phone_login"}},
+		{"auth_req_id with a space", vippstest.Fault{Status: 200, Body: `{"auth_req_id":"a b","expires_in":600}`}, &vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "phone_login"}},
+		{"no expires_in", vippstest.Fault{Status: 200, Body: `{"auth_req_id":"abc"}`}, &vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "phone_login"}},
+		{"negative interval", vippstest.Fault{Status: 200, Body: `{"auth_req_id":"abc","expires_in":600,"interval":-1}`}, &vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "phone_login"}},
+		{"old app", vippstest.Fault{Status: 400, Body: `{"error":"invalid_request","error_code":"old_app"}`}, &vippslogin.ProviderError{ErrorCode: "old_app"}},
+		{"throttled", vippstest.Fault{Status: 429}, vippslogin.ErrTooManyLogins},
+		{"invalid client", vippstest.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, &vippslogin.ProviderError{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h.idp.SetFault(vippstest.Backchannel, tc.fault)
@@ -314,13 +314,13 @@ func TestWaitPhoneLogin(t *testing.T) {
 	if hdr.Get("Vipps-System-Name") != "testshop" || !strings.HasPrefix(hdr.Get("Authorization"), "Basic ") {
 		t.Errorf("token headers: %v", hdr)
 	}
-	if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, vippslogin.ErrInvalidPhoneLogin) {
+	if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
 		t.Errorf("second wait: %v, want ErrInvalidPhoneLogin", err)
 	}
-	if _, err := h.auth.WaitPhoneLogin(t.Context(), nil); !errors.Is(err, vippslogin.ErrInvalidPhoneLogin) {
+	if _, err := h.auth.WaitPhoneLogin(t.Context(), nil); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
 		t.Errorf("nil login: %v", err)
 	}
-	if _, err := h.auth.WaitPhoneLogin(t.Context(), &vippslogin.PhoneLogin{}); !errors.Is(err, vippslogin.ErrInvalidPhoneLogin) {
+	if _, err := h.auth.WaitPhoneLogin(t.Context(), &vippslogin.PhoneLogin{}); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
 		t.Errorf("zero login: %v", err)
 	}
 }
@@ -349,7 +349,7 @@ func TestWaitPhoneLoginClientAuth(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, phoneAnswer(vippstest.PhoneApproved, 0), options{
 				idp:  func(c *vippstest.Config) { c.TokenAuthMethod = method },
-				site: func(c *vippslogin.Config) { c.TokenAuthMethod = vippslogin.TokenAuthMethod(method) },
+				site: func(c *vippslogin.Config) { c.TokenAuthMethod = method },
 			})
 			_, claims, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{}))
 			if err != nil || claims.Name != "Kari Nordmann" {
@@ -371,8 +371,8 @@ func TestWaitPhoneLoginOutcomes(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t, phoneAnswer(vippstest.PhoneDeclined, 7*time.Second))
 		waits, _, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{}))
-		var pe *vippslogin.PhoneLoginError
-		if !errors.Is(err, vippslogin.ErrPhoneLoginDenied) || !errors.As(err, &pe) || pe.Code != "access_denied" || !slices.Equal(waits, seconds(5, 5)) {
+		var pe *vippslogin.ProviderError
+		if !errors.Is(err, vippslogin.ErrLoginCancelled) || !errors.As(err, &pe) || pe.Code != "access_denied" || !slices.Equal(waits, seconds(5, 5)) {
 			t.Errorf("%v after %v", err, waits)
 		}
 	})
@@ -383,10 +383,10 @@ func TestWaitPhoneLoginOutcomes(t *testing.T) {
 		if err := h.idp.DeclinePhoneLogin(kariPhone); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := waitPhone(t, h, pl); !errors.Is(err, vippslogin.ErrPhoneLoginDenied) {
+		if _, _, err := waitPhone(t, h, pl); !errors.Is(err, vippslogin.ErrLoginCancelled) {
 			t.Errorf("%v, want ErrPhoneLoginDenied", err)
 		}
-		if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, vippslogin.ErrInvalidPhoneLogin) {
+		if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
 			t.Errorf("wait after the end: %v", err)
 		}
 	})
@@ -394,8 +394,8 @@ func TestWaitPhoneLoginOutcomes(t *testing.T) {
 		t.Parallel()
 		h := newHarness(t)
 		waits, _, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{Expiry: time.Minute}))
-		var pe *vippslogin.PhoneLoginError
-		if !errors.Is(err, vippslogin.ErrPhoneLoginExpired) || !errors.As(err, &pe) || len(waits) != 12 {
+		var pe *vippslogin.ProviderError
+		if !errors.Is(err, vippslogin.ErrLoginExpired) || !errors.As(err, &pe) || len(waits) != 12 {
 			t.Errorf("%v after %d waits, want expired_token after 12", err, len(waits))
 		}
 	})
@@ -406,7 +406,7 @@ func TestWaitPhoneLoginOutcomes(t *testing.T) {
 		if err := h.idp.ExpirePhoneLogin(kariPhone); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := waitPhone(t, h, pl); !errors.Is(err, vippslogin.ErrPhoneLoginExpired) {
+		if _, _, err := waitPhone(t, h, pl); !errors.Is(err, vippslogin.ErrLoginExpired) {
 			t.Errorf("%v, want ErrPhoneLoginExpired", err)
 		}
 	})
@@ -416,8 +416,8 @@ func TestWaitPhoneLoginOutcomes(t *testing.T) {
 		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{Expiry: time.Minute})
 		h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: 400, Body: `{"error":"authorization_pending"}`})
 		waits, _, err := waitPhone(t, h, pl)
-		var pe *vippslogin.PhoneLoginError
-		if !errors.Is(err, vippslogin.ErrPhoneLoginExpired) || errors.As(err, &pe) {
+		var pe *vippslogin.ProviderError
+		if !errors.Is(err, vippslogin.ErrLoginExpired) || errors.As(err, &pe) {
 			t.Errorf("%v, want our own ErrPhoneLoginExpired", err)
 		}
 		if n := h.idp.Hits(vippstest.Token); n != 13 || !h.clock.Now().Equal(pl.ExpiresAt.Add(5*time.Second)) || len(waits) != 13 {
@@ -509,7 +509,7 @@ func TestWaitPhoneLoginOnce(t *testing.T) {
 		done <- err
 	}()
 	<-entered
-	if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, vippslogin.ErrInvalidPhoneLogin) {
+	if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
 		t.Errorf("second concurrent wait: %v, want ErrInvalidPhoneLogin", err)
 	}
 	cancel()
@@ -527,25 +527,25 @@ func TestWaitPhoneLoginTokenFailures(t *testing.T) {
 		check func(error) bool
 	}{
 		{"server error, retried", vippstest.Fault{Status: 500}, 4, func(err error) bool {
-			var te *vippslogin.TokenError
+			var te *vippslogin.ProviderError
 			return errors.As(err, &te) && te.StatusCode == 500 && te.Code == "server_error"
 		}},
 		{"garbage", vippstest.Fault{Status: 200, Body: "garbage"}, 1, func(err error) bool {
-			return errors.Is(err, vippslogin.ErrTokenExchange)
+			return errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "token"})
 		}},
 		{"HTML error page", vippstest.Fault{Status: 502, Body: "<html>bad gateway</html>"}, 4, func(err error) bool {
-			var te *vippslogin.TokenError
+			var te *vippslogin.ProviderError
 			return errors.As(err, &te) && te.StatusCode == 502 && te.Code == ""
 		}},
 		{"invalid client", vippstest.Fault{Status: 401, Body: `{"error":"invalid_client"}`}, 1, func(err error) bool {
-			var te *vippslogin.TokenError
+			var te *vippslogin.ProviderError
 			return errors.As(err, &te) && te.Code == "invalid_client"
 		}},
 		{"not bearer", vippstest.Fault{Status: 200, Body: `{"access_token":"a","token_type":"mac","id_token":"x.y.z"}`}, 1, func(err error) bool {
-			return errors.Is(err, vippslogin.ErrTokenExchange)
+			return errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "token"})
 		}},
 		{"no ID token", vippstest.Fault{Status: 200, Body: `{"access_token":"a","token_type":"Bearer"}`}, 1, func(err error) bool {
-			return errors.Is(err, vippslogin.ErrMalformedToken)
+			return errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "malformed"})
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -584,23 +584,23 @@ func TestWaitPhoneLoginBadTokens(t *testing.T) {
 		userinfo func(claims map[string]any)
 		want     error
 	}{
-		{name: "wrong nonce", idToken: func(_ *harness, _, c map[string]any) { c["nonce"] = "someone else's" }, want: vippslogin.ErrNonceMismatch},
+		{name: "wrong nonce", idToken: func(_ *harness, _, c map[string]any) { c["nonce"] = "someone else's" }, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "nonce"}},
 		// merchant-initiated-login-integration.md, "Complete login in the
 		// Vipps or MobilePay app", step 2, shows no claims of the polled ID
 		// token (its id_token is a placeholder), so a nonce is checked only
 		// when the token carries one.
 		{name: "empty nonce", idToken: func(_ *harness, _, c map[string]any) { c["nonce"] = "" }},
 		{name: "no nonce", idToken: func(_ *harness, _, c map[string]any) { delete(c, "nonce") }},
-		{name: "nonce not a string", idToken: func(_ *harness, _, c map[string]any) { c["nonce"] = 42 }, want: vippslogin.ErrNonceMismatch},
-		{name: "wrong audience", idToken: func(_ *harness, _, c map[string]any) { c["aud"] = []any{"another-client"} }, want: vippslogin.ErrAudience},
-		{name: "expired", idToken: func(h *harness, _, c map[string]any) { c["exp"] = h.clock.Now().Add(-time.Hour).Unix() }, want: vippslogin.ErrExpired},
-		{name: "another auth_req_id", idToken: func(_ *harness, _, c map[string]any) { c["auth_req_id"] = "another" }, want: vippslogin.ErrAuthReqIDMismatch},
+		{name: "nonce not a string", idToken: func(_ *harness, _, c map[string]any) { c["nonce"] = 42 }, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "nonce"}},
+		{name: "wrong audience", idToken: func(_ *harness, _, c map[string]any) { c["aud"] = []any{"another-client"} }, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}},
+		{name: "expired", idToken: func(h *harness, _, c map[string]any) { c["exp"] = h.clock.Now().Add(-time.Hour).Unix() }, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "expired"}},
+		{name: "another auth_req_id", idToken: func(_ *harness, _, c map[string]any) { c["auth_req_id"] = "another" }, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}},
 		{name: "two auth_req_ids", idToken: func(h *harness, _, c map[string]any) {
 			c["auth_req_id"] = h.idp.PhoneLogins()[0].AuthReqID
 			c["authReqId"] = "another"
-		}, want: vippslogin.ErrAuthReqIDMismatch},
+		}, want: &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}},
 		{name: "its own auth_req_id", idToken: func(h *harness, _, c map[string]any) { c["authReqId"] = h.idp.PhoneLogins()[0].AuthReqID }},
-		{name: "userinfo of another user", userinfo: func(c map[string]any) { c["sub"] = "someone-else" }, want: vippslogin.ErrSubjectMismatch},
+		{name: "userinfo of another user", userinfo: func(c map[string]any) { c["sub"] = "someone-else" }, want: &vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "subject"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -692,7 +692,7 @@ func TestFinishPhoneLogin(t *testing.T) {
 	if pl.RedirectURI != site.URL+"/phone/done" {
 		t.Errorf("RedirectURI = %q", pl.RedirectURI)
 	}
-	if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, vippslogin.ErrInvalidPhoneLogin) {
+	if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
 		t.Errorf("waiting for a redirect login: %v", err)
 	}
 	link, err := h.idp.ApprovePhoneLogin(kariPhone)
@@ -715,7 +715,7 @@ func TestFinishPhoneLogin(t *testing.T) {
 	if status, _ := site.open(t, link); status < 400 {
 		t.Errorf("replayed code: %d", status)
 	}
-	var te *vippslogin.TokenError
+	var te *vippslogin.ProviderError
 	if !errors.As(site.lastErr(), &te) || te.Code != "invalid_grant" {
 		t.Errorf("replayed code: %v", site.lastErr())
 	}
@@ -730,7 +730,7 @@ func TestFinishPhoneLoginClientAuth(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, options{
 		idp:  func(c *vippstest.Config) { c.TokenAuthMethod = "client_secret_post" },
-		site: func(c *vippslogin.Config) { c.TokenAuthMethod = vippslogin.ClientSecretPost },
+		site: func(c *vippslogin.Config) { c.TokenAuthMethod = "client_secret_post" },
 	})
 	site := newPhoneSite(t, h)
 	startPhone(t, h, vippslogin.PhoneLoginRequest{RedirectURI: site.URL + "/phone/done"})
@@ -763,12 +763,12 @@ func TestFinishPhoneLoginRefused(t *testing.T) {
 			return ""
 		}},
 		{name: "no auth_req_id", idToken: func(_ *harness, _, c map[string]any) string { delete(c, "authReqId"); return "" },
-			want: []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthReqIDMismatch}},
+			want: []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}}},
 		{name: "unknown auth_req_id", idToken: func(_ *harness, _, c map[string]any) string {
 			c["authReqId"] = "VYGaaAMRkI6SyAm_uIywhxsN2K0"
 			return ""
 		},
-			want: []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthReqIDMismatch}},
+			want: []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}}},
 		// A token that carries a nonce is held to it: here Kari's login's
 		// nonce, in a token naming Ola's login.
 		{name: "another started login's auth_req_id, with this login's nonce", idToken: func(h *harness, _, c map[string]any) string {
@@ -781,16 +781,16 @@ func TestFinishPhoneLoginRefused(t *testing.T) {
 				}
 			}
 			return ""
-		}, want: []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrNonceMismatch}},
+		}, want: []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "nonce"}}},
 		{name: "wrong audience", idToken: func(_ *harness, _, c map[string]any) string { c["aud"] = "another-client"; return "" },
-			want: []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAudience}},
+			want: []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "audience"}}},
 		{name: "signed RS256 with the provider's key", idToken: func(h *harness, _, c map[string]any) string {
 			return h.idp.Sign(nil, c)
 		}},
 		{name: "signed HS256 with the public key", idToken: func(h *harness, _, c map[string]any) string {
 			return vippstest.HMACToken(map[string]any{"kid": h.idp.SigningKey().Kid}, c, h.idp.PublicKeyPEM())
-		}, want: []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAlgorithm}},
-		{name: "after the login expired", advance: 66 * time.Second, want: []error{vippslogin.ErrPhoneLoginExpired}},
+		}, want: []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "algorithm"}}},
+		{name: "after the login expired", advance: 66 * time.Second, want: []error{vippslogin.ErrLoginExpired}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -872,7 +872,7 @@ func ExampleClient_StartPhoneLogin() {
 	fmt.Println("Confirm in the app that it shows", login.BindingMessage)
 	claims, err := auth.WaitPhoneLogin(ctx, login)
 	switch {
-	case errors.Is(err, vippslogin.ErrPhoneLoginDenied):
+	case errors.Is(err, vippslogin.ErrLoginCancelled):
 		fmt.Println("The customer declined.")
 	case err != nil:
 		log.Fatal(err)
@@ -892,9 +892,9 @@ func TestPhoneLoginErrorPages(t *testing.T) {
 		status int
 		code   string
 	}{
-		{vippslogin.ErrPhoneLoginDenied, http.StatusBadRequest, "access_denied"},
-		{vippslogin.ErrPhoneLoginExpired, http.StatusBadRequest, "login_expired"},
-		{fmt.Errorf("%w: %w", vippslogin.ErrInvalidIDToken, vippslogin.ErrAuthReqIDMismatch), http.StatusBadGateway, "login_failed"},
+		{vippslogin.ErrLoginCancelled, http.StatusBadRequest, "access_denied"},
+		{vippslogin.ErrLoginExpired, http.StatusBadRequest, "login_expired"},
+		{fmt.Errorf("%w: %w", vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "auth_req_id"}), http.StatusBadGateway, "login_failed"},
 	} {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodGet, "/phone/done?code=x", nil)

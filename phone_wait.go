@@ -3,7 +3,6 @@ package vippslogin
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -29,32 +28,33 @@ import (
 // failure or a 5xx answer is retried at the next interval, up to three times
 // in a row. It returns, wrapped:
 //
-//   - ErrPhoneLoginDenied when the user declined;
-//   - ErrPhoneLoginExpired when the provider answered expired_token, or
+//   - ErrLoginCancelled when the user declined (a [*ProviderError] with
+//     access_denied);
+//   - ErrLoginExpired when the provider answered expired_token, or
 //     PhoneLogin.ExpiresAt (plus a few seconds) passed;
 //   - ctx.Err() as soon as ctx is done, also in the middle of a wait; the
 //     login goes on at the provider, so a later WaitPhoneLogin may pick it
 //     up again;
-//   - a *TokenError for any other refusal of the token endpoint, and the ID
-//     token and userinfo errors of a browser login.
+//   - a [*ProviderError] for any other refusal of the token endpoint, and
+//     the ID token and userinfo errors of a browser login.
 //
 // A login may be waited for by one goroutine at a time, and not again once
 // WaitPhoneLogin has returned anything but ctx's error. Redirect logins
 // cannot be waited for.
 func (c *Client) WaitPhoneLogin(ctx context.Context, pl *PhoneLogin) (*Claims, error) {
 	if pl == nil || pl.st == nil {
-		return nil, fmt.Errorf("%w: not a started phone login", ErrInvalidPhoneLogin)
+		return nil, newErr(ErrInvalidRequest, "phone_login", "not a started phone login")
 	}
 	st := pl.st
 	switch {
 	case st.redirect:
-		return nil, fmt.Errorf("%w: a redirect login is finished with FinishPhoneLogin", ErrInvalidPhoneLogin)
+		return nil, newErr(ErrInvalidRequest, "phone_login", "a redirect login is finished with FinishPhoneLogin")
 	case !st.busy.CompareAndSwap(false, true):
-		return nil, fmt.Errorf("%w: the login is already being waited for", ErrInvalidPhoneLogin)
+		return nil, newErr(ErrInvalidRequest, "phone_login", "the login is already being waited for")
 	}
 	defer st.busy.Store(false)
 	if st.done.Load() {
-		return nil, fmt.Errorf("%w: the login has ended", ErrInvalidPhoneLogin)
+		return nil, newErr(ErrInvalidRequest, "phone_login", "the login has ended")
 	}
 	claims, err := c.poll(withLogin(ctx, loginID(st.authReqID), flowPhone), st)
 	if err == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
@@ -74,7 +74,7 @@ func (c *Client) poll(ctx context.Context, pl *phoneLoginState) (*Claims, error)
 	for {
 		left := deadline.Sub(c.s.Now())
 		if left <= 0 {
-			return nil, fmt.Errorf("%w: no answer before the login expired", ErrPhoneLoginExpired)
+			return nil, newErr(ErrLoginExpired, "phone_login", "no answer before the login expired")
 		}
 		if err := sleep(ctx, min(wait, left)); err != nil {
 			return nil, err
@@ -86,7 +86,7 @@ func (c *Client) poll(ctx context.Context, pl *phoneLoginState) (*Claims, error)
 			}
 			return nil, err
 		}
-		tok, retry, err := c.tokenRequest(ctx, meta, url.Values{"grant_type": {grantCIBA}, "auth_req_id": {pl.authReqID}})
+		tok, err := c.redeem(ctx, meta, url.Values{"grant_type": {grantCIBA}, "auth_req_id": {pl.authReqID}})
 		if err != nil && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -103,19 +103,19 @@ func (c *Client) poll(ctx context.Context, pl *phoneLoginState) (*Claims, error)
 			// the token carries one, it must be this login's.
 			return c.phoneClaims(ctx, meta, tok, pl.nonce, authReqIDHash(pl.authReqID), true)
 		}
-		var pe *PhoneLoginError
-		var te *TokenError
+		var pe *ProviderError
+		isPE := errors.As(err, &pe)
 		switch {
-		case errors.As(err, &pe) && pe.StatusCode == http.StatusTooManyRequests:
+		case isPE && pe.StatusCode == http.StatusTooManyRequests:
 			failures = 0
 			wait = max(pe.RetryAfter, pl.interval)
-		case errors.As(err, &te) && te.Code == "authorization_pending":
+		case isPE && pe.Code == "authorization_pending":
 			failures = 0
-		case errors.As(err, &te) && te.Code == "slow_down":
+		case isPE && pe.Code == "slow_down":
 			failures = 0
 			pl.interval = min(pl.interval+slowDownStep, maxPollEvery)
 			wait = pl.interval
-		case retry:
+		case retryable(err):
 			failures++
 			if failures > maxPollFailures {
 				return nil, err

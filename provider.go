@@ -137,7 +137,7 @@ func (p *provider) metadata(ctx context.Context) (*metadata, error) {
 	case <-f.done:
 		return f.meta, f.err
 	case <-ctx.Done():
-		return nil, upstreamErr(ctx, ErrProviderUnavailable, "discovery", ctx.Err())
+		return nil, upstreamErr(ctx, endpointDiscovery, ctx.Err())
 	}
 }
 
@@ -215,23 +215,23 @@ func (p *provider) fetchMetadata(ctx context.Context) (_ *metadata, _ time.Durat
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.s.discoveryURL, nil)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrProviderUnavailable, err)
+		return nil, 0, newErr(ErrProviderUnavailable, endpointDiscovery, "%v", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := p.s.HTTPClient.Do(req)
 	if err != nil {
-		return nil, 0, upstreamErr(ctx, ErrProviderUnavailable, "discovery", err)
+		return nil, 0, upstreamErr(ctx, endpointDiscovery, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("%w: discovery answered %d", ErrProviderUnavailable, resp.StatusCode)
+		return nil, 0, newErr(ErrProviderUnavailable, endpointDiscovery, "status %d", resp.StatusCode)
 	}
 	var m metadata
 	if err := decodeJSON(resp, &m); err != nil {
-		return nil, 0, fmt.Errorf("%w: discovery: %v", ErrProviderUnavailable, err)
+		return nil, 0, newErr(ErrProviderUnavailable, endpointDiscovery, "%v", err)
 	}
 	if err := p.check(&m); err != nil {
-		return nil, 0, fmt.Errorf("%w: discovery: %v", ErrProviderUnavailable, err)
+		return nil, 0, newErr(ErrProviderUnavailable, endpointDiscovery, "%v", err)
 	}
 	return &m, maxAge(resp.Header.Get("Cache-Control")), nil
 }
@@ -355,7 +355,7 @@ func (p *provider) ready(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, p.s.HTTPTimeout)
 	defer cancel()
 	if err := p.keySet().Ready(ctx); err != nil {
-		return upstreamErr(ctx, ErrProviderUnavailable, "key set", err)
+		return upstreamErr(ctx, endpointJWKS, err)
 	}
 	return nil
 }
@@ -405,18 +405,20 @@ func decodeJSON(resp *http.Response, v any) error {
 	return nil
 }
 
-// upstreamErr classifies a failed call: a time-out becomes ErrTimeout, a
-// cancelled request stays context.Canceled, anything else wraps kind.
-func upstreamErr(ctx context.Context, kind error, what string, err error) error {
+// upstreamErr classifies a failed call to the endpoint called what: a
+// time-out is ErrProviderUnavailable with the reason "timeout", a
+// cancelled request stays context.Canceled, and anything else is
+// ErrProviderUnavailable with the endpoint as its reason.
+func upstreamErr(ctx context.Context, what string, err error) error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("%w: %w: %s", kind, ErrTimeout, what)
+		return newErr(ErrProviderUnavailable, "timeout", what)
 	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("%w: %s: %w", kind, what, context.Canceled)
+		return fmt.Errorf("vippslogin: %s: %w", what, context.Canceled)
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // the URL is known; keep the cause
 	}
-	return fmt.Errorf("%w: %s: %v", kind, what, err)
+	return newErr(ErrProviderUnavailable, what, "%v", err)
 }

@@ -86,7 +86,7 @@ func TestRefetchFloodBounded(t *testing.T) {
 	h.idp.SetSigningAlgs("RS256")
 	disc, jwks := h.hits()
 	for range 20 {
-		refused(vippslogin.ErrAlgorithm)
+		refused(&vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "algorithm"})
 	}
 	d, j := h.hits()
 	if d-disc > 3 || d-disc < 1 {
@@ -96,9 +96,9 @@ func TestRefetchFloodBounded(t *testing.T) {
 		t.Errorf("tokens with an unlisted alg fetched the key set %d times", j-jwks)
 	}
 	h.clock.Advance(11 * time.Second)
-	refused(vippslogin.ErrAlgorithm)
+	refused(&vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "algorithm"})
 	h.wantHits("11 s later", d+1, j)
-	refused(vippslogin.ErrAlgorithm)
+	refused(&vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "algorithm"})
 	h.wantHits("right after", d+1, j)
 
 	// "none" and HS256 fetch nothing, however full the budget.
@@ -111,7 +111,7 @@ func TestRefetchFloodBounded(t *testing.T) {
 		return vippstest.HMACToken(header, claims, h.idp.PublicKeyPEM())
 	}})
 	for range 6 {
-		refused(vippslogin.ErrAlgorithm)
+		refused(&vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "algorithm"})
 	}
 	h.wantHits("none and HS256 tokens", d+1, j)
 
@@ -123,12 +123,12 @@ func TestRefetchFloodBounded(t *testing.T) {
 	}})
 	d, j = h.hits()
 	for range 20 {
-		refused(vippslogin.ErrUnknownKey)
+		refused(&vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "unknown_key"})
 	}
 	d2, j2 := h.hits()
 	if d2-d > 3 || j2-j > 3 || j2-j < 1 {
 		t.Errorf("20 forged kids made %d discovery and %d key set fetches, want at most 3 each, and a key set fetch", d2-d, j2-j)
 	}
-	refused(vippslogin.ErrUnknownKey)
+	refused(&vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "unknown_key"})
 	h.wantHits("forged kid once the budget is spent", d2, j2)
 }

@@ -22,34 +22,34 @@ func TestTokenEndpointRejected(t *testing.T) {
 		name       string
 		setup      func(h *harness)
 		want       error
-		wantStatus int    // the *TokenError's StatusCode; 0 for no TokenError
-		wantCode   string // the *TokenError's Code
+		wantStatus int    // the *ProviderError's StatusCode; 0 for none
+		wantCode   string // the *ProviderError's Code
 	}{
 		{
 			name: "invalid_grant",
 			setup: func(h *harness) {
 				h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"x"}`})
 			},
-			want:       vippslogin.ErrTokenExchange,
+			want:       &vippslogin.ProviderError{},
 			wantStatus: 400,
 			wantCode:   "invalid_grant",
 		},
 		{
 			name:       "status 500",
 			setup:      func(h *harness) { h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: 500}) },
-			want:       vippslogin.ErrTokenExchange,
+			want:       &vippslogin.ProviderError{},
 			wantStatus: 500,
 			wantCode:   "server_error",
 		},
 		{
 			name:  "down",
 			setup: func(h *harness) { h.idp.SetFault(vippstest.Token, vippstest.Fault{Down: true}) },
-			want:  vippslogin.ErrTokenExchange,
+			want:  &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "token"},
 		},
 		{
 			name:       "wrong client authentication method",
 			setup:      func(h *harness) { h.idp.SetTokenAuthMethod("client_secret_post") },
-			want:       vippslogin.ErrTokenExchange,
+			want:       &vippslogin.ProviderError{},
 			wantStatus: 401,
 			wantCode:   "invalid_client",
 		},
@@ -58,7 +58,7 @@ func TestTokenEndpointRejected(t *testing.T) {
 			setup: func(h *harness) {
 				h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: 200, Body: `{"access_token":"a","token_type":"mac","id_token":"x.y.z"}`})
 			},
-			want: vippslogin.ErrTokenExchange,
+			want: &vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "token"},
 		},
 	}
 	for _, tc := range tests {
@@ -69,15 +69,15 @@ func TestTokenEndpointRejected(t *testing.T) {
 			resp, _ := b.get(b.startLogin("/profile"))
 			err := h.lastErr()
 			b.wantRefused(resp, tc.want)
-			var te *vippslogin.TokenError
+			var te *vippslogin.ProviderError
 			if got := errors.As(err, &te); got != (tc.wantStatus != 0) {
-				t.Fatalf("errors.As(%v, *TokenError) = %v, want %v", err, got, tc.wantStatus != 0)
+				t.Fatalf("errors.As(%v, *ProviderError) = %v, want %v", err, got, tc.wantStatus != 0)
 			}
 			if te == nil {
 				return
 			}
 			if te.StatusCode != tc.wantStatus || te.Code != tc.wantCode {
-				t.Errorf("TokenError = %d %q, want %d %q", te.StatusCode, te.Code, tc.wantStatus, tc.wantCode)
+				t.Errorf("ProviderError = %d %q, want %d %q", te.StatusCode, te.Code, tc.wantStatus, tc.wantCode)
 			}
 		})
 	}
@@ -89,11 +89,11 @@ func TestTokenEndpointRejected(t *testing.T) {
 // works with the same Client.
 
 func TestTokenEndpointTimeout(t *testing.T) {
-	runFaultCase(t, slowCase(vippstest.Token, vippslogin.ErrTokenExchange))
+	runFaultCase(t, slowCase(vippstest.Token, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "timeout"}))
 }
 
 func TestUserinfoTimeout(t *testing.T) {
-	runFaultCase(t, slowCase(vippstest.Userinfo, vippslogin.ErrUserinfo))
+	runFaultCase(t, slowCase(vippstest.Userinfo, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "timeout"}))
 }
 
 func TestKeySetTimeout(t *testing.T) {
@@ -115,7 +115,7 @@ func TestTokenAuthMethods(t *testing.T) {
 			name: "client_secret_post",
 			opts: options{
 				idp:  func(c *vippstest.Config) { c.TokenAuthMethod = "client_secret_post" },
-				site: func(c *vippslogin.Config) { c.TokenAuthMethod = vippslogin.ClientSecretPost },
+				site: func(c *vippslogin.Config) { c.TokenAuthMethod = "client_secret_post" },
 			},
 		},
 	}
@@ -150,7 +150,7 @@ func TestSystemHeaders(t *testing.T) {
 				"Vipps-System-Name":           "testshop",
 				"Vipps-System-Version":        "1.2.3",
 				"Vipps-System-Plugin-Name":    "vippslogin",
-				"Vipps-System-Plugin-Version": vippslogin.Version,
+				"Vipps-System-Plugin-Version": vippslogin.PluginVersion,
 				"Merchant-Serial-Number":      tc.msn,
 			}
 			for _, e := range []vippstest.Endpoint{vippstest.Discovery, vippstest.JWKS, vippstest.Token, vippstest.Userinfo} {
@@ -320,42 +320,46 @@ func TestProviderDownAtStart(t *testing.T) {
 // callback cannot be finished later, and that a login from the same browser
 // works once the fault is gone. The slow variants are in the *Timeout tests.
 func TestFaultsNeverHalfLogIn(t *testing.T) {
-	token := func(name string, f vippstest.Fault, status, tokenStatus int) faultCase {
+	refused := &vippslogin.ProviderError{}
+	token := func(name string, f vippstest.Fault, status, tokenStatus int, want error) faultCase {
 		return faultCase{name: "token " + name, endpoint: vippstest.Token, fault: f, status: status,
-			kind: "login_failed", want: []error{vippslogin.ErrTokenExchange}, tokenStatus: tokenStatus}
+			kind: "login_failed", want: []error{want}, tokenStatus: tokenStatus}
 	}
 	keys := func(name string, f vippstest.Fault) faultCase {
 		return faultCase{name: "jwks " + name, endpoint: vippstest.JWKS, fault: f, status: http.StatusServiceUnavailable,
 			kind: "provider_unavailable", want: []error{vippslogin.ErrProviderUnavailable}}
 	}
-	userinfo := func(name string, f vippstest.Fault) faultCase {
+	userinfo := func(name string, f vippstest.Fault, want error) faultCase {
 		return faultCase{name: "userinfo " + name, endpoint: vippstest.Userinfo, fault: f, status: http.StatusBadGateway,
-			kind: "login_failed", want: []error{vippslogin.ErrUserinfo}}
+			kind: "login_failed", want: []error{want}}
 	}
 	discovery := func(name string, f vippstest.Fault) faultCase {
 		return faultCase{name: "discovery " + name, endpoint: vippstest.Discovery, fault: f, atLogin: true,
 			status: http.StatusServiceUnavailable, kind: "provider_unavailable", want: []error{vippslogin.ErrProviderUnavailable}}
 	}
 	tests := []faultCase{
-		token("500", vippstest.Fault{Status: 500}, http.StatusBadGateway, 500),
-		token("502", vippstest.Fault{Status: 502}, http.StatusBadGateway, 502),
-		token("503", vippstest.Fault{Status: 503}, http.StatusBadGateway, 503),
-		token("500 with an HTML body", vippstest.Fault{Status: 500, Body: "<html>oops</html>"}, http.StatusBadGateway, 500),
-		token("down", vippstest.Fault{Down: true}, http.StatusBadGateway, 0),
-		token("garbage with 200", vippstest.Fault{Status: 200, Body: "garbage"}, http.StatusBadGateway, 0),
-		token("token_type not bearer", vippstest.Fault{Status: 200, Body: `{"access_token":"a","token_type":"mac","id_token":"x.y.z"}`}, http.StatusBadGateway, 0),
+		token("500", vippstest.Fault{Status: 500}, http.StatusBadGateway, 500, refused),
+		token("502", vippstest.Fault{Status: 502}, http.StatusBadGateway, 502, refused),
+		token("503", vippstest.Fault{Status: 503}, http.StatusBadGateway, 503, refused),
+		token("500 with an HTML body", vippstest.Fault{Status: 500, Body: "<html>oops</html>"}, http.StatusBadGateway, 500, refused),
+		token("down", vippstest.Fault{Down: true}, http.StatusBadGateway, 0,
+			&vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "token"}),
+		token("garbage with 200", vippstest.Fault{Status: 200, Body: "garbage"}, http.StatusBadGateway, 0,
+			&vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "token"}),
+		token("token_type not bearer", vippstest.Fault{Status: 200, Body: `{"access_token":"a","token_type":"mac","id_token":"x.y.z"}`}, http.StatusBadGateway, 0,
+			&vippslogin.Error{Err: vippslogin.ErrBadResponse, Reason: "token"}),
 		{
 			name: "token invalid_grant", endpoint: vippstest.Token,
 			fault:  vippstest.Fault{Status: 400, Body: `{"error":"invalid_grant","error_description":"x"}`},
 			status: http.StatusBadRequest, kind: "login_failed", level: "WARN",
-			want: []error{vippslogin.ErrTokenExchange}, tokenStatus: 400,
+			want: []error{&vippslogin.ProviderError{}}, tokenStatus: 400,
 		},
 		{
 			name:   "token wrong client authentication method",
 			setup:  func(h *harness) { h.idp.SetTokenAuthMethod("client_secret_post") },
 			clear:  func(h *harness) { h.idp.SetTokenAuthMethod("client_secret_basic") },
 			status: http.StatusBadGateway, kind: "login_failed",
-			want: []error{vippslogin.ErrTokenExchange}, tokenStatus: 401,
+			want: []error{&vippslogin.ProviderError{}}, tokenStatus: 401,
 		},
 		keys("500", vippstest.Fault{Status: 500}),
 		keys("garbage", vippstest.Fault{Status: 200, Body: "garbage"}),
@@ -365,14 +369,14 @@ func TestFaultsNeverHalfLogIn(t *testing.T) {
 			name: "jwks empty key set", endpoint: vippstest.JWKS,
 			fault:  vippstest.Fault{Status: 200, Body: `{"keys":[]}`},
 			status: http.StatusBadGateway, kind: "login_failed",
-			want: []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrUnknownKey},
+			want: []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "unknown_key"}},
 		},
 		keys("down", vippstest.Fault{Down: true}),
-		userinfo("500", vippstest.Fault{Status: 500}),
-		userinfo("503", vippstest.Fault{Status: 503}),
-		userinfo("down", vippstest.Fault{Down: true}),
-		userinfo("garbage", vippstest.Fault{Status: 200, Body: "garbage"}),
-		userinfo("401", vippstest.Fault{Status: 401, Body: `{"error":"invalid_token"}`}),
+		userinfo("500", vippstest.Fault{Status: 500}, vippslogin.ErrBadResponse),
+		userinfo("503", vippstest.Fault{Status: 503}, vippslogin.ErrBadResponse),
+		userinfo("down", vippstest.Fault{Down: true}, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "userinfo"}),
+		userinfo("garbage", vippstest.Fault{Status: 200, Body: "garbage"}, vippslogin.ErrBadResponse),
+		userinfo("401", vippstest.Fault{Status: 401, Body: `{"error":"invalid_token"}`}, vippslogin.ErrBadResponse),
 		discovery("down", vippstest.Fault{Down: true}),
 		discovery("500", vippstest.Fault{Status: 500}),
 		discovery("garbage", vippstest.Fault{Status: 200, Body: "garbage"}),
@@ -414,7 +418,7 @@ func slowCase(e vippstest.Endpoint, want error) faultCase {
 		timeout:  300 * time.Millisecond,
 		status:   http.StatusGatewayTimeout,
 		kind:     "provider_timeout",
-		want:     []error{vippslogin.ErrTimeout, want},
+		want:     []error{&vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "timeout"}, want},
 	}
 }
 
@@ -487,7 +491,7 @@ func runFaultCase(t *testing.T, tc faultCase) {
 			t.Errorf("error %v, want it to match %v", err, target)
 		}
 	}
-	var te *vippslogin.TokenError
+	var te *vippslogin.ProviderError
 	if got := errors.As(err, &te); got != (tc.tokenStatus != 0) {
 		t.Errorf("errors.As(%v, *TokenError) = %v, want %v", err, got, tc.tokenStatus != 0)
 	} else if got && te.StatusCode != tc.tokenStatus {
@@ -521,7 +525,7 @@ func runFaultCase(t *testing.T, tc faultCase) {
 		// Reloading the failed callback does not finish it now that the
 		// provider works.
 		resp, _ := b.get(cb)
-		if resp.StatusCode != http.StatusBadRequest || !errors.Is(h.lastErr(), vippslogin.ErrLoginReplayed) {
+		if resp.StatusCode != http.StatusBadRequest || !errors.Is(h.lastErr(), &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "replayed"}) {
 			t.Errorf("reload of the failed callback: %d %v, want 400 ErrLoginReplayed", resp.StatusCode, h.lastErr())
 		}
 		if got := b.profile(); got != nil {
@@ -679,7 +683,7 @@ func TestSystemHeadersDefault(t *testing.T) {
 			"Vipps-System-Name":           "vippslogin", // the main module of this test binary
 			"Vipps-System-Version":        "",
 			"Vipps-System-Plugin-Name":    "vippslogin",
-			"Vipps-System-Plugin-Version": vippslogin.Version,
+			"Vipps-System-Plugin-Version": vippslogin.PluginVersion,
 		}},
 		{"each overridden", vippslogin.SystemInfo{Name: "acme", Version: "3.1.2", PluginName: "acme-webshop", PluginVersion: "4.5.6"}, map[string]string{
 			"Vipps-System-Name":           "acme",

@@ -36,7 +36,7 @@ func TestCallbackStateRejected(t *testing.T) {
 				resp, _ := b.get(cb)
 				return resp
 			},
-			want: vippslogin.ErrBrowserMismatch,
+			want: &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "other_browser"},
 		},
 		{
 			name: "state not shaped like ours",
@@ -45,7 +45,7 @@ func TestCallbackStateRejected(t *testing.T) {
 				resp, _ := b.get(cb)
 				return resp
 			},
-			want: vippslogin.ErrBrowserMismatch,
+			want: &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "other_browser"},
 		},
 		{
 			name: "replayed after logout",
@@ -60,7 +60,7 @@ func TestCallbackStateRejected(t *testing.T) {
 				resp, _ := b.get(cb)
 				return resp
 			},
-			want: vippslogin.ErrLoginReplayed,
+			want: &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "replayed"},
 		},
 		{
 			name: "expired",
@@ -86,7 +86,7 @@ func TestCallbackStateRejected(t *testing.T) {
 				}
 				return resp
 			},
-			want: vippslogin.ErrBrowserMismatch,
+			want: &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "other_browser"},
 		},
 		{
 			name: "repeated state",

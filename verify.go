@@ -9,18 +9,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"hash"
 
 	"github.com/vippslogin/vippslogin/internal/jose"
 )
 
-// idTokenErr wraps reason together with ErrInvalidIDToken.
-func idTokenErr(reason error, format string, args ...any) error {
-	if format == "" {
-		return fmt.Errorf("%w: %w", ErrInvalidIDToken, reason)
-	}
-	return fmt.Errorf("%w: %w: %s", ErrInvalidIDToken, reason, fmt.Sprintf(format, args...))
+// idTokenErr is an ErrInvalidIDToken with its reason.
+func idTokenErr(reason string, format string, args ...any) error {
+	return newErr(ErrInvalidIDToken, reason, format, args...)
 }
 
 // verifyIDToken checks the ID token's signature against the provider's key
@@ -42,21 +38,21 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 	token := []byte(raw)
 	hdr, err := jose.ParseHeader(token)
 	if err != nil {
-		return nil, idTokenErr(ErrMalformedToken, "")
+		return nil, idTokenErr("malformed", "")
 	}
 	refreshed := false
 	if !meta.algs[hdr.Alg] {
 		// The provider may have moved to another algorithm since discovery
 		// was cached. "none" and HMAC never qualify, so they fetch nothing.
 		if !asymmetric[hdr.Alg] || !c.provider.allowRefetch() {
-			return nil, idTokenErr(ErrAlgorithm, "alg %q", safeText(hdr.Alg))
+			return nil, idTokenErr("algorithm", "alg %q", safeText(hdr.Alg))
 		}
 		fresh, err := c.provider.reload(ctx)
 		if err != nil {
 			return nil, err
 		}
 		if !fresh.algs[hdr.Alg] {
-			return nil, idTokenErr(ErrAlgorithm, "alg %q", safeText(hdr.Alg))
+			return nil, idTokenErr("algorithm", "alg %q", safeText(hdr.Alg))
 		}
 		refreshed = true
 	}
@@ -69,11 +65,11 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 	d.UseNumber()
 	var claims map[string]any
 	if err := d.Decode(&claims); err != nil || claims == nil {
-		return nil, idTokenErr(ErrMalformedToken, "claims are not a JSON object")
+		return nil, idTokenErr("malformed", "claims are not a JSON object")
 	}
 
 	if iss, _ := claims["iss"].(string); iss != meta.Issuer {
-		return nil, idTokenErr(ErrIssuer, "")
+		return nil, idTokenErr("issuer", "")
 	}
 	if err := c.checkAudience(claims, want.phone); err != nil {
 		return nil, err
@@ -82,23 +78,23 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 	skew := c.s.ClockSkew
 	exp, ok := unixTime(claims["exp"])
 	if !ok {
-		return nil, idTokenErr(ErrExpired, "exp missing")
+		return nil, idTokenErr("expired", "exp missing")
 	}
 	if !now.Before(exp.Add(skew)) {
-		return nil, idTokenErr(ErrExpired, "")
+		return nil, idTokenErr("expired", "")
 	}
 	iat, ok := unixTime(claims["iat"])
 	if !ok || iat.After(now.Add(skew)) {
-		return nil, idTokenErr(ErrIssuedAt, "")
+		return nil, idTokenErr("issued_at", "")
 	}
 	if v, present := claims["nbf"]; present {
 		nbf, ok := unixTime(v)
 		if !ok || nbf.After(now.Add(skew)) {
-			return nil, idTokenErr(ErrNotYetValid, "")
+			return nil, idTokenErr("not_yet_valid", "")
 		}
 	}
 	if sub, _ := claims["sub"].(string); !validSubject(sub) {
-		return nil, idTokenErr(ErrMissingSubject, "")
+		return nil, idTokenErr("subject", "")
 	}
 	if err := checkNonce(claims, want); err != nil {
 		return nil, err
@@ -106,12 +102,12 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 	if v, present := claims["at_hash"]; present {
 		atHash, _ := v.(string)
 		if !accessTokenHashOK(hdr.Alg, accessToken, atHash) {
-			return nil, idTokenErr(ErrAccessTokenHash, "")
+			return nil, idTokenErr("at_hash", "")
 		}
 	}
 	if v, present := claims["auth_time"]; present {
 		if _, ok := unixTime(v); !ok {
-			return nil, idTokenErr(ErrMalformedToken, "auth_time is not a number")
+			return nil, idTokenErr("malformed", "auth_time is not a number")
 		}
 	}
 	return claims, nil
@@ -141,7 +137,7 @@ func checkNonce(claims map[string]any, want idTokenWant) error {
 		return nil
 	}
 	if !isString || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(want.nonce)) != 1 {
-		return idTokenErr(ErrNonceMismatch, "")
+		return idTokenErr("nonce", "")
 	}
 	return nil
 }
@@ -167,13 +163,13 @@ func (c *Client) verifySignature(ctx context.Context, token []byte, hdr jose.Hea
 	case err == nil:
 		return payload, nil
 	case errors.Is(err, jose.ErrUnknownKey):
-		return nil, idTokenErr(ErrUnknownKey, "kid %q", safeText(hdr.Kid))
+		return nil, idTokenErr("unknown_key", "kid %q", safeText(hdr.Kid))
 	case errors.Is(err, jose.ErrKeyMismatch):
-		return nil, idTokenErr(ErrAlgorithm, "key %q does not fit alg %q", safeText(hdr.Kid), safeText(hdr.Alg))
+		return nil, idTokenErr("algorithm", "key %q does not fit alg %q", safeText(hdr.Kid), safeText(hdr.Alg))
 	case errors.Is(err, jose.ErrSignature):
-		return nil, idTokenErr(ErrSignature, "")
+		return nil, idTokenErr("signature", "")
 	case errors.Is(err, jose.ErrMalformed):
-		return nil, idTokenErr(ErrMalformedToken, "")
+		return nil, idTokenErr("malformed", "")
 	}
 	return nil, err
 }
@@ -187,7 +183,7 @@ func (c *Client) tryKeys(ctx context.Context, token []byte, hdr jose.Header, ref
 	keys := c.provider.keySet()
 	if refetch {
 		if err := keys.Refresh(ctx); err != nil {
-			return nil, upstreamErr(ctx, ErrProviderUnavailable, "key set", err)
+			return nil, upstreamErr(ctx, endpointJWKS, err)
 		}
 	}
 	payload, err := keys.Verify(ctx, token, hdr.Alg, hdr.Kid)
@@ -197,7 +193,7 @@ func (c *Client) tryKeys(ctx context.Context, token []byte, hdr jose.Header, ref
 		}
 	}
 	if err != nil {
-		return nil, upstreamErr(ctx, ErrProviderUnavailable, "key set", err)
+		return nil, upstreamErr(ctx, endpointJWKS, err)
 	}
 	return payload, nil
 }
@@ -220,7 +216,7 @@ func (c *Client) checkAudience(claims map[string]any, phone bool) error {
 	msn, hasMSN := claims["msn"]
 	required := c.partner != nil && !phone
 	if c.s.MerchantSerialNumber != "" && (hasMSN || required) && !msnMatches(msn, c.s.MerchantSerialNumber) {
-		return idTokenErr(ErrAudience, "msn is not the merchant serial number")
+		return idTokenErr("audience", "msn is not the merchant serial number")
 	}
 	if c.partner != nil && c.s.ClientID == "" {
 		return nil
@@ -233,12 +229,12 @@ func (c *Client) checkAudience(claims map[string]any, phone bool) error {
 		for _, a := range v {
 			s, ok := a.(string)
 			if !ok {
-				return idTokenErr(ErrAudience, "aud holds a non-string")
+				return idTokenErr("audience", "aud holds a non-string")
 			}
 			aud = append(aud, s)
 		}
 	default:
-		return idTokenErr(ErrAudience, "aud missing")
+		return idTokenErr("audience", "aud missing")
 	}
 	found := false
 	for _, a := range aud {
@@ -247,15 +243,15 @@ func (c *Client) checkAudience(claims map[string]any, phone bool) error {
 		}
 	}
 	if !found {
-		return idTokenErr(ErrAudience, "")
+		return idTokenErr("audience", "")
 	}
 	azp, present := claims["azp"]
 	if present {
 		if s, _ := azp.(string); s != c.s.ClientID {
-			return idTokenErr(ErrAudience, "azp is not the client id")
+			return idTokenErr("audience", "azp is not the client id")
 		}
 	} else if len(aud) > 1 {
-		return idTokenErr(ErrAudience, "azp missing for several audiences")
+		return idTokenErr("audience", "azp missing for several audiences")
 	}
 	return nil
 }

@@ -111,7 +111,7 @@ type config struct {
 	ClientSecret vippslogin.Secret
 	Issuer       string
 	Scopes       []string
-	TokenAuth    vippslogin.TokenAuthMethod
+	TokenAuth    string
 	SessionStore string // "memory" or "redis"
 	RedisAddr    string
 }
@@ -130,7 +130,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 		ClientSecret: vippslogin.Secret(getenv("VIPPS_CLIENT_SECRET")),
 		Issuer:       getenv("VIPPS_ISSUER"),
 		Scopes:       strings.Fields(getenv("VIPPS_SCOPES")),
-		TokenAuth:    vippslogin.TokenAuthMethod(cmp.Or(getenv("VIPPS_TOKEN_AUTH"), string(vippslogin.ClientSecretBasic))),
+		TokenAuth:    cmp.Or(getenv("VIPPS_TOKEN_AUTH"), "client_secret_basic"),
 		SessionStore: cmp.Or(getenv("SESSION_STORE"), "memory"),
 		RedisAddr:    cmp.Or(getenv("REDIS_ADDR"), "127.0.0.1:6379"),
 	}
@@ -146,7 +146,7 @@ func configFromEnv(getenv func(string) string) (config, error) {
 			"set both to log in with Vipps MobilePay, or neither to use the embedded mock provider")
 	}
 	switch cfg.TokenAuth {
-	case vippslogin.ClientSecretBasic, vippslogin.ClientSecretPost:
+	case "client_secret_basic", "client_secret_post":
 	default:
 		return config{}, fmt.Errorf("VIPPS_TOKEN_AUTH=%q is not client_secret_basic or client_secret_post", cfg.TokenAuth)
 	}
@@ -288,7 +288,7 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 	}
 	var mock *vippstest.Provider
 	if cfg.devMode() {
-		mock, err = vippstest.New(vippstest.Config{TokenAuthMethod: string(cfg.TokenAuth)})
+		mock, err = vippstest.New(vippstest.Config{TokenAuthMethod: cfg.TokenAuth})
 		if err != nil {
 			return nil, fmt.Errorf("start the mock provider: %w", err)
 		}
@@ -317,7 +317,7 @@ func newSite(cfg config, logger *slog.Logger) (_ *site, err error) {
 		}
 	} else {
 		logger.Info("logging in with Vipps MobilePay; register the redirect URI for the sales unit in the portal",
-			"issuer", cmp.Or(cfg.Issuer, vippslogin.Test.Issuer()), "redirect_uri", s.auth.RedirectURI())
+			"issuer", cmp.Or(cfg.Issuer, "https://apitest.vipps.no/access-management-1.0/access/"), "redirect_uri", s.auth.RedirectURI())
 	}
 
 	p.auth = s.auth

@@ -128,7 +128,7 @@ func newApp(getenv func(string) string, baseURL string, logger *slog.Logger) (_ 
 		mock.AddRedirectURI(auth.RedirectURI())
 		logger.Warn("dev mode is on: logins go to the embedded mock provider; never run this in production", "issuer", mock.Issuer())
 	} else {
-		logger.Info("logging in with Vipps MobilePay", "issuer", cmp.Or(cfg.Issuer, vippslogin.Test.Issuer()), "redirect_uri", auth.RedirectURI())
+		logger.Info("logging in with Vipps MobilePay", "issuer", cmp.Or(cfg.Issuer, "https://apitest.vipps.no/access-management-1.0/access/"), "redirect_uri", auth.RedirectURI())
 	}
 
 	r := chi.NewRouter()

@@ -76,8 +76,8 @@ func main() {
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
 		switch {
 		case errors.Is(err, flag.ErrHelp):
-		case errors.Is(err, context.Canceled), errors.Is(err, vippslogin.ErrPhoneLoginDenied),
-			errors.Is(err, vippslogin.ErrPhoneLoginExpired):
+		case errors.Is(err, context.Canceled), errors.Is(err, vippslogin.ErrLoginCancelled),
+			errors.Is(err, vippslogin.ErrLoginExpired):
 			// run has said what happened.
 		default:
 			fmt.Fprintln(os.Stderr, "phone-login:", err)
@@ -136,8 +136,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if (clientID == "") != (secret == "") {
 		return errors.New("set both VIPPS_CLIENT_ID and VIPPS_CLIENT_SECRET to log in with Vipps MobilePay, or neither to use the embedded mock provider")
 	}
-	method := vippslogin.TokenAuthMethod(cmp.Or(getenv("VIPPS_TOKEN_AUTH"), string(vippslogin.ClientSecretBasic)))
-	if method != vippslogin.ClientSecretBasic && method != vippslogin.ClientSecretPost {
+	method := cmp.Or(getenv("VIPPS_TOKEN_AUTH"), "client_secret_basic")
+	if method != "client_secret_basic" && method != "client_secret_post" {
 		return fmt.Errorf("VIPPS_TOKEN_AUTH=%q is not client_secret_basic or client_secret_post", method)
 	}
 	// A Client wants a site's BaseURL and session manager even when it is
@@ -203,10 +203,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	claims, err := auth.WaitPhoneLogin(ctx, login)
 	switch {
-	case errors.Is(err, vippslogin.ErrPhoneLoginDenied):
+	case errors.Is(err, vippslogin.ErrLoginCancelled):
 		fmt.Fprintln(out, "The user declined the login.")
 		return err
-	case errors.Is(err, vippslogin.ErrPhoneLoginExpired):
+	case errors.Is(err, vippslogin.ErrLoginExpired):
 		fmt.Fprintln(out, "The user did not answer in time.")
 		return err
 	case ctx.Err() != nil:
@@ -221,13 +221,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 // startMock starts the mock provider, whose simulated user answers every
 // login as o says.
-func startMock(o options, method vippslogin.TokenAuthMethod, out io.Writer) (*vippstest.Provider, error) {
+func startMock(o options, method string, out io.Writer) (*vippstest.Provider, error) {
 	decision, verb := vippstest.PhoneApproved, "confirm"
 	if o.mockAnswer == "decline" {
 		decision, verb = vippstest.PhoneDeclined, "decline"
 	}
 	return vippstest.New(vippstest.Config{
-		TokenAuthMethod:    string(method),
+		TokenAuthMethod:    method,
 		PhoneLoginInterval: time.Second,
 		PhoneApproval: func(l vippstest.PhoneLogin) vippstest.PhoneAnswer {
 			fmt.Fprintf(out, "[simulated phone +%s] The app shows %q; the user will %s in %v.\n", l.PhoneNumber, l.BindingMessage, verb, o.mockDelay)

@@ -75,7 +75,7 @@ func TestDevModeOtherUserAndScopes(t *testing.T) {
 func TestDevModeDecline(t *testing.T) {
 	t.Parallel()
 	out, err := runWith(t.Context(), nil, "-mock-answer", "decline", "-mock-delay", "0s")
-	if !errors.Is(err, vippslogin.ErrPhoneLoginDenied) {
+	if !errors.Is(err, vippslogin.ErrLoginCancelled) {
 		t.Fatalf("%v, want ErrPhoneLoginDenied\n%s", err, out)
 	}
 	wantOutput(t, out, "the user will decline", "The user declined the login.")
@@ -137,9 +137,9 @@ func TestBadInput(t *testing.T) {
 		{"unknown flag", nil, []string{"-nope"}, nil},
 		{"argument", nil, []string{"4791234567"}, nil},
 		{"mock answer", nil, []string{"-mock-answer", "maybe"}, nil},
-		{"binding message", nil, []string{"-binding-message", "hello"}, vippslogin.ErrInvalidPhoneLogin},
-		{"phone without country code", nil, []string{"-phone", "91234567"}, vippslogin.ErrInvalidPhoneLogin},
-		{"expiry", nil, []string{"-expiry", "30s"}, vippslogin.ErrInvalidPhoneLogin},
+		{"binding message", nil, []string{"-binding-message", "hello"}, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}},
+		{"phone without country code", nil, []string{"-phone", "91234567"}, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}},
+		{"expiry", nil, []string{"-expiry", "30s"}, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}},
 		{"token auth", map[string]string{"VIPPS_TOKEN_AUTH": "private_key_jwt"}, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

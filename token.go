@@ -1,0 +1,190 @@
+package vippslogin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The provider's token endpoint, and the two endpoints of a login from
+// phone number that authenticate the client the same way (backchannel
+// authentication and user-exists): one client speaks to all three. It
+// authenticates as the client (HTTP Basic, or the form, as
+// Config.TokenAuthMethod says) or as a partner (a Bearer access token, see
+// partner.go), posts the form, and reads the answer: JSON on success, a
+// *ProviderError on a refusal.
+//
+// golang.org/x/oauth2 makes the authorization URL and the PKCE verifier.
+// It does not send these requests: its Exchange knows only the
+// authorization code grant, and its RetrieveError keeps neither Vipps'
+// error_code nor Retry-After, which a login from phone number needs.
+
+// Token endpoint authentication methods (Config.TokenAuthMethod).
+const (
+	clientSecretBasic = "client_secret_basic"
+	clientSecretPost  = "client_secret_post"
+)
+
+// tokens is a successful answer of the token endpoint.
+type tokens struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	IDToken     string `json:"id_token"`
+}
+
+// redeem posts a grant to the token endpoint and returns the tokens: a
+// Bearer access token and an ID token (not yet verified).
+func (c *Client) redeem(ctx context.Context, meta *metadata, form url.Values) (*tokens, error) {
+	var t tokens
+	if err := c.call(ctx, endpointToken, meta.TokenEndpoint, c.s.TokenAuthMethod, form, &t); err != nil {
+		return nil, err
+	}
+	switch {
+	case t.AccessToken == "":
+		return nil, newErr(ErrBadResponse, "token", "no access_token")
+	case !strings.EqualFold(t.TokenType, "bearer"):
+		return nil, newErr(ErrBadResponse, "token", "token_type %q is not bearer", safeText(t.TokenType))
+	case t.IDToken == "":
+		return nil, idTokenErr("malformed", "no id_token in the token response")
+	}
+	return &t, nil
+}
+
+// call posts form to endpoint (named name in Metrics.ProviderCall and in
+// errors), authenticated as the client with method, and decodes a 200
+// answer's JSON into v. Other answers are a *ProviderError; an endpoint
+// that cannot be reached or does not answer in time is
+// ErrProviderUnavailable, and an answer that does not decode
+// ErrBadResponse.
+func (c *Client) call(ctx context.Context, name, endpoint, method string, form url.Values, v any) (err error) {
+	defer func(start time.Time) {
+		var pe *ProviderError
+		if errors.As(err, &pe) && (pe.Code == "authorization_pending" || pe.Code == "slow_down") {
+			c.s.providerCall(ctx, name, start, nil) // an answer while the user has not answered
+			return
+		}
+		c.s.providerCall(ctx, name, start, err)
+	}(time.Now())
+	reqCtx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
+	defer cancel()
+	resp, err := c.postForm(reqCtx, endpoint, method, form)
+	if perr, ok := partnerFailure(err); ok {
+		return perr
+	}
+	if err != nil {
+		return upstreamErr(reqCtx, name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return c.refusal(resp)
+	}
+	if err := decodeJSON(resp, v); err != nil {
+		return newErr(ErrBadResponse, answerReason(name), "%s: %v", name, err)
+	}
+	return nil
+}
+
+// answerReason is the ErrBadResponse reason of a bad answer of the
+// endpoint called name.
+func answerReason(name string) string {
+	if name == endpointToken {
+		return "token"
+	}
+	return "phone_login"
+}
+
+// retryable reports whether a failed call is worth another try later: the
+// endpoint could not be reached or did not answer in time, or failed on
+// its side (5xx).
+func retryable(err error) bool {
+	var pe *ProviderError
+	if errors.As(err, &pe) {
+		return pe.StatusCode >= 500
+	}
+	return errors.Is(err, ErrProviderUnavailable)
+}
+
+// postForm posts form to endpoint, authenticated as the client.
+func (c *Client) postForm(ctx context.Context, endpoint, method string, form url.Values) (*http.Response, error) {
+	form = maps.Clone(form)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, nil)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c.partner != nil:
+		// Nothing here: partnerTransport adds the Bearer token.
+	case method == clientSecretPost:
+		form.Set("client_id", c.s.ClientID)
+		form.Set("client_secret", string(c.s.ClientSecret))
+	default:
+		// RFC 6749, section 2.3.1: the id and secret are form-encoded
+		// before they are joined.
+		req.SetBasicAuth(url.QueryEscape(c.s.ClientID), url.QueryEscape(string(c.s.ClientSecret)))
+	}
+	body := form.Encode()
+	req.Body = io.NopCloser(strings.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	return c.tokenClient().Do(req)
+}
+
+// refusal reads an error answer: OAuth's {"error", "error_description"}
+// (RFC 6749, section 5.2), with Vipps' error_code, a string or a number,
+// and its error_debug in place of a missing error_description
+// (login-api/docs/swagger.yaml, components.schemas.ErrorResponse).
+func (c *Client) refusal(resp *http.Response) *ProviderError {
+	pe := &ProviderError{StatusCode: resp.StatusCode}
+	var body struct {
+		Error       string          `json:"error"`
+		Description string          `json:"error_description"`
+		Debug       string          `json:"error_debug"`
+		ErrorCode   json.RawMessage `json:"error_code"`
+	}
+	if decodeJSON(resp, &body) == nil {
+		if validErrorCode(body.Error) {
+			pe.Code = body.Error
+		}
+		pe.Description = safeText(body.Description)
+		if pe.Description == "" {
+			pe.Description = safeText(body.Debug)
+		}
+		var s string
+		if json.Unmarshal(body.ErrorCode, &s) != nil {
+			s = string(body.ErrorCode) // a number
+		}
+		if validErrorCode(s) {
+			pe.ErrorCode = s
+		}
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	if resp.StatusCode == http.StatusTooManyRequests {
+		pe.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.s.Now())
+	}
+	return pe
+}
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date, bounded
+// to 0 to maxRetryAfter.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		d = time.Duration(min(max(n, 0), int64(maxRetryAfter/time.Second))) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
+}
