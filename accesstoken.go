@@ -47,23 +47,14 @@ type partnerAuth struct {
 	tok       string
 	fetchedAt time.Time
 	renewAt   time.Time
-	flight    *tokenFetch // the fetch under way, if any
-	failedAt  time.Time   // when the last fetch failed, with failure
-	failure   error
+	flight    *sharedFetch[string] // the fetch under way, if any
+	failed    failure              // the last fetch, if it failed
 }
 
 // fetchBackoff is how long a failed fetch is the answer to every caller,
 // so that an outage or revoked keys cost one fetch, not one per request;
 // youngToken is how old a token must be before a 401 may discard it.
 const fetchBackoff, youngToken = 5 * time.Second, time.Minute
-
-// tokenFetch is one fetch of an access token, which every caller that
-// needs a token while it runs waits for.
-type tokenFetch struct {
-	done chan struct{}
-	tok  string
-	err  error
-}
 
 func newPartnerAuth(s *settings) *partnerAuth {
 	a := &partnerAuth{now: s.Now, timeout: s.HTTPTimeout}
@@ -87,46 +78,42 @@ func (a *partnerAuth) token(ctx context.Context) (string, error) {
 		a.mu.Unlock()
 		return tok, nil
 	}
-	if d := now.Sub(a.failedAt); a.failure != nil && d >= 0 && d < fetchBackoff {
-		err := a.failure
+	if err := a.failed.recent(now, fetchBackoff); err != nil {
 		a.mu.Unlock()
 		return "", err
 	}
-	f := a.flight
-	if f == nil {
-		f = &tokenFetch{done: make(chan struct{})}
-		a.flight = f
+	if a.flight == nil {
 		// The fetch serves every waiter, so it does not end when the
 		// caller that started it gives up: it keeps ctx's values (but
 		// not the login it names), not its cancellation, and has a
 		// time-out of its own.
-		go a.run(detached(ctx), f)
+		var start, expires time.Time
+		a.flight = startFetch(detached(ctx), func(ctx context.Context) (string, error) {
+			ctx, cancel := context.WithTimeout(ctx, a.timeout)
+			defer cancel()
+			start = a.now()
+			tok, exp, err := a.fetch(ctx, start)
+			expires = exp
+			return tok, err
+		}, func(tok string, err error) {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			a.flight = nil
+			if err != nil {
+				a.failed = failure{a.now(), err}
+				return
+			}
+			a.tok, a.fetchedAt, a.failed = tok, start, failure{}
+			a.renewAt = expires.Add(-min(time.Minute, expires.Sub(start)/10))
+		})
 	}
+	f := a.flight
 	a.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.tok, f.err
-	case <-ctx.Done():
+	tok, err := f.wait(ctx)
+	if err != nil && ctx.Err() != nil {
 		return "", partnerErr(ctx.Err(), "waiting for the access token API")
 	}
-}
-
-func (a *partnerAuth) run(ctx context.Context, f *tokenFetch) {
-	ctx, cancel := context.WithTimeout(ctx, a.timeout)
-	defer cancel()
-	start := a.now()
-	tok, expires, err := a.fetch(ctx, start)
-	a.mu.Lock()
-	a.flight = nil
-	if err == nil {
-		a.tok, a.fetchedAt, a.failure = tok, start, nil
-		a.renewAt = expires.Add(-min(time.Minute, expires.Sub(start)/10))
-	} else {
-		a.failedAt, a.failure = a.now(), err
-	}
-	f.tok, f.err = tok, err
-	a.mu.Unlock()
-	close(f.done)
+	return tok, err
 }
 
 // forget drops tok, refused with a 401, from the cache, so that the next

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -294,12 +293,12 @@ func (cfg Config) validate() (*settings, error) {
 	if cfg.Environment != "" && cfg.Environment.issuer() == "" {
 		return nil, configErr("Environment", "%q is neither vippslogin.Test nor vippslogin.Production", safeText(string(cfg.Environment)))
 	}
-	iss, err := url.Parse(s.issuer)
-	if err != nil || iss.Host == "" || iss.RawQuery != "" || iss.Fragment != "" || iss.User != nil {
-		return nil, configErr("Issuer", "%q is not an absolute URL without query or fragment", s.issuer)
+	if err := checkURL(s.issuer); err != nil {
+		return nil, configErr("Issuer", "%q: %v", s.issuer, err)
 	}
-	if iss.Scheme != "https" && !(iss.Scheme == "http" && isLoopback(iss.Hostname())) {
-		return nil, configErr("Issuer", "%q must use https (http only for localhost)", s.issuer)
+	iss, _ := url.Parse(s.issuer)
+	if iss.RawQuery != "" || iss.ForceQuery {
+		return nil, configErr("Issuer", "%q must not have a query", s.issuer)
 	}
 	s.discoveryURL = strings.TrimSuffix(s.issuer, "/") + "/.well-known/openid-configuration"
 	if s.ProviderName == "" {
@@ -311,25 +310,16 @@ func (cfg Config) validate() (*settings, error) {
 	if cfg.BaseURL == "" {
 		return nil, configErr("BaseURL", "is empty; set the public origin of the site, e.g. https://shop.example")
 	}
-	base, err := url.Parse(cfg.BaseURL)
-	if err != nil || !base.IsAbs() || base.Host == "" || base.Opaque != "" {
-		return nil, configErr("BaseURL", "%q is not an absolute URL such as https://shop.example", cfg.BaseURL)
+	// The redirect URI is made from it: Vipps refuses one with a fragment,
+	// and allows http only for localhost.
+	if err := checkURL(cfg.BaseURL); err != nil {
+		return nil, configErr("BaseURL", "%q: %v; use the public origin of the site, such as https://shop.example", cfg.BaseURL, err)
 	}
-	switch {
-	case base.User != nil:
-		return nil, configErr("BaseURL", "must not hold a user name or password")
-	case base.RawQuery != "" || base.ForceQuery:
+	base, _ := url.Parse(cfg.BaseURL)
+	if base.RawQuery != "" || base.ForceQuery {
 		return nil, configErr("BaseURL", "must not have a query")
-	case base.Fragment != "" || strings.Contains(cfg.BaseURL, "#"):
-		return nil, configErr("BaseURL", "must not contain '#': Vipps refuses redirect URIs with a fragment")
-	case base.Scheme == "https":
-		s.secure = true
-	case base.Scheme == "http" && isLoopback(base.Hostname()):
-	case base.Scheme == "http":
-		return nil, configErr("BaseURL", "%q must use https: Vipps allows http redirect URIs only for localhost", cfg.BaseURL)
-	default:
-		return nil, configErr("BaseURL", "%q has scheme %q; use https", cfg.BaseURL, base.Scheme)
 	}
+	s.secure = base.Scheme == "https"
 	s.base = base
 	s.basePath = strings.TrimSuffix(base.EscapedPath(), "/")
 
@@ -545,14 +535,6 @@ func headerValue(s string) string {
 		return r
 	}, s)
 	return strings.TrimSpace(s[:min(len(s), 30)])
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func printableASCII(s string) bool {

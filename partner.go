@@ -119,10 +119,8 @@ func (s *settings) validatePartner(iss *url.URL) error {
 	if p.TokenURL == "" {
 		p.TokenURL = iss.Scheme + "://" + iss.Host + path
 	}
-	u, err := url.Parse(p.TokenURL)
-	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" ||
-		!(u.Scheme == "https" || u.Scheme == "http" && isLoopback(u.Hostname())) {
-		return configErr("Partner.TokenURL", "is not an https URL without user info or fragment")
+	if err := checkURL(p.TokenURL); err != nil {
+		return configErr("Partner.TokenURL", "%v", err)
 	}
 	return nil
 }

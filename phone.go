@@ -218,7 +218,7 @@ func (c *Client) StartPhoneLogin(ctx context.Context, r PhoneLoginRequest) (*Pho
 		// integration.md, "Call by call", step 1): on the issuer's origin.
 		endpoint = c.issuerOrigin() + backchannelPath
 	}
-	if err := checkEndpointURL(endpoint); err != nil {
+	if err := checkURL(endpoint); err != nil {
 		return nil, newErr(ErrBadResponse, "phone_login", "backchannel authentication endpoint %q: %v", safeText(endpoint), err)
 	}
 
@@ -350,29 +350,8 @@ func normalizePhone(s string) (string, error) {
 
 // checkPhoneRedirectURI checks a redirect URI of a redirect login.
 func checkPhoneRedirectURI(uri string) error {
-	u, err := url.Parse(uri)
-	switch {
-	case err != nil || !u.IsAbs() || u.Host == "" || u.User != nil:
-		return newErr(ErrInvalidRequest, "phone_login", "redirect URI %q is not an absolute URL", safeText(uri))
-	case strings.Contains(uri, "#"):
-		return newErr(ErrInvalidRequest, "phone_login", "redirect URI must not have a fragment")
-	case u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())):
-		return newErr(ErrInvalidRequest, "phone_login", "redirect URI %q must be https (http only for localhost)", safeText(uri))
-	}
-	return nil
-}
-
-// checkEndpointURL checks an endpoint named by discovery.
-func checkEndpointURL(s string) error {
-	if s == "" {
-		return errors.New("missing")
-	}
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return errors.New("not an absolute URL")
-	}
-	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
-		return errors.New("not https")
+	if err := checkURL(uri); err != nil {
+		return newErr(ErrInvalidRequest, "phone_login", "redirect URI %q: %v", safeText(uri), err)
 	}
 	return nil
 }

@@ -73,12 +73,11 @@ type provider struct {
 	meta       *metadata
 	expires    time.Time
 	refreshing bool
-	failedAt   time.Time
-	lastErr    error
+	failed     failure // of the last fetch of discovery
 	keys       *jose.KeySet
 	keysURL    string
 	stopKeys   context.CancelFunc
-	first      *flight // the fetch of the first document, while under way
+	first      *sharedFetch[*metadata] // the fetch of the first document, while under way
 
 	refetchMu     sync.Mutex
 	refetchTokens float64
@@ -107,45 +106,34 @@ func (p *provider) metadata(ctx context.Context) (*metadata, error) {
 		p.mu.Unlock()
 		return m, nil
 	}
-	if d := now.Sub(p.failedAt); p.lastErr != nil && d >= 0 && d < failureBackoff {
-		err := p.lastErr
+	if err := p.failed.recent(now, failureBackoff); err != nil {
 		p.mu.Unlock()
 		return nil, err
 	}
-	// One fetch serves every caller waiting for the first document. It runs
-	// on its own, so a caller that goes away stops waiting without failing
-	// the fetch for the others; it keeps the values of the context of the
-	// caller that started it, such as the site's trace id.
+	// One fetch serves every caller waiting for the first document. It
+	// keeps the values of the context of the caller that started it, such
+	// as the site's trace id.
 	f := p.first
 	if f == nil {
-		f = &flight{done: make(chan struct{})}
-		p.first = f
 		fetchCtx, done := p.detached(ctx)
-		go func() {
+		f = startFetch(fetchCtx, func(ctx context.Context) (*metadata, error) {
 			defer done()
 			p.fetchMu.Lock()
-			f.meta, f.err = p.load(fetchCtx)
-			p.fetchMu.Unlock()
+			defer p.fetchMu.Unlock()
+			return p.load(ctx)
+		}, func(*metadata, error) {
 			p.mu.Lock()
 			p.first = nil
 			p.mu.Unlock()
-			close(f.done)
-		}()
+		})
+		p.first = f
 	}
 	p.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.meta, f.err
-	case <-ctx.Done():
+	m, err := f.wait(ctx)
+	if err != nil && ctx.Err() != nil {
 		return nil, upstreamErr(ctx, endpointDiscovery, ctx.Err())
 	}
-}
-
-// flight is a fetch of the first discovery document.
-type flight struct {
-	done chan struct{}
-	meta *metadata
-	err  error
+	return m, err
 }
 
 // detached returns a context with the values of ctx, for a fetch that a
@@ -184,7 +172,7 @@ func (p *provider) load(ctx context.Context) (*metadata, error) {
 	defer p.mu.Unlock()
 	now := p.s.Now()
 	if err != nil {
-		p.lastErr, p.failedAt = err, now
+		p.failed = failure{now, err}
 		return nil, err
 	}
 	if p.keys == nil || p.keysURL != m.JWKSURI {
@@ -198,7 +186,7 @@ func (p *provider) load(ctx context.Context) (*metadata, error) {
 		}
 		p.keys, p.keysURL, p.stopKeys = ks, m.JWKSURI, cancel
 	}
-	p.lastErr = nil
+	p.failed = failure{}
 	p.meta, p.expires = m, now.Add(ttl)
 	return m, nil
 }
@@ -289,12 +277,8 @@ func (p *provider) check(m *metadata) error {
 		if e.optional && e.value == "" {
 			continue
 		}
-		u, err := url.Parse(e.value)
-		if err != nil || u.Host == "" || u.User != nil || u.Fragment != "" {
-			return fmt.Errorf("%s %q is not an absolute URL", e.name, e.value)
-		}
-		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
-			return fmt.Errorf("%s %q is not https", e.name, e.value)
+		if err := checkURL(e.value); err != nil {
+			return fmt.Errorf("%s %q: %v", e.name, safeText(e.value), err)
 		}
 	}
 	algs := m.SigningAlgs
