@@ -1,13 +1,10 @@
 package vippslogin
 
 import (
-	"cmp"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -60,27 +57,6 @@ func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
 
 // MarshalText returns "[redacted]", so encoders do not print the secret.
 func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
-
-// SystemInfo fills the four Vipps-System-* headers that Vipps asks every
-// integration to send on every call to its APIs (developers/http-headers.md,
-// "HTTP headers": required for plugins and partners, strongly recommended
-// for everyone), here discovery, JWKS, token, userinfo and the rest. They
-// are always sent. Each value is at most 30 printable ASCII characters.
-type SystemInfo struct {
-	// Name is the name of the site or shop system, e.g. "acme-shop".
-	// Default: the last element of the program's main module path, from
-	// its build information ("shop" for github.com/acme/shop).
-	Name string
-	// Version is the site's version. Default: the main module's version
-	// from the build information, else its VCS revision (12 hex digits,
-	// "+dirty" when modified), else "devel".
-	Version string
-	// PluginName names the integration. Default: "vippslogin".
-	PluginName string
-	// PluginVersion is the integration's version. Default: this package's
-	// version when PluginName is the default.
-	PluginVersion string
-}
 
 // Config configures a [Client]. [New] checks every field and fills in the
 // defaults; it never touches the network.
@@ -267,10 +243,16 @@ type settings struct {
 	redirectURI  string
 	loginPath    string // site-absolute path of the login route
 	secure       bool
-	vipps        bool // the issuer is a Vipps MobilePay environment
-	vippsShaped  bool // the issuer has Vipps' path (an environment, or its mock)
+	vippsPath    bool // the issuer has Vipps' path: a Vipps environment, or its mock
 	headers      http.Header
 }
+
+// vippsIssuerPath is the path of the issuer of both Vipps environments.
+const vippsIssuerPath = "/access-management-1.0/access/"
+
+// strictScopes reports whether New and StartPhoneLogin refuse a scope
+// Vipps does not document: with a Vipps environment, not with Issuer.
+func (s *settings) strictScopes() bool { return s.Issuer == "" }
 
 func (cfg Config) validate() (*settings, error) {
 	s := &settings{Config: cfg}
@@ -345,10 +327,9 @@ func (cfg Config) validate() (*settings, error) {
 	if len(s.Scopes) == 0 {
 		s.Scopes = []string{"openid"}
 	}
-	s.vipps = cfg.Issuer == ""
-	s.vippsShaped = s.vipps || iss.Path == "/access-management-1.0/access/"
+	s.vippsPath = iss.Path == vippsIssuerPath
 	for _, sc := range s.Scopes {
-		if err := checkScope(sc, s.vipps, false); err != nil {
+		if err := checkScope(sc, s.strictScopes(), false); err != nil {
 			return nil, configErr("Scopes", "%v", err)
 		}
 	}
@@ -404,37 +385,8 @@ func (cfg Config) validate() (*settings, error) {
 		return nil, configErr("DefaultReturnTo", "%q must be a path on this site, like /account", s.DefaultReturnTo)
 	}
 
-	if s.System.PluginName == "" {
-		s.System.PluginName = "vippslogin"
-		if s.System.PluginVersion == "" {
-			s.System.PluginVersion = pluginVersion
-		}
-	}
-	if s.System.Name == "" || s.System.Version == "" {
-		name, version := buildSystem()
-		s.System.Name = cmp.Or(s.System.Name, name)
-		s.System.Version = cmp.Or(s.System.Version, version)
-	}
-	s.headers = http.Header{}
-	for _, h := range []struct{ name, value string }{
-		{"Vipps-System-Name", s.System.Name},
-		{"Vipps-System-Version", s.System.Version},
-		{"Vipps-System-Plugin-Name", s.System.PluginName},
-		{"Vipps-System-Plugin-Version", s.System.PluginVersion},
-	} {
-		if h.value == "" {
-			continue
-		}
-		if len(h.value) > 30 || !printableASCII(h.value) {
-			return nil, configErr("System", "%s %q must be 1 to 30 printable ASCII characters", h.name, h.value)
-		}
-		s.headers.Set(h.name, h.value)
-	}
-	if msn := s.MerchantSerialNumber; msn != "" {
-		if len(msn) > 12 || strings.Trim(msn, "0123456789") != "" {
-			return nil, configErr("MerchantSerialNumber", "%q must be digits only", msn)
-		}
-		s.headers.Set("Merchant-Serial-Number", msn)
+	if err := s.systemHeaders(); err != nil {
+		return nil, err
 	}
 
 	if s.Partner != nil {
@@ -453,113 +405,6 @@ func (cfg Config) validate() (*settings, error) {
 		s.ErrorHandler = WriteError
 	}
 
-	hc := http.Client{}
-	if cfg.HTTPClient != nil {
-		hc = *cfg.HTTPClient
-	}
-	if hc.Timeout == 0 {
-		hc.Timeout = s.HTTPTimeout // bounds the key set's background refresh too
-	}
-	hc.Transport = &headerTransport{base: hc.Transport, headers: s.headers}
-	hc.CheckRedirect = sameOrigin(hc.CheckRedirect)
-	s.HTTPClient = &hc
+	s.HTTPClient = newHTTPClient(cfg.HTTPClient, s.HTTPTimeout, s.headers)
 	return s, nil
-}
-
-// sameOrigin refuses a redirect of a call to the provider to another
-// origin, before next (the site's own rule, or Go's default of at most 10
-// redirects) has its say: net/http drops Authorization there, but not the
-// headers Vipps' access token API takes its keys in (client_id,
-// client_secret, Ocp-Apim-Subscription-Key), nor a form's client_secret.
-func sameOrigin(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
-	return func(req *http.Request, via []*http.Request) error {
-		if from := via[0].URL; req.URL.Scheme != from.Scheme || req.URL.Host != from.Host {
-			return fmt.Errorf("vippslogin: %s redirected to another origin, %s; not followed", from.Host, safeText(req.URL.Host))
-		}
-		if next != nil {
-			return next(req, via)
-		}
-		if len(via) >= 10 {
-			return errors.New("vippslogin: stopped after 10 redirects")
-		}
-		return nil
-	}
-}
-
-// buildSystem names the program and its version from its build
-// information, for the Vipps-System-Name and -Version headers, as printable
-// ASCII of at most 30 characters.
-func buildSystem() (name, version string) {
-	bi, _ := debug.ReadBuildInfo()
-	return systemOf(bi)
-}
-
-// systemOf is buildSystem for the build information bi, which may be nil.
-func systemOf(bi *debug.BuildInfo) (name, version string) {
-	name, version = "go-program", "devel"
-	if bi == nil {
-		return name, version
-	}
-	path := bi.Main.Path
-	if path == "" || path == "command-line-arguments" {
-		path = bi.Path
-	}
-	if i := strings.LastIndex(path, "/"); i >= 0 {
-		path = path[i+1:]
-	}
-	name = cmp.Or(headerValue(path), name)
-	if v := bi.Main.Version; v != "" && v != "(devel)" {
-		return name, cmp.Or(headerValue(v), version)
-	}
-	var rev, dirty string
-	for _, s := range bi.Settings {
-		switch {
-		case s.Key == "vcs.revision" && len(s.Value) >= 12:
-			rev = s.Value[:12]
-		case s.Key == "vcs.modified" && s.Value == "true":
-			dirty = "+dirty"
-		}
-	}
-	if rev != "" {
-		version = rev + dirty
-	}
-	return name, version
-}
-
-// headerValue keeps the printable ASCII of s, at most 30 characters of it.
-func headerValue(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e {
-			return -1
-		}
-		return r
-	}, s)
-	return strings.TrimSpace(s[:min(len(s), 30)])
-}
-
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
-// headerTransport adds fixed headers to every request it carries.
-type headerTransport struct {
-	base    http.RoundTripper
-	headers http.Header
-}
-
-func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	r2 := r.Clone(r.Context())
-	for k, v := range t.headers {
-		r2.Header[k] = v
-	}
-	base := t.base
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	return base.RoundTrip(r2)
 }

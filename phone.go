@@ -299,7 +299,7 @@ func (c *Client) phoneScopes(scopes []string) ([]string, error) {
 		if sc == "nnin" {
 			return nil, newErr(ErrInvalidRequest, "phone_login", "the legacy scope nnin is not supported; use nin")
 		}
-		if err := checkScope(sc, c.s.vipps, true); err != nil {
+		if err := checkScope(sc, c.s.strictScopes(), true); err != nil {
 			return nil, newErr(ErrInvalidRequest, "phone_login", "%v", err)
 		}
 		if !slices.Contains(out, sc) {

@@ -22,7 +22,7 @@ import (
 // stands.
 func (c *Client) phoneClaims(ctx context.Context, meta *metadata, tok *tokens, nonce, idHash string, idOptional bool) (*Claims, error) {
 	m := *meta
-	if c.s.vippsShaped {
+	if c.s.vippsPath {
 		m.algs = maps.Clone(meta.algs)
 		m.algs["ES256"] = true
 	}
