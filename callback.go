@@ -220,3 +220,28 @@ func (c *Client) complete(w http.ResponseWriter, r *http.Request, claims *Claims
 	c.s.logStep(ctx, slog.LevelInfo, recLoginFinished, slog.String("sub", claims.Subject))
 	http.Redirect(w, r, returnTo, http.StatusSeeOther)
 }
+
+// finish exchanges the code, verifies the ID token and fetches userinfo
+// (when the provider has a userinfo endpoint).
+func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *pendingLogin) (*Claims, error) {
+	// RFC 6749 section 4.1.3, with RFC 7636's code_verifier.
+	tok, err := c.redeem(ctx, meta, url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"redirect_uri":  {c.s.redirectURI},
+		"code_verifier": {rec.Verifier},
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.s.logStep(ctx, slog.LevelDebug, recCodeExchanged)
+	idClaims, err := c.verifyIDToken(ctx, meta, tok.IDToken, idTokenWant{nonce: rec.Nonce}, tok.AccessToken)
+	if err != nil {
+		return nil, err
+	}
+	if acr, _ := idClaims["acr"].(string); rec.ACR != "" && acr != rec.ACR {
+		return nil, idTokenErr("acr", "acr %q, want %q", safeText(acr), rec.ACR)
+	}
+	c.s.logStep(ctx, slog.LevelDebug, recIDTokenVerified)
+	return c.userClaims(ctx, meta, tok.AccessToken, idClaims)
+}

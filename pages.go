@@ -6,6 +6,7 @@ import (
 	"errors"
 	"html/template"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 	"unicode"
@@ -290,3 +291,40 @@ var errorPage = template.Must(template.Must(pageLayout.Clone()).Parse(`{{define 
 {{if .LoginURL}}<a class="button" href="{{.LoginURL}}">{{.TryAgain}}</a>{{end}}
 <a class="quiet" href="{{.Home}}">{{.BackToSite}}</a>
 {{- end}}`))
+
+// isHTMX reports whether r comes from htmx.
+func isHTMX(r *http.Request) bool { return r.Header.Get("HX-Request") == "true" }
+
+// isBackground reports whether r is an API, XHR, fetch or htmx request,
+// which must get a status code, not a page or a redirect to a login.
+func isBackground(r *http.Request) bool {
+	if isHTMX(r) || r.Header.Get("X-Requested-With") != "" {
+		return true
+	}
+	if m := r.Header.Get("Sec-Fetch-Mode"); m != "" && m != "navigate" {
+		return true
+	}
+	return prefersJSON(r.Header.Get("Accept"))
+}
+
+// prefersJSON reports whether an Accept header asks for JSON rather than
+// HTML.
+func prefersJSON(accept string) bool {
+	if accept == "" {
+		return false
+	}
+	json, html := false, false
+	for _, part := range strings.Split(accept, ",") {
+		mt, params, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil || params["q"] == "0" {
+			continue
+		}
+		switch {
+		case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+			json = true
+		case mt == "text/html" || mt == "application/xhtml+xml":
+			html = true
+		}
+	}
+	return json && !html
+}

@@ -7,37 +7,11 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/url"
 	"time"
 )
 
-// The provider's side of a login: the code exchange at the token endpoint,
-// the ID token's checks (verify.go) and userinfo.
-
-// finish exchanges the code, verifies the ID token and fetches userinfo
-// (when the provider has a userinfo endpoint).
-func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *pendingLogin) (*Claims, error) {
-	// RFC 6749 section 4.1.3, with RFC 7636's code_verifier.
-	tok, err := c.redeem(ctx, meta, url.Values{
-		"grant_type":    {"authorization_code"},
-		"code":          {code},
-		"redirect_uri":  {c.s.redirectURI},
-		"code_verifier": {rec.Verifier},
-	})
-	if err != nil {
-		return nil, err
-	}
-	c.s.logStep(ctx, slog.LevelDebug, recCodeExchanged)
-	idClaims, err := c.verifyIDToken(ctx, meta, tok.IDToken, idTokenWant{nonce: rec.Nonce}, tok.AccessToken)
-	if err != nil {
-		return nil, err
-	}
-	if acr, _ := idClaims["acr"].(string); rec.ACR != "" && acr != rec.ACR {
-		return nil, idTokenErr("acr", "acr %q, want %q", safeText(acr), rec.ACR)
-	}
-	c.s.logStep(ctx, slog.LevelDebug, recIDTokenVerified)
-	return c.userClaims(ctx, meta, tok.AccessToken, idClaims)
-}
+// Userinfo: fetched with the access token after the ID token is verified,
+// checked against it, and turned into a login's claims.
 
 // authEventClaims are the claims about the authentication event that a
 // login's claims keep, from the ID token alone; tokenClaims are those about

@@ -3,10 +3,18 @@ package vippslogin
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
 )
+
+// The login route: the options a login may ask for, starting one (the
+// login route and StartLogin), and where it returns to.
 
 // StepUpACR is the authentication context class Vipps names when the user
 // confirmed the login in the app, even though the browser was remembered
@@ -197,4 +205,117 @@ func (c *Client) RequireStepUp(next http.Handler) http.Handler {
 		}
 		c.loginRequiredWith(w, r, true)
 	})
+}
+
+func (c *Client) login(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// Link checkers and previews probe with HEAD: start nothing.
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	var opts LoginOptions
+	switch v := r.URL.Query()["step_up"]; {
+	case len(v) == 0:
+	case len(v) == 1 && (v[0] == "1" || v[0] == "true"):
+		opts.StepUp = true
+	default:
+		c.fail(w, r, c.loginErr("", newErr(ErrInvalidRequest, "login_options", "step_up must be 1")))
+		return
+	}
+	c.StartLogin(w, r, opts)
+}
+
+// startLogin starts a login that ends at returnTo, a checked path.
+func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo string, opts LoginOptions) {
+	if c.refuseWithoutSession(w, r, func(err error) error { return c.loginErr(returnTo, err) }) {
+		return
+	}
+	meta, err := c.provider.metadata(r.Context())
+	if err != nil {
+		c.fail(w, r, c.loginErr(returnTo, err))
+		return
+	}
+
+	now := c.s.Now()
+	if wait, err := c.limits.allow(c.s.ClientIP(r), now); err != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)))
+		c.fail(w, r, c.loginErr(returnTo, err))
+		return
+	}
+	verifier := oauth2.GenerateVerifier()
+	rec := &pendingLogin{Verifier: verifier, Nonce: randomString(), ReturnTo: returnTo, Created: now.Unix(), Flow: opts.Flow}
+	if opts.StepUp {
+		rec.ACR = StepUpACR
+	}
+	state, err := c.pending.start(r.Context(), w, r, rec)
+	if err != nil {
+		c.fail(w, r, c.loginErr(returnTo, err))
+		return
+	}
+	ctx := withLogin(r.Context(), loginID(state), flowName(opts.Flow))
+	if f := c.s.Metrics.LoginStarted; f != nil {
+		f(ctx)
+	}
+	path, _, _ := strings.Cut(returnTo, "?")
+	c.s.logStep(ctx, slog.LevelDebug, recLoginStarted, slog.String("return_to", path), slog.Bool("step_up", opts.StepUp))
+
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	params := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", rec.Nonce)}
+	for k, v := range opts.authParams() {
+		params = append(params, oauth2.SetAuthURLParam(k, v[0]))
+	}
+	http.Redirect(w, r, c.partnerAuthURL(c.oauth(meta).AuthCodeURL(state, params...)), http.StatusFound)
+}
+
+// oauth returns the x/oauth2 configuration for the provider's endpoints.
+func (c *Client) oauth(meta *metadata) *oauth2.Config {
+	id := c.s.ClientID
+	if c.partner != nil {
+		id = "" // partnerAuthURL puts msn in its place
+	}
+	return &oauth2.Config{
+		ClientID:    id,
+		Endpoint:    oauth2.Endpoint{AuthURL: meta.AuthorizationEndpoint, TokenURL: meta.TokenEndpoint},
+		RedirectURL: c.s.redirectURI,
+		Scopes:      c.s.Scopes,
+	}
+}
+
+// returnPath returns s when it is an acceptable return_to (cleanReturnTo)
+// outside AuthPath, and "" otherwise.
+func (c *Client) returnPath(s string) string {
+	if rt, err := cleanReturnTo(s); err == nil && !c.isAuthPath(rt) {
+		return rt
+	}
+	return ""
+}
+
+func (c *Client) isAuthPath(p string) bool {
+	prefix := c.s.basePath + c.s.AuthPath
+	return p == prefix || strings.HasPrefix(p, prefix+"/") || strings.HasPrefix(p, prefix+"?")
+}
+
+// cleanReturnTo accepts a same-site path with an optional query, and
+// refuses anything a browser could take to another site: a scheme or host
+// ("https://x", "//x"), a backslash ("/\x", which browsers read as "//x"),
+// control characters and over-long values. "" is returned as "".
+func cleanReturnTo(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if len(s) > 2048 || s[0] != '/' || strings.HasPrefix(s, "//") || strings.ContainsRune(s, '\\') {
+		return "", errReturnTo
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return "", errReturnTo
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return "", errReturnTo
+	}
+	return s, nil
 }
