@@ -124,8 +124,8 @@
 // user_exists; duration is a [time.Duration]. A failed request writes one
 // record "vippslogin: <kind>" with kind, status, error, method, path (never
 // the query), login_id and flow once the login is known, and
-// provider_error, provider_error_description and token_error_description
-// when the provider gave them. Its level is INFO when the visitor cancelled
+// provider_error, provider_error_code and provider_error_description when
+// the provider gave them. Its level is INFO when the visitor cancelled
 // or went away, WARN for what a visitor's request or browser caused, and
 // ERROR only for what an operator must fix: the provider down or failing,
 // the session store, the site's configuration. Of each kind and level at
@@ -162,4 +162,40 @@
 // for errors.Is; an [*Error] says which check failed within one (its
 // Reason), and a [*ProviderError] what the provider answered, for
 // errors.As.
+//
+// # Layout
+//
+// The files of the package, in the order a login meets them:
+//
+//	options.go       Config, its checks and defaults
+//	middleware.go    Client, New, the route table, RequireLogin and LoadClaims
+//	chi_adapter.go   MountChi: the route table on a chi router
+//	login.go         the login route, LoginOptions and StartLogin, return_to
+//	limits.go        how fast a source may start logins
+//	pending.go       the pending login: create, bind to the browser, consume, forget
+//	session.go       the logged-in session, its store, LoadAndSave
+//	callback.go      the callback: one decision over a pending login's state
+//	crossbrowser.go  a login that comes back in another browser, and its confirmation
+//	token.go         the token endpoint client, for every grant and user-exists
+//	verify.go        the ID token's checks
+//	userinfo.go      userinfo, and the claims a login keeps
+//	claims.go        Claims and the request context
+//	logout.go        the logout route and page
+//	provider.go      discovery and the key set, cached and refreshed
+//	shared.go        one fetch for many callers, and a remembered failure
+//	httpclient.go    calls to the provider: Vipps' headers, no cross-origin redirects, URL checks
+//	partner.go       partner keys, and the partner's token on each call
+//	accesstoken.go   the partner's access token from Vipps' access token API
+//	phone.go         login from phone number: start it, user-exists
+//	phone_wait.go    waiting for a login from phone number
+//	phone_redirect.go  finishing one in the phone's browser
+//	scopes.go        Vipps' scopes, and suggestions for a mistyped one
+//	errors.go        the errors, and what each tells the user
+//	pages.go         the error page, JSON for API clients, PageFor
+//	i18n.go          the texts in Norwegian and English, and picking one
+//	metrics.go       the log records of a login, and Metrics
+//
+// Beside it: package [github.com/vippslogin/vippslogin/vippstest] is a mock
+// provider for tests and development, and internal/jose the one seam to the
+// JOSE library.
 package vippslogin
