@@ -215,8 +215,6 @@ func describe(err error) problem {
 		return problem{http.StatusBadGateway, "step_up_required", msgStepUp, true, 1}
 	case errors.Is(err, ErrTokenExchange), errors.Is(err, ErrInvalidIDToken), errors.Is(err, ErrUserinfo), errors.Is(err, ErrSubjectMismatch):
 		return problem{http.StatusBadGateway, "login_failed", msgUpstream, true, 2}
-	case errors.Is(err, ErrAccountLookup):
-		return problem{http.StatusServiceUnavailable, "account_lookup_failed", msgAccountLookup, true, 2}
 	case errors.Is(err, ErrLoginRefused):
 		return problem{http.StatusForbidden, "login_refused", msgAccountRefused, false, 1}
 	case errors.Is(err, ErrNotLoggedIn):

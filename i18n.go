@@ -56,7 +56,6 @@ const (
 	msgRequestCancelled
 	msgStepUp
 	msgBadLoginLink
-	msgAccountLookup
 	msgDeclined
 	msgOtherBrowser
 	msgNameless
@@ -159,8 +158,6 @@ var msgs = checkTexts([numLangs]texts{
 				"This page needs a login confirmed in the Vipps or MobilePay app. Please try again and confirm in the app."},
 			msgBadLoginLink: {"That link can't be used",
 				"This login link asks for something this site does not offer."},
-			msgAccountLookup: {"We can't log you in right now",
-				"This site can't look up your account at the moment. Please try again in a minute."},
 			msgDeclined: {"You chose not to continue",
 				"Nothing was saved in this browser. You can log in again whenever you like."},
 		},
@@ -237,8 +234,6 @@ var msgs = checkTexts([numLangs]texts{
 				"Denne siden krever en innlogging som er bekreftet i Vipps- eller MobilePay-appen. Prøv igjen, og bekreft i appen."},
 			msgBadLoginLink: {"Lenken kan ikke brukes",
 				"Denne innloggingslenken ber om noe nettstedet ikke tilbyr."},
-			msgAccountLookup: {"Vi får ikke logget deg inn akkurat nå",
-				"Nettstedet får ikke slått opp kontoen din akkurat nå. Prøv igjen om et minutt."},
 			msgDeclined: {"Du valgte å ikke fortsette",
 				"Ingenting ble lagret i denne nettleseren. Du kan logge inn igjen når du vil."},
 		},
