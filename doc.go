@@ -86,8 +86,8 @@
 // in from their phone number (CIBA), for points of sale and call centres.
 // [NewConsentWebhook] handles Vipps' CONSENT_REVOKED webhook; the
 // event is unsigned, so it is a hint to act on carefully. The package's pages
-// speak Norwegian or English ([WithLanguage], [Language]), and [LoginButton]
-// renders the login button.
+// speak Norwegian or English ([WithLanguage], [Language]), and package
+// [github.com/vippslogin/vippslogin/button] renders the login button.
 //
 // # What the site still owns
 //
