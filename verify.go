@@ -13,6 +13,7 @@ import (
 	"hash"
 
 	"github.com/vippslogin/vippslogin/internal/jose"
+	"github.com/vippslogin/vippslogin/internal/untrusted"
 )
 
 // idTokenErr wraps reason together with ErrInvalidIDToken.
@@ -80,24 +81,24 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 	}
 	now := c.s.Now()
 	skew := c.s.ClockSkew
-	exp, ok := unixTime(claims["exp"])
+	exp, ok := untrusted.NumericDate(claims["exp"])
 	if !ok {
 		return nil, idTokenErr(ErrExpired, "exp missing")
 	}
 	if !now.Before(exp.Add(skew)) {
 		return nil, idTokenErr(ErrExpired, "")
 	}
-	iat, ok := unixTime(claims["iat"])
+	iat, ok := untrusted.NumericDate(claims["iat"])
 	if !ok || iat.After(now.Add(skew)) {
 		return nil, idTokenErr(ErrIssuedAt, "")
 	}
 	if v, present := claims["nbf"]; present {
-		nbf, ok := unixTime(v)
+		nbf, ok := untrusted.NumericDate(v)
 		if !ok || nbf.After(now.Add(skew)) {
 			return nil, idTokenErr(ErrNotYetValid, "")
 		}
 	}
-	if sub, _ := claims["sub"].(string); !validSubject(sub) {
+	if sub, _ := claims["sub"].(string); !untrusted.ValidSubject(sub) {
 		return nil, idTokenErr(ErrMissingSubject, "")
 	}
 	if err := checkNonce(claims, want); err != nil {
@@ -110,7 +111,7 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 		}
 	}
 	if v, present := claims["auth_time"]; present {
-		if _, ok := unixTime(v); !ok {
+		if _, ok := untrusted.NumericDate(v); !ok {
 			return nil, idTokenErr(ErrMalformedToken, "auth_time is not a number")
 		}
 	}
@@ -258,20 +259,6 @@ func (c *Client) checkAudience(claims map[string]any, phone bool) error {
 		return idTokenErr(ErrAudience, "azp missing for several audiences")
 	}
 	return nil
-}
-
-// validSubject reports whether sub is 1 to 255 visible ASCII characters:
-// Vipps' subjects are UUIDs, and a subject ends up in logs and databases.
-func validSubject(sub string) bool {
-	if sub == "" || len(sub) > 255 {
-		return false
-	}
-	for i := 0; i < len(sub); i++ {
-		if sub[i] <= ' ' || sub[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // msnMatches reports whether the msn claim v, a string or a number, is msn.
