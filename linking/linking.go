@@ -194,8 +194,8 @@ type Result struct {
 // "try again in a minute" (kind session_unavailable).
 var ErrLookup error = lookupError{}
 
-// lookupError is ErrLookup's type: its message names the lookup, and it
-// unwraps to vippslogin.ErrSessionStore.
+// lookupError is ErrLookup's type. It unwraps to vippslogin.ErrSessionStore
+// without taking that error's message, which speaks of the session store.
 type lookupError struct{}
 
 func (lookupError) Error() string { return "vippslogin: account lookup failed" }

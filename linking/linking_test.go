@@ -28,8 +28,8 @@ const (
 	subAse  = "e05d6a17-93bc-4b28-8f4e-1d2c3b4a5f69" // Åse Øvrebø, 4741234567, ase.ovrebo@example.net (not verified)
 )
 
-// accountTable is an in-memory user table, the AccountFinder a site writes
-// over its database. Its phone lookup is as broad as AccountFinder allows:
+// accountTable is an in-memory user table, the Finder a site writes
+// over its database. Its phone lookup is as broad as Finder allows:
 // every number that ends with the last eight digits of the one asked for.
 type accountTable struct {
 	mu       sync.Mutex
@@ -708,7 +708,7 @@ func TestFindNames(t *testing.T) {
 	}
 }
 
-// LinkAccount checks what a broad finder returns.
+// Find checks what a broad finder returns.
 func TestFindChecksFinder(t *testing.T) {
 	c := &vippslogin.Claims{Subject: "s", GivenName: "Kari", FamilyName: "Nordmann", Email: "Kari.Nordmann@Example.com", EmailVerified: true}
 	table := newAccountTable(
@@ -764,11 +764,14 @@ func TestFindErrors(t *testing.T) {
 	for _, lookup := range []string{"subject", "phone", "email"} {
 		f := &failingFinder{fail: lookup, err: errDown}
 		link, err := linking.Find(ctx, f, kari())
-		if !errors.Is(err, linking.ErrLookup) || !errors.Is(err, errDown) {
-			t.Errorf("%s lookup fails: err = %v, want ErrAccountLookup wrapping the cause", lookup, err)
+		if !errors.Is(err, linking.ErrLookup) || !errors.Is(err, vippslogin.ErrSessionStore) || !errors.Is(err, errDown) {
+			t.Errorf("%s lookup fails: err = %v, want ErrLookup and ErrSessionStore wrapping the cause", lookup, err)
+		}
+		if msg := err.Error(); msg != "vippslogin: account lookup failed: by "+lookup+": down" {
+			t.Errorf("%s lookup fails: message %q", lookup, msg)
 		}
 		if link != (linking.Result{}) {
-			t.Errorf("%s lookup fails: link = %+v, want the zero Link", lookup, link)
+			t.Errorf("%s lookup fails: result = %+v, want the zero Result", lookup, link)
 		}
 	}
 	if _, err := linking.Find(ctx, newAccountTable(), nil); err == nil {
@@ -786,7 +789,7 @@ func TestFindErrors(t *testing.T) {
 		{Name: "Kari Nordmann", Email: "kari.nordmann@example.com"},
 	} {
 		if _, err := linking.Find(ctx, newAccountTable(a), kari()); !errors.Is(err, linking.ErrLookup) {
-			t.Errorf("account %+v without an ID: err = %v, want ErrAccountLookup", a, err)
+			t.Errorf("account %+v without an ID: err = %v, want ErrLookup", a, err)
 		}
 	}
 }
