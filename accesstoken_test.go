@@ -106,7 +106,7 @@ func TestPartnerTokenRefusedAgain(t *testing.T) {
 	b.wantRefused(resp, &vippslogin.ProviderError{})
 	var te *vippslogin.ProviderError
 	if !errors.As(err, &te) || te.StatusCode != http.StatusUnauthorized {
-		t.Errorf("error %v, want a *TokenError with 401", err)
+		t.Errorf("error %v, want a *ProviderError with 401", err)
 	}
 	if errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "access_token"}) {
 		t.Error("the access token was had: ErrPartnerToken is wrong here")

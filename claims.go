@@ -5,10 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"math"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/vippslogin/vippslogin/internal/untrusted"
 )
 
 // Claims are the verified facts about a logged-in user: the ID token's
@@ -185,7 +186,7 @@ func claimsFromMap(m map[string]any) Claims {
 			}
 		}
 	}
-	if t, ok := unixTime(m["auth_time"]); ok {
+	if t, ok := untrusted.NumericDate(m["auth_time"]); ok {
 		c.AuthTime = t
 	}
 	if d, ok := m["delegatedConsents"].(map[string]any); ok {
@@ -322,26 +323,6 @@ func scalar(v any) string {
 		return v.String()
 	}
 	return ""
-}
-
-// unixTime reads a NumericDate: seconds since the epoch, maybe fractional.
-func unixTime(v any) (time.Time, bool) {
-	n, ok := v.(json.Number)
-	if !ok {
-		return time.Time{}, false
-	}
-	if i, err := n.Int64(); err == nil {
-		if i < 0 || i > 1<<40 {
-			return time.Time{}, false
-		}
-		return time.Unix(i, 0), true
-	}
-	f, err := n.Float64()
-	if err != nil || math.IsNaN(f) || f < 0 || f > 1<<40 {
-		return time.Time{}, false
-	}
-	sec, frac := math.Modf(f)
-	return time.Unix(int64(sec), int64(frac*1e9)), true
 }
 
 // claimsCache remembers decoded claims by their encoded bytes, so that a

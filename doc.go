@@ -81,19 +81,27 @@
 // back in another browser finishes there, after asking it "Continue as
 // <name>?"; the browser that started it never gets a session from it.
 // Config.Partner logs in with a partner's keys ([PartnerKeys]).
-// [LinkAccount] links Vipps users to the site's accounts the way Vipps
-// advises. [Client.StartPhoneLogin] and [Client.WaitPhoneLogin] log a user
-// in from their phone number (CIBA), for points of sale and call centres.
-// [NewConsentWebhook] handles Vipps' CONSENT_REVOKED webhook; the
-// event is unsigned, so it is a hint to act on carefully. The package's pages
-// speak Norwegian or English ([WithLanguage], [Language]), and [LoginButton]
-// renders the login button.
+// [Client.StartPhoneLogin] and [Client.WaitPhoneLogin] log a user in from
+// their phone number (CIBA), for points of sale and call centres. The
+// package's pages speak Norwegian or English ([WithLanguage], [Language]).
+//
+// Three packages beside this one need no [Client]:
+//
+//   - [github.com/vippslogin/vippslogin/linking] finds the site's account
+//     for a Vipps user the way Vipps advises; call it from
+//     Config.AfterLogin.
+//   - [github.com/vippslogin/vippslogin/button] renders the login button;
+//     give it the tag [Language] returns, and it speaks the language of the
+//     package's pages.
+//   - [github.com/vippslogin/vippslogin/webhook] handles Vipps'
+//     CONSENT_REVOKED webhook; the event is unsigned, so it is a hint to act
+//     on carefully.
 //
 // # What the site still owns
 //
 // The session cookie's settings and lifetime (scs's Lifetime, IdleTimeout,
 // Cookie.Secure: set it when the site is on https), linking a Vipps user to
-// its own accounts (Config.AfterLogin with [LinkAccount]), CSRF protection of
+// its own accounts (Config.AfterLogin with linking.Find), CSRF protection of
 // its own forms, and TLS. RequireLogin and the handlers must run inside
 // [Client.LoadAndSave] (or the session manager's LoadAndSave).
 //

@@ -56,7 +56,6 @@ const (
 	msgRequestCancelled
 	msgStepUp
 	msgBadLoginLink
-	msgAccountLookup
 	msgDeclined
 	msgOtherBrowser
 	msgNameless
@@ -87,9 +86,6 @@ type texts struct {
 	// problems are the error page's texts, by what went wrong.
 	problems [numMsgs]pageText
 
-	// loginWith is the login button's text before the brand name.
-	loginWith string
-
 	// confirm is the page that asks a browser a login came back to
 	// whether to continue (FlowAutomaticReturn).
 	confirm confirmText
@@ -103,7 +99,6 @@ var msgs = checkTexts([numLangs]texts{
 		tag:        "en",
 		tryAgain:   "Try again",
 		backToSite: "Back to the site",
-		loginWith:  "Log in with",
 		problems: [numMsgs]pageText{
 			msgInternal: {"Something went wrong",
 				"Something went wrong on our side. Please try again."},
@@ -159,8 +154,6 @@ var msgs = checkTexts([numLangs]texts{
 				"This page needs a login confirmed in the Vipps or MobilePay app. Please try again and confirm in the app."},
 			msgBadLoginLink: {"That link can't be used",
 				"This login link asks for something this site does not offer."},
-			msgAccountLookup: {"We can't log you in right now",
-				"This site can't look up your account at the moment. Please try again in a minute."},
 			msgDeclined: {"You chose not to continue",
 				"Nothing was saved in this browser. You can log in again whenever you like."},
 		},
@@ -181,7 +174,6 @@ var msgs = checkTexts([numLangs]texts{
 		tag:        "nb",
 		tryAgain:   "Prøv igjen",
 		backToSite: "Tilbake til nettstedet",
-		loginWith:  "Logg inn med",
 		problems: [numMsgs]pageText{
 			msgInternal: {"Noe gikk galt",
 				"Noe gikk galt hos oss. Prøv igjen."},
@@ -237,8 +229,6 @@ var msgs = checkTexts([numLangs]texts{
 				"Denne siden krever en innlogging som er bekreftet i Vipps- eller MobilePay-appen. Prøv igjen, og bekreft i appen."},
 			msgBadLoginLink: {"Lenken kan ikke brukes",
 				"Denne innloggingslenken ber om noe nettstedet ikke tilbyr."},
-			msgAccountLookup: {"Vi får ikke logget deg inn akkurat nå",
-				"Nettstedet får ikke slått opp kontoen din akkurat nå. Prøv igjen om et minutt."},
 			msgDeclined: {"Du valgte å ikke fortsette",
 				"Ingenting ble lagret i denne nettleseren. Du kan logge inn igjen når du vil."},
 		},
@@ -262,7 +252,7 @@ var msgs = checkTexts([numLangs]texts{
 func checkTexts(all [numLangs]texts) [numLangs]texts {
 	for l, t := range all {
 		c, lo := t.confirm, t.logout
-		ok := t.tag != "" && t.tryAgain != "" && t.backToSite != "" && t.loginWith != "" &&
+		ok := t.tag != "" && t.tryAgain != "" && t.backToSite != "" &&
 			c.title != "" && c.message != "" && c.cont != "" && c.cancel != "" &&
 			lo.title != "" && lo.message != "" && lo.logOut != "" && lo.stay != ""
 		for _, p := range t.problems {
@@ -306,8 +296,9 @@ func WithLanguage(ctx context.Context, tag string) context.Context {
 // answer is English. Malformed entries are ignored, and so is anything
 // after the first 32 entries.
 //
-// Pass it to [LoginButton] so that the button speaks the language of the
-// error pages.
+// Pass it to the login button of package
+// [github.com/vippslogin/vippslogin/button] so that the button speaks the
+// language of the error pages.
 func Language(r *http.Request) string { return pickLanguage(r).tag() }
 
 // pickLanguage is the language of the package's pages for r.

@@ -193,15 +193,18 @@ type Config struct {
 
 	// AfterLogin, when set, runs after the login is verified and the session
 	// renewed, before the claims are saved. It can link the Vipps user to the
-	// site's own user registry (r gives it the renewed session; see
-	// [LinkAccount]), send the user elsewhere than the login's return_to
+	// site's own user registry (r gives it the renewed session; see package
+	// vippslogin/linking), send the user elsewhere than the login's return_to
 	// with [SetReturnTo], or refuse the login by returning an error, which
 	// reaches ErrorHandler wrapped (the default page answers 403, or 503
 	// with "try again" for an error that wraps ErrSessionStore, such as a
 	// failed lookup in the site's own store); the session is then
 	// destroyed, so a refused login leaves nobody logged in. It must not
 	// write a response to w. It also runs for logins that come back in
-	// another browser, once that browser confirms. Default: none.
+	// another browser, once that browser confirms. The default error page
+	// answers an error from AfterLogin with 403, refusing the login, but one
+	// that wraps [ErrSessionStore] (as linking.ErrLookup does, when the site's
+	// user table cannot be reached) with 503 "try again". Default: none.
 	AfterLogin func(w http.ResponseWriter, r *http.Request, c *Claims) error
 
 	// ErrorHandler answers every failed request, after the error has been

@@ -9,8 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/vippslogin/vippslogin/internal/untrusted"
 )
 
 // Page is what the package's error page says about an error, in the
@@ -186,7 +186,7 @@ func logError(logger *slog.Logger, r *http.Request, err error, p problem, suppre
 	}
 	var pe *ProviderError
 	if errors.As(err, &pe) {
-		attrs = append(attrs, slog.String("provider_error", truncate(pe.Code, 64)))
+		attrs = append(attrs, slog.String("provider_error", untrusted.Truncate(pe.Code, 64)))
 		if pe.ErrorCode != "" {
 			attrs = append(attrs, slog.String("provider_error_code", pe.ErrorCode))
 		}
@@ -197,29 +197,9 @@ func logError(logger *slog.Logger, r *http.Request, err error, p problem, suppre
 	logger.LogAttrs(r.Context(), level, "vippslogin: "+p.code, attrs...)
 }
 
-// safeText makes text from the network fit for a log record or an error:
-// at most 200 bytes, valid UTF-8, and no control or formatting characters
-// (line breaks, escapes, bidirectional overrides), each of which becomes
-// '?'.
-func safeText(s string) string {
-	return truncate(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError {
-			return '?'
-		}
-		return r
-	}, s), 200)
-}
-
-// truncate cuts s to at most n bytes, on a rune boundary, and marks the cut.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
+// safeText makes text from the network fit for a log record or an error;
+// see [untrusted.LogText].
+func safeText(s string) string { return untrusted.LogText(s) }
 
 // The package's HTML pages share pageLayout: a page clones it and defines
 // "content" (see errorPage). Their data has the fields of pageView: the

@@ -129,7 +129,7 @@ func TestPageFor(t *testing.T) {
 				TryAgain: "Try again", Home: "/start", BackToSite: "Back to the site"},
 		},
 		{
-			name: "no LoginError", acceptLanguage: englishBrowser,
+			name: "no ways forward", acceptLanguage: englishBrowser,
 			err: vippslogin.ErrLoginExpired,
 			want: vippslogin.Page{Status: 400, Kind: "login_expired", Lang: "en",
 				Title:    "Your login took too long",

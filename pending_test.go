@@ -242,7 +242,7 @@ func TestExpiredLoginPage(t *testing.T) {
 						t.Errorf("status %d, want 400", resp.StatusCode)
 					}
 					if err := h.lastErr(); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "other_browser"}) {
-						t.Errorf("error %v, want ErrBrowserMismatch", err)
+						t.Errorf("error %v, want ErrBadCallback other_browser", err)
 					}
 					wantTitle(t, body, l.otherBrowser)
 				})

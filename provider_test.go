@@ -405,7 +405,7 @@ type faultCase struct {
 	kind        string  // the error code in JSON and in the log record
 	level       string  // of the log record; ERROR when empty
 	want        []error // each must match the handler's error (errors.Is)
-	tokenStatus int     // the *TokenError's StatusCode; 0 for none
+	tokenStatus int     // the *ProviderError's StatusCode; 0 for none
 }
 
 // slowCase makes e answer long after a 300ms HTTPTimeout.
@@ -493,9 +493,9 @@ func runFaultCase(t *testing.T, tc faultCase) {
 	}
 	var te *vippslogin.ProviderError
 	if got := errors.As(err, &te); got != (tc.tokenStatus != 0) {
-		t.Errorf("errors.As(%v, *TokenError) = %v, want %v", err, got, tc.tokenStatus != 0)
+		t.Errorf("errors.As(%v, *ProviderError) = %v, want %v", err, got, tc.tokenStatus != 0)
 	} else if got && te.StatusCode != tc.tokenStatus {
-		t.Errorf("TokenError.StatusCode = %d, want %d", te.StatusCode, tc.tokenStatus)
+		t.Errorf("ProviderError.StatusCode = %d, want %d", te.StatusCode, tc.tokenStatus)
 	}
 	wantHumanErrorPage(t, h, resp, body, tc.kind, returnTo)
 	level := tc.level

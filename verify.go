@@ -14,6 +14,7 @@ import (
 	"maps"
 
 	"github.com/vippslogin/vippslogin/internal/jose"
+	"github.com/vippslogin/vippslogin/internal/untrusted"
 )
 
 // idTokenErr is an ErrInvalidIDToken with its reason.
@@ -78,24 +79,24 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 	}
 	now := c.s.Now()
 	skew := c.s.ClockSkew
-	exp, ok := unixTime(claims["exp"])
+	exp, ok := untrusted.NumericDate(claims["exp"])
 	if !ok {
 		return nil, idTokenErr("expired", "exp missing")
 	}
 	if !now.Before(exp.Add(skew)) {
 		return nil, idTokenErr("expired", "")
 	}
-	iat, ok := unixTime(claims["iat"])
+	iat, ok := untrusted.NumericDate(claims["iat"])
 	if !ok || iat.After(now.Add(skew)) {
 		return nil, idTokenErr("issued_at", "")
 	}
 	if v, present := claims["nbf"]; present {
-		nbf, ok := unixTime(v)
+		nbf, ok := untrusted.NumericDate(v)
 		if !ok || nbf.After(now.Add(skew)) {
 			return nil, idTokenErr("not_yet_valid", "")
 		}
 	}
-	if sub, _ := claims["sub"].(string); !validSubject(sub) {
+	if sub, _ := claims["sub"].(string); !untrusted.ValidSubject(sub) {
 		return nil, idTokenErr("subject", "")
 	}
 	if err := checkNonce(claims, want); err != nil {
@@ -108,7 +109,7 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 		}
 	}
 	if v, present := claims["auth_time"]; present {
-		if _, ok := unixTime(v); !ok {
+		if _, ok := untrusted.NumericDate(v); !ok {
 			return nil, idTokenErr("malformed", "auth_time is not a number")
 		}
 	}
@@ -256,20 +257,6 @@ func (c *Client) checkAudience(claims map[string]any, phone bool) error {
 		return idTokenErr("audience", "azp missing for several audiences")
 	}
 	return nil
-}
-
-// validSubject reports whether sub is 1 to 255 visible ASCII characters:
-// Vipps' subjects are UUIDs, and a subject ends up in logs and databases.
-func validSubject(sub string) bool {
-	if sub == "" || len(sub) > 255 {
-		return false
-	}
-	for i := 0; i < len(sub); i++ {
-		if sub[i] <= ' ' || sub[i] > '~' {
-			return false
-		}
-	}
-	return true
 }
 
 // msnMatches reports whether the msn claim v, a string or a number, is msn.

@@ -134,13 +134,13 @@ func (b *chromiumTab) loginFromHome(want vippstest.User) {
 	b.screenshot("consent", b.consentText(want))
 }
 
-// link finds a link by its visible text, button a button, and
+// link finds a link by its visible text, buttonNamed a button, and
 // logoutButton the button of a form that logs out.
 func link(text string) chromedp.Search {
 	return chromedp.Search(`//a[normalize-space(.)="` + text + `"]`)
 }
 
-func button(text string) chromedp.Search {
+func buttonNamed(text string) chromedp.Search {
 	return chromedp.Search(`//button[normalize-space(.)="` + text + `"]`)
 }
 

@@ -43,7 +43,7 @@ func TestBrowserNorwegian(t *testing.T) {
 	b.screenshot("consent", b.consentText(want))
 
 	// The profile page.
-	resp = b.click(button("Godkjenn"))
+	resp = b.click(buttonNamed("Godkjenn"))
 	b.waitVisible(logOut)
 	if path := b.path(); resp.Status != 200 || path != "/profile" {
 		t.Fatalf("after approving: got %d at %s, want 200 at /profile", resp.Status, b.location())
@@ -86,7 +86,7 @@ func TestBrowserNorwegian(t *testing.T) {
 	// A cancelled login: vippslogin's texts in the site's layout.
 	b.click(logIn)
 	b.checkConsentPage(want)
-	resp = b.click(button("Avbryt"))
+	resp = b.click(buttonNamed("Avbryt"))
 	b.waitVisible(link("Prøv igjen"))
 	if resp.Status != 400 {
 		t.Errorf("after cancelling: status %d, want 400", resp.Status)

@@ -40,7 +40,7 @@ func TestBrowserPhone(t *testing.T) {
 			b.checkFits(360)
 			b.screenshot("consent-360", b.consentText(want))
 
-			b.click(button(tc.approve))
+			b.click(buttonNamed(tc.approve))
 			b.waitVisible(logOutButton)
 			b.checkFits(360)
 			b.screenshot("profile-360", want.Name, tc.profile, want.Email, "+47 912 34 567")
@@ -59,7 +59,7 @@ func TestBrowserPhone(t *testing.T) {
 
 			b.click(link(tc.login))
 			b.checkConsentPage(want)
-			b.click(button(tc.cancel))
+			b.click(buttonNamed(tc.cancel))
 			b.waitVisible(link(tc.tryAgain))
 			b.checkFits(360)
 			b.screenshot("cancelled-360", tc.cancelled)

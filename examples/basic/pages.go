@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/button"
 )
 
 // loginLink starts a login that ends on the profile page.
@@ -43,8 +44,8 @@ func (p *pages) home(w http.ResponseWriter, r *http.Request) {
 		v.LoggedIn = true
 		v.Name = c.Name
 	} else {
-		button, err := vippslogin.LoginButton(loginLink, vippslogin.ButtonOptions{
-			Brand:    vippslogin.Vipps,
+		loginButton, err := button.HTML(loginLink, button.Options{
+			Brand:    button.Vipps,
 			Rounded:  true,
 			Language: v.T.Lang, // as vippslogin.Language(r)
 		})
@@ -53,7 +54,7 @@ func (p *pages) home(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Something went wrong.", http.StatusInternalServerError)
 			return
 		}
-		v.LoginButton = button
+		v.LoginButton = loginButton
 	}
 	p.render(w, r, http.StatusOK, homePage, v)
 }
@@ -255,7 +256,7 @@ dt{margin-top:.75rem}
 dt:first-child{margin-top:0}
 code{font-size:.8em}
 }
-` + string(vippslogin.ButtonCSS) + `
+` + string(button.CSS) + `
 </style>
 </head>
 <body>

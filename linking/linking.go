@@ -1,4 +1,8 @@
-package vippslogin
+// Package linking finds a site's own account for a Vipps MobilePay login,
+// following Vipps' advice on linking: by the sub stored on the account, or
+// else by the verified phone number or email address, with a check of the
+// name. Call [Find] from vippslogin's Config.AfterLogin.
+package linking
 
 import (
 	"context"
@@ -7,9 +11,11 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"github.com/vippslogin/vippslogin"
 )
 
-// Account is what [LinkAccount] needs to know of one of the site's own
+// Account is what [Find] needs to know of one of the site's own
 // accounts.
 type Account struct {
 	// ID identifies the account in the site's user table. It must not be
@@ -29,7 +35,7 @@ type Account struct {
 	Email string
 }
 
-// AccountFinder looks up the site's accounts for [LinkAccount]. The ctx is
+// Finder looks up the site's accounts for [Find]. The ctx is
 // the request's. Lookups that fail return an error; finding nothing is not
 // an error.
 //
@@ -38,33 +44,33 @@ type Account struct {
 // link sent to it). Otherwise someone could sign up beforehand with another
 // person's address and name, and have the account linked to that person's
 // Vipps login while still holding its password.
-type AccountFinder interface {
+type Finder interface {
 	// AccountBySubject returns the account the Vipps sub was stored on, and
 	// whether there is one.
 	AccountBySubject(ctx context.Context, sub string) (Account, bool, error)
 
 	// AccountsByPhone returns the accounts whose phone number may be msisdn,
 	// a number as Vipps sends it: country code and number, digits only
-	// (4791234567). LinkAccount compares each account's Phone with msisdn
+	// (4791234567). Find compares each account's Phone with msisdn
 	// itself and ignores those that differ, so the lookup may be broad: for
 	// instance every account whose number, digits only, ends with the last
 	// eight digits of msisdn.
 	AccountsByPhone(ctx context.Context, msisdn string) ([]Account, error)
 
 	// AccountsByEmail returns the accounts whose email address is email,
-	// compared without regard to case. As with phone numbers, LinkAccount
+	// compared without regard to case. As with phone numbers, Find
 	// checks each account's Email itself.
 	AccountsByEmail(ctx context.Context, email string) ([]Account, error)
 }
 
-// LinkStatus says what the site does with a Vipps login; see [LinkAccount].
-type LinkStatus int
+// Status says what the site does with a Vipps login; see [Find].
+type Status int
 
 const (
 	// NeedsUser means no account could be chosen safely: the site must ask
 	// the user, who logs in the old way to link the account, or creates
-	// one. It is the zero value, so a Link never says more than was found.
-	NeedsUser LinkStatus = iota
+	// one. It is the zero value, so a Result never says more than was found.
+	NeedsUser Status = iota
 	// Linked means the account was found by the sub stored on it: log in as
 	// the account.
 	Linked
@@ -75,7 +81,7 @@ const (
 )
 
 // String returns "needs user", "linked" or "matched".
-func (s LinkStatus) String() string {
+func (s Status) String() string {
 	switch s {
 	case NeedsUser:
 		return "needs user"
@@ -84,16 +90,16 @@ func (s LinkStatus) String() string {
 	case Matched:
 		return "matched"
 	}
-	return fmt.Sprintf("LinkStatus(%d)", int(s))
+	return fmt.Sprintf("Status(%d)", int(s))
 }
 
-// LinkMethod names the claims that found accounts: one of them, or ByPhone
+// Method names the claims that found accounts: one of them, or ByPhone
 // and ByEmail together.
-type LinkMethod int
+type Method int
 
 const (
 	// BySubject: the sub stored on the account.
-	BySubject LinkMethod = 1 << iota
+	BySubject Method = 1 << iota
 	// ByPhone: the verified phone number.
 	ByPhone
 	// ByEmail: the verified email address.
@@ -101,10 +107,10 @@ const (
 )
 
 // String returns "subject", "phone", "email", "phone+email" or "none".
-func (m LinkMethod) String() string {
+func (m Method) String() string {
 	var parts []string
 	for _, b := range []struct {
-		m    LinkMethod
+		m    Method
 		name string
 	}{{BySubject, "subject"}, {ByPhone, "phone"}, {ByEmail, "email"}} {
 		if m&b.m != 0 {
@@ -113,7 +119,7 @@ func (m LinkMethod) String() string {
 		}
 	}
 	if m != 0 {
-		parts = append(parts, fmt.Sprintf("LinkMethod(%d)", int(m)))
+		parts = append(parts, fmt.Sprintf("Method(%d)", int(m)))
 	}
 	if len(parts) == 0 {
 		return "none"
@@ -121,14 +127,14 @@ func (m LinkMethod) String() string {
 	return strings.Join(parts, "+")
 }
 
-// LinkReason says why a Link's status is NeedsUser.
-type LinkReason int
+// Reason says why a Result's status is NeedsUser.
+type Reason int
 
 const (
 	// NoMatch: no account has the sub, the verified phone number or the
 	// verified email address. Offer to create an account, or to log in the
 	// old way for an account kept under other contact details.
-	NoMatch LinkReason = iota + 1
+	NoMatch Reason = iota + 1
 	// SeveralMatches: more than one account has the phone number or email
 	// address, or the phone number leads to one account and the email
 	// address to another. Ask the user to log in the old way to the account
@@ -147,7 +153,7 @@ const (
 
 // String returns "no match", "several matches", "name mismatch" or
 // "already linked".
-func (r LinkReason) String() string {
+func (r Reason) String() string {
 	switch r {
 	case NoMatch:
 		return "no match"
@@ -160,13 +166,13 @@ func (r LinkReason) String() string {
 	case 0:
 		return "none"
 	}
-	return fmt.Sprintf("LinkReason(%d)", int(r))
+	return fmt.Sprintf("Reason(%d)", int(r))
 }
 
-// Link is the result of [LinkAccount].
-type Link struct {
+// Result is what [Find] found.
+type Result struct {
 	// Status says what the site does next.
-	Status LinkStatus
+	Status Status
 	// Account is the account the Vipps user is when Status is Linked or
 	// Matched, and the zero Account otherwise: an account that was found
 	// but not chosen is not handed out, so a page cannot show it to whoever
@@ -175,18 +181,27 @@ type Link struct {
 	// By names the claims that found accounts: BySubject when Linked, and
 	// otherwise the contact claims that found at least one account (none
 	// for NoMatch).
-	By LinkMethod
+	By Method
 	// Reason says why Status is NeedsUser; it is 0 otherwise.
-	Reason LinkReason
+	Reason Reason
 }
 
-// ErrAccountLookup wraps the error of a failed [AccountFinder] lookup, and
-// the errors of a finder that breaks its contract, in what [LinkAccount]
-// returns. It is a failure of the site, not of the user: answer it with
-// "try again later", not with a refusal.
-var ErrAccountLookup = errors.New("vippslogin: account lookup failed")
+// ErrLookup wraps the error of a failed [Finder] lookup, and the errors of
+// a finder that breaks its contract, in what [Find] returns. It is a
+// failure of the site, not of the user: answer it with "try again later",
+// not with a refusal. It wraps [vippslogin.ErrSessionStore], so that
+// returned from Config.AfterLogin it gets the default error page's 503
+// "try again in a minute" (kind session_unavailable).
+var ErrLookup error = lookupError{}
 
-// LinkAccount finds the site's account for a verified Vipps login, following
+// lookupError is ErrLookup's type. It unwraps to vippslogin.ErrSessionStore
+// without taking that error's message, which speaks of the session store.
+type lookupError struct{}
+
+func (lookupError) Error() string { return "vippslogin: account lookup failed" }
+func (lookupError) Unwrap() error { return vippslogin.ErrSessionStore }
+
+// Find finds the site's account for a verified Vipps login, following
 // Vipps' advice on linking (see "Recommendations on linking to user
 // accounts" in the Vipps MobilePay Login documentation):
 //
@@ -196,7 +211,7 @@ var ErrAccountLookup = errors.New("vippslogin: account lookup failed")
 //  2. Otherwise the accounts with the verified phone number and the
 //     verified email address are looked up (ask for the phoneNumber, email
 //     and name scopes). The email address is used only when
-//     [Claims].EmailVerified is true. The phone number is used unless the
+//     [vippslogin.Claims].EmailVerified is true. The phone number is used unless the
 //     provider says it is not verified (phone_number_verified false): a
 //     Vipps profile belongs to one phone number, which Vipps verified (a new
 //     number is a new profile with a new sub), and older userinfo responses
@@ -207,7 +222,7 @@ var ErrAccountLookup = errors.New("vippslogin: account lookup failed")
 //     its name must fit the Vipps user's (NameMismatch), so that a phone
 //     number or email address that passed to someone else does not hand
 //     over the account. Then the result is Matched, ByPhone and/or ByEmail.
-//  5. Anything else is NeedsUser with a [LinkReason]; nothing found is
+//  5. Anything else is NeedsUser with a [Reason]; nothing found is
 //     NoMatch.
 //
 // Phone numbers are compared as numbers: spaces, dashes, dots, brackets, a
@@ -230,27 +245,27 @@ var ErrAccountLookup = errors.New("vippslogin: account lookup failed")
 // not proof of identity; a person with the same name, or the account's
 // owner, can still be told apart only by asking.
 //
-// LinkAccount changes nothing. On Matched the site stores c.Subject on the
+// Find changes nothing. On Matched the site stores c.Subject on the
 // account; on NeedsUser it asks the user. An error (which wraps
-// [ErrAccountLookup]) means a lookup failed or the finder returned an
+// [ErrLookup]) means a lookup failed or the finder returned an
 // account without an ID; c without a Subject is an error too.
 //
-// Call it from Config.AfterLogin, which runs in the renewed session before
-// the claims are saved, and keep the outcome in the session:
+// Call it from vippslogin's Config.AfterLogin, which runs in the renewed
+// session before the claims are saved, and keep the outcome in the session:
 //
 //	AfterLogin: func(w http.ResponseWriter, r *http.Request, c *vippslogin.Claims) error {
 //		ctx := r.Context()
-//		link, err := vippslogin.LinkAccount(ctx, users, c)
+//		link, err := linking.Find(ctx, users, c)
 //		if err != nil {
-//			return err // the login fails and the claims are not saved
+//			return err // a 503 page; the login fails and the claims are not saved
 //		}
 //		switch link.Status {
-//		case vippslogin.Matched:
+//		case linking.Matched:
 //			if err := users.SetSubject(ctx, link.Account.ID, c.Subject); err != nil {
 //				return err
 //			}
 //			fallthrough
-//		case vippslogin.Linked:
+//		case linking.Linked:
 //			sessions.Put(ctx, "account", link.Account.ID)
 //		default: // NeedsUser
 //			sessions.Remove(ctx, "account") // a previous login's, in this session
@@ -266,35 +281,35 @@ var ErrAccountLookup = errors.New("vippslogin: account lookup failed")
 // in the session) or creates an account from the claims. Remove the account
 // on NeedsUser: the renewed session keeps the values of a login before, and
 // another Vipps user may be logging in in the same browser.
-func LinkAccount(ctx context.Context, f AccountFinder, c *Claims) (Link, error) {
+func Find(ctx context.Context, f Finder, c *vippslogin.Claims) (Result, error) {
 	if c == nil || c.Subject == "" {
-		return Link{}, errors.New("vippslogin: LinkAccount needs claims with a subject")
+		return Result{}, errors.New("vippslogin: linking.Find needs claims with a subject")
 	}
 	if f == nil {
-		return Link{}, errors.New("vippslogin: LinkAccount needs an AccountFinder")
+		return Result{}, errors.New("vippslogin: linking.Find needs a Finder")
 	}
 	a, ok, err := f.AccountBySubject(ctx, c.Subject)
 	if err != nil {
-		return Link{}, fmt.Errorf("%w: by subject: %w", ErrAccountLookup, err)
+		return Result{}, fmt.Errorf("%w: by subject: %w", ErrLookup, err)
 	}
 	if ok {
 		if a.ID == "" {
-			return Link{}, fmt.Errorf("%w: by subject: account without an ID", ErrAccountLookup)
+			return Result{}, fmt.Errorf("%w: by subject: account without an ID", ErrLookup)
 		}
-		return Link{Status: Linked, Account: a, By: BySubject}, nil
+		return Result{Status: Linked, Account: a, By: BySubject}, nil
 	}
 
 	found := map[string]Account{}
-	var by LinkMethod
+	var by Method
 	if msisdn, ok := verifiedPhone(c); ok {
 		list, err := f.AccountsByPhone(ctx, msisdn)
 		if err != nil {
-			return Link{}, fmt.Errorf("%w: by phone: %w", ErrAccountLookup, err)
+			return Result{}, fmt.Errorf("%w: by phone: %w", ErrLookup, err)
 		}
 		for _, a := range list {
 			if phoneMatches(a.Phone, msisdn) {
 				if a.ID == "" {
-					return Link{}, fmt.Errorf("%w: by phone: account without an ID", ErrAccountLookup)
+					return Result{}, fmt.Errorf("%w: by phone: account without an ID", ErrLookup)
 				}
 				found[a.ID], by = a, by|ByPhone
 			}
@@ -303,12 +318,12 @@ func LinkAccount(ctx context.Context, f AccountFinder, c *Claims) (Link, error) 
 	if email := strings.TrimSpace(c.Email); email != "" && c.EmailVerified {
 		list, err := f.AccountsByEmail(ctx, email)
 		if err != nil {
-			return Link{}, fmt.Errorf("%w: by email: %w", ErrAccountLookup, err)
+			return Result{}, fmt.Errorf("%w: by email: %w", ErrLookup, err)
 		}
 		for _, a := range list {
 			if strings.EqualFold(strings.TrimSpace(a.Email), email) {
 				if a.ID == "" {
-					return Link{}, fmt.Errorf("%w: by email: account without an ID", ErrAccountLookup)
+					return Result{}, fmt.Errorf("%w: by email: account without an ID", ErrLookup)
 				}
 				found[a.ID], by = a, by|ByEmail
 			}
@@ -317,26 +332,26 @@ func LinkAccount(ctx context.Context, f AccountFinder, c *Claims) (Link, error) 
 
 	switch len(found) {
 	case 0:
-		return Link{Status: NeedsUser, Reason: NoMatch}, nil
+		return Result{Status: NeedsUser, Reason: NoMatch}, nil
 	case 1:
 	default:
-		return Link{Status: NeedsUser, By: by, Reason: SeveralMatches}, nil
+		return Result{Status: NeedsUser, By: by, Reason: SeveralMatches}, nil
 	}
 	for _, one := range found {
 		a = one
 	}
 	if a.Subject != "" && a.Subject != c.Subject {
-		return Link{Status: NeedsUser, By: by, Reason: AlreadyLinked}, nil
+		return Result{Status: NeedsUser, By: by, Reason: AlreadyLinked}, nil
 	}
 	if !namesFit(a.Name, c) {
-		return Link{Status: NeedsUser, By: by, Reason: NameMismatch}, nil
+		return Result{Status: NeedsUser, By: by, Reason: NameMismatch}, nil
 	}
-	return Link{Status: Matched, Account: a, By: by}, nil
+	return Result{Status: Matched, Account: a, By: by}, nil
 }
 
 // verifiedPhone returns the claims' phone number as digits with the country
 // code, unless it is missing, malformed or said not to be verified.
-func verifiedPhone(c *Claims) (string, bool) {
+func verifiedPhone(c *vippslogin.Claims) (string, bool) {
 	if c.PhoneNumber == "" {
 		return "", false
 	}
@@ -401,7 +416,7 @@ func phoneMatches(stored, msisdn string) bool {
 
 // namesFit reports whether account, a name the site keeps, is the Vipps
 // user's: one of its words is a given name of c and another a family name.
-func namesFit(account string, c *Claims) bool {
+func namesFit(account string, c *vippslogin.Claims) bool {
 	given, family := nameWords(c.GivenName), nameWords(c.FamilyName)
 	if len(given) == 0 && len(family) == 0 {
 		all := nameWords(c.Name)

@@ -1,4 +1,4 @@
-package vippslogin_test
+package button_test
 
 import (
 	"bytes"
@@ -12,13 +12,14 @@ import (
 	"testing"
 
 	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/button"
 )
 
-func TestLoginButton(t *testing.T) {
+func TestHTML(t *testing.T) {
 	tests := []struct {
 		name string
 		url  string
-		opts vippslogin.ButtonOptions
+		opts button.Options
 		want template.HTML
 	}{
 		{
@@ -29,37 +30,37 @@ func TestLoginButton(t *testing.T) {
 		{
 			name: "Vipps, Norwegian",
 			url:  "/auth/login?return_to=%2Forders",
-			opts: vippslogin.ButtonOptions{Language: "nb"},
+			opts: button.Options{Language: "nb"},
 			want: `<a class="vippslogin-button vippslogin-vipps" href="/auth/login?return_to=%2Forders" lang="nb">Logg inn med Vipps</a>`,
 		},
 		{
 			name: "Vipps, Nynorsk tag",
 			url:  "/auth/login",
-			opts: vippslogin.ButtonOptions{Language: "nn-NO"},
+			opts: button.Options{Language: "nn-NO"},
 			want: `<a class="vippslogin-button vippslogin-vipps" href="/auth/login" lang="nb">Logg inn med Vipps</a>`,
 		},
 		{
 			name: "Vipps, rounded",
 			url:  "/auth/login",
-			opts: vippslogin.ButtonOptions{Language: "no", Rounded: true},
+			opts: button.Options{Language: "no", Rounded: true},
 			want: `<a class="vippslogin-button vippslogin-vipps vippslogin-rounded" href="/auth/login" lang="nb">Logg inn med Vipps</a>`,
 		},
 		{
 			name: "MobilePay, English",
 			url:  "https://shop.example/auth/login",
-			opts: vippslogin.ButtonOptions{Brand: vippslogin.MobilePay, Language: "en-DK"},
+			opts: button.Options{Brand: button.MobilePay, Language: "en-DK"},
 			want: `<a class="vippslogin-button vippslogin-mobilepay" href="https://shop.example/auth/login" lang="en">Log in with MobilePay</a>`,
 		},
 		{
 			name: "MobilePay, Norwegian",
 			url:  "/auth/login",
-			opts: vippslogin.ButtonOptions{Brand: vippslogin.MobilePay, Language: "nb-NO"},
+			opts: button.Options{Brand: button.MobilePay, Language: "nb-NO"},
 			want: `<a class="vippslogin-button vippslogin-mobilepay" href="/auth/login" lang="nb">Logg inn med MobilePay</a>`,
 		},
 		{
 			name: "language without texts: English",
 			url:  "/auth/login",
-			opts: vippslogin.ButtonOptions{Brand: vippslogin.MobilePay, Language: "da"},
+			opts: button.Options{Brand: button.MobilePay, Language: "da"},
 			want: `<a class="vippslogin-button vippslogin-mobilepay" href="/auth/login" lang="en">Log in with MobilePay</a>`,
 		},
 		{
@@ -80,7 +81,7 @@ func TestLoginButton(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := vippslogin.LoginButton(tc.url, tc.opts)
+			got, err := button.HTML(tc.url, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +92,36 @@ func TestLoginButton(t *testing.T) {
 	}
 }
 
-func TestLoginButtonRefusesURL(t *testing.T) {
+// The button speaks Norwegian for the tags whose primary subtag is nb, nn
+// or no, in any case and with any subtags, as vippslogin's pages do, and
+// English for every other tag.
+func TestHTMLLanguage(t *testing.T) {
+	for _, tc := range []struct{ tag, lang, label string }{
+		{"nb", "nb", "Logg inn med Vipps"},
+		{"NB-no", "nb", "Logg inn med Vipps"},
+		{"nn", "nb", "Logg inn med Vipps"},
+		{"no", "nb", "Logg inn med Vipps"},
+		{"no-bok", "nb", "Logg inn med Vipps"},
+		{"en", "en", "Log in with Vipps"},
+		{"en-GB", "en", "Log in with Vipps"},
+		{"", "en", "Log in with Vipps"},
+		{"sv", "en", "Log in with Vipps"},
+		{"nob", "en", "Log in with Vipps"},
+		{"x-nb", "en", "Log in with Vipps"},
+		{"nb_NO", "en", "Log in with Vipps"},
+	} {
+		got, err := button.HTML("/auth/login", button.Options{Language: tc.tag})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := `lang="` + tc.lang + `">` + tc.label + `</a>`
+		if !strings.HasSuffix(string(got), want) {
+			t.Errorf("Language %q: got %s, want it to end with %s", tc.tag, got, want)
+		}
+	}
+}
+
+func TestHTMLRefusesURL(t *testing.T) {
 	for _, u := range []string{
 		"",
 		"javascript:alert(1)",
@@ -114,9 +144,9 @@ func TestLoginButtonRefusesURL(t *testing.T) {
 		"%zz",
 	} {
 		t.Run(fmt.Sprintf("%q", u), func(t *testing.T) {
-			got, err := vippslogin.LoginButton(u, vippslogin.ButtonOptions{})
+			got, err := button.HTML(u, button.Options{})
 			if err == nil || got != "" {
-				t.Errorf("LoginButton(%q) = %q, %v; want an error", u, got, err)
+				t.Errorf("HTML(%q) = %q, %v; want an error", u, got, err)
 			}
 			if err != nil && !strings.HasPrefix(err.Error(), "vippslogin: ") {
 				t.Errorf("error %q does not start with vippslogin: ", err)
@@ -125,47 +155,47 @@ func TestLoginButtonRefusesURL(t *testing.T) {
 	}
 }
 
-func TestLoginButtonUnknownBrand(t *testing.T) {
-	if got, err := vippslogin.LoginButton("/auth/login", vippslogin.ButtonOptions{Brand: 7}); err == nil {
+func TestHTMLUnknownBrand(t *testing.T) {
+	if got, err := button.HTML("/auth/login", button.Options{Brand: 7}); err == nil {
 		t.Errorf("Brand 7: got %q, want an error", got)
 	}
 }
 
-func TestButtonCSS(t *testing.T) {
-	css := string(vippslogin.ButtonCSS)
+func TestCSS(t *testing.T) {
+	css := string(button.CSS)
 	for _, want := range []string{
 		".vippslogin-button", ".vippslogin-mobilepay", ".vippslogin-rounded",
 		"#ff5b24", "#5a78ff", "color:#fff", ":focus-visible",
 	} {
 		if !strings.Contains(css, want) {
-			t.Errorf("ButtonCSS lacks %q", want)
+			t.Errorf("CSS lacks %q", want)
 		}
 	}
 	for _, bad := range []string{"<", "url(", "@import", "expression("} {
 		if strings.Contains(css, bad) {
-			t.Errorf("ButtonCSS contains %q", bad)
+			t.Errorf("CSS contains %q", bad)
 		}
 	}
 }
 
 // In a template, a refused URL stops the page instead of rendering a link.
-func TestLoginButtonInTemplate(t *testing.T) {
+func TestHTMLInTemplate(t *testing.T) {
 	page := template.Must(template.New("p").Funcs(template.FuncMap{
-		"loginButton": vippslogin.LoginButton,
+		"loginButton": button.HTML,
 	}).Parse(`<style>{{.CSS}}</style>{{loginButton .URL .Options}}`))
 
 	var b bytes.Buffer
-	err := page.Execute(&b, map[string]any{"CSS": vippslogin.ButtonCSS, "URL": "/auth/login", "Options": vippslogin.ButtonOptions{}})
+	err := page.Execute(&b, map[string]any{"CSS": button.CSS, "URL": "/auth/login", "Options": button.Options{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := b.String(); !strings.Contains(got, "<style>"+string(vippslogin.ButtonCSS)+"</style>") ||
+	if got := b.String(); !strings.Contains(got, "<style>"+string(button.CSS)+"</style>") ||
 		!strings.Contains(got, `<a class="vippslogin-button vippslogin-vipps" href="/auth/login" lang="en">Log in with Vipps</a>`) {
 		t.Errorf("page:\n%s", got)
 	}
 
 	b.Reset()
-	err = page.Execute(&b, map[string]any{"CSS": vippslogin.ButtonCSS, "URL": "javascript:alert(1)", "Options": vippslogin.ButtonOptions{}})
+	err = page.Execute(&b, map[string]any{"CSS": button.CSS, "URL": "javascript:alert(1)", "Options": button.Options{}})
 	if err == nil || strings.Contains(b.String(), "javascript") {
 		t.Errorf("javascript: URL: err %v, page:\n%s", err, b.String())
 	}
@@ -174,9 +204,9 @@ func TestLoginButtonInTemplate(t *testing.T) {
 // A home page with the login button in the visitor's language. The button's
 // stylesheet is served by the site, so the page's Content-Security-Policy
 // can keep style-src 'self'.
-func ExampleLoginButton() {
+func ExampleHTML() {
 	page := template.Must(template.New("home").Funcs(template.FuncMap{
-		"loginButton": vippslogin.LoginButton,
+		"loginButton": button.HTML,
 	}).Parse(`<!doctype html>
 <html lang="{{.Lang}}">
 <link rel="stylesheet" href="/vippslogin.css">
@@ -187,7 +217,7 @@ func ExampleLoginButton() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /vippslogin.css", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/css; charset=utf-8")
-		fmt.Fprint(w, vippslogin.ButtonCSS)
+		fmt.Fprint(w, button.CSS)
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		lang := vippslogin.Language(r)
@@ -195,7 +225,7 @@ func ExampleLoginButton() {
 		err := page.Execute(w, map[string]any{
 			"Lang":     lang,
 			"LoginURL": "/auth/login?return_to=%2Forders", // auth.LoginURL("/orders")
-			"Button":   vippslogin.ButtonOptions{Brand: vippslogin.Vipps, Language: lang},
+			"Button":   button.Options{Brand: button.Vipps, Language: lang},
 		})
 		if err != nil {
 			log.Print(err)

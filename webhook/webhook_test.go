@@ -1,4 +1,4 @@
-package vippslogin_test
+package webhook_test
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/vippslogin/vippslogin"
 	"github.com/vippslogin/vippslogin/vippstest"
+	"github.com/vippslogin/vippslogin/webhook"
 )
 
 const (
@@ -27,6 +28,45 @@ const (
 	webhookPath   = "/webhooks/vipps-consent"
 	webhookSub    = "c3a9f3e2-5d1b-4f0e-9a6c-2b7d8e4f1a05"
 )
+
+// clock is a settable clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now().UTC().Truncate(time.Second)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// syncBuffer is a bytes.Buffer that the handler's log may write to while a
+// test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // webhookSiteKey marks the site's base context, to see that OnRevoked gets the
 // request's context.
@@ -41,16 +81,16 @@ type webhookSite struct {
 	logs  *syncBuffer
 
 	mu     sync.Mutex
-	events []vippslogin.ConsentRevoked
+	events []webhook.ConsentRevoked
 	fail   error // what OnRevoked returns
 }
 
-func newWebhookSite(t *testing.T, edit func(*vippslogin.ConsentWebhookConfig)) *webhookSite {
+func newWebhookSite(t *testing.T, edit func(*webhook.Config)) *webhookSite {
 	t.Helper()
 	s := &webhookSite{t: t, clock: newClock(), logs: &syncBuffer{}}
-	cfg := vippslogin.ConsentWebhookConfig{
+	cfg := webhook.Config{
 		Secret: webhookSecret,
-		OnRevoked: func(ctx context.Context, e vippslogin.ConsentRevoked) error {
+		OnRevoked: func(ctx context.Context, e webhook.ConsentRevoked) error {
 			if ctx.Value(webhookSiteKey{}) != "site" {
 				t.Error("OnRevoked did not get the request's context")
 			}
@@ -65,7 +105,7 @@ func newWebhookSite(t *testing.T, edit func(*vippslogin.ConsentWebhookConfig)) *
 	if edit != nil {
 		edit(&cfg)
 	}
-	h, err := vippslogin.NewConsentWebhook(cfg)
+	h, err := webhook.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,10 +138,10 @@ func (s *webhookSite) provider() *vippstest.Provider {
 // url is the webhook's URL as registered at Vipps, secret and all.
 func (s *webhookSite) url() string { return s.srv.URL + webhookPath + "?secret=" + webhookSecret }
 
-func (s *webhookSite) received() []vippslogin.ConsentRevoked {
+func (s *webhookSite) received() []webhook.ConsentRevoked {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]vippslogin.ConsentRevoked(nil), s.events...)
+	return append([]webhook.ConsentRevoked(nil), s.events...)
 }
 
 // webhookRequest is a request to the webhook: the default is what Vipps
@@ -308,7 +348,7 @@ func TestConsentWebhookAccepts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newWebhookSite(t, nil)
 			if !tc.at.IsZero() {
-				s.clock.Advance(tc.at.Sub(s.clock.Now()))
+				s.clock.Set(tc.at)
 			}
 			switch tc.req.query {
 			case "":
@@ -533,7 +573,7 @@ func TestConsentWebhookSignedToken(t *testing.T) {
 }
 
 func TestConsentWebhookMaxBodyBytes(t *testing.T) {
-	s := newWebhookSite(t, func(c *vippslogin.ConsentWebhookConfig) { c.MaxBodyBytes = 1024 })
+	s := newWebhookSite(t, func(c *webhook.Config) { c.MaxBodyBytes = 1024 })
 	pad := func(n int) func(time.Time) string {
 		return consentToken(map[string]any{"pad": strings.Repeat("p", n)})
 	}
@@ -582,36 +622,36 @@ func TestConsentWebhookHookFails(t *testing.T) {
 	}
 }
 
-func TestNewConsentWebhookConfig(t *testing.T) {
-	hook := func(context.Context, vippslogin.ConsentRevoked) error { return nil }
-	valid := vippslogin.ConsentWebhookConfig{Secret: webhookSecret, OnRevoked: hook}
-	if _, err := vippslogin.NewConsentWebhook(valid); err != nil {
+func TestNewConfig(t *testing.T) {
+	hook := func(context.Context, webhook.ConsentRevoked) error { return nil }
+	valid := webhook.Config{Secret: webhookSecret, OnRevoked: hook}
+	if _, err := webhook.New(valid); err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
 	cases := []struct {
 		name  string
-		edit  func(*vippslogin.ConsentWebhookConfig)
+		edit  func(*webhook.Config)
 		field string
 	}{
-		{"no secret", func(c *vippslogin.ConsentWebhookConfig) { c.Secret = "" }, "Secret"},
-		{"short secret", func(c *vippslogin.ConsentWebhookConfig) { c.Secret = vippslogin.Secret(webhookSecret[:31]) }, "Secret"},
-		{"long secret", func(c *vippslogin.ConsentWebhookConfig) { c.Secret = vippslogin.Secret(strings.Repeat("a", 513)) }, "Secret"},
-		{"secret with a character to escape", func(c *vippslogin.ConsentWebhookConfig) { c.Secret = webhookSecret + "+" }, "Secret"},
-		{"secret with padding", func(c *vippslogin.ConsentWebhookConfig) { c.Secret = webhookSecret + "==" }, "Secret"},
-		{"no hook", func(c *vippslogin.ConsentWebhookConfig) { c.OnRevoked = nil }, "OnRevoked"},
-		{"negative clock skew", func(c *vippslogin.ConsentWebhookConfig) { c.ClockSkew = -time.Second }, "ClockSkew"},
-		{"clock skew too large", func(c *vippslogin.ConsentWebhookConfig) { c.ClockSkew = 6 * time.Minute }, "ClockSkew"},
-		{"body bound too small", func(c *vippslogin.ConsentWebhookConfig) { c.MaxBodyBytes = 1023 }, "MaxBodyBytes"},
-		{"body bound too large", func(c *vippslogin.ConsentWebhookConfig) { c.MaxBodyBytes = 1<<20 + 1 }, "MaxBodyBytes"},
-		{"negative body bound", func(c *vippslogin.ConsentWebhookConfig) { c.MaxBodyBytes = -1 }, "MaxBodyBytes"},
+		{"no secret", func(c *webhook.Config) { c.Secret = "" }, "Secret"},
+		{"short secret", func(c *webhook.Config) { c.Secret = vippslogin.Secret(webhookSecret[:31]) }, "Secret"},
+		{"long secret", func(c *webhook.Config) { c.Secret = vippslogin.Secret(strings.Repeat("a", 513)) }, "Secret"},
+		{"secret with a character to escape", func(c *webhook.Config) { c.Secret = webhookSecret + "+" }, "Secret"},
+		{"secret with padding", func(c *webhook.Config) { c.Secret = webhookSecret + "==" }, "Secret"},
+		{"no hook", func(c *webhook.Config) { c.OnRevoked = nil }, "OnRevoked"},
+		{"negative clock skew", func(c *webhook.Config) { c.ClockSkew = -time.Second }, "ClockSkew"},
+		{"clock skew too large", func(c *webhook.Config) { c.ClockSkew = 6 * time.Minute }, "ClockSkew"},
+		{"body bound too small", func(c *webhook.Config) { c.MaxBodyBytes = 1023 }, "MaxBodyBytes"},
+		{"body bound too large", func(c *webhook.Config) { c.MaxBodyBytes = 1<<20 + 1 }, "MaxBodyBytes"},
+		{"negative body bound", func(c *webhook.Config) { c.MaxBodyBytes = -1 }, "MaxBodyBytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := valid
 			tc.edit(&cfg)
-			h, err := vippslogin.NewConsentWebhook(cfg)
+			h, err := webhook.New(cfg)
 			if !errors.Is(err, vippslogin.ErrInvalidConfig) || h != nil {
-				t.Fatalf("NewConsentWebhook = %v, %v; want nil and ErrInvalidConfig", h, err)
+				t.Fatalf("New = %v, %v; want nil and ErrInvalidConfig", h, err)
 			}
 			if !strings.Contains(err.Error(), tc.field) {
 				t.Errorf("error %q does not name %s", err, tc.field)
@@ -638,10 +678,10 @@ func FuzzConsentWebhook(f *testing.F) {
 	f.Add([]byte(""))
 
 	var mu sync.Mutex
-	var got []vippslogin.ConsentRevoked
-	h, err := vippslogin.NewConsentWebhook(vippslogin.ConsentWebhookConfig{
+	var got []webhook.ConsentRevoked
+	h, err := webhook.New(webhook.Config{
 		Secret: webhookSecret,
-		OnRevoked: func(_ context.Context, e vippslogin.ConsentRevoked) error {
+		OnRevoked: func(_ context.Context, e webhook.ConsentRevoked) error {
 			mu.Lock()
 			got = append(got, e)
 			mu.Unlock()
@@ -707,12 +747,12 @@ func FuzzConsentWebhook(f *testing.F) {
 // A site that forgets what it got from Vipps about a user when the user
 // withdraws consent in the app. The mock provider sends the event as Vipps
 // does, to the URL registered at Vipps, with the shared secret in its query.
-func ExampleNewConsentWebhook() {
+func ExampleNew() {
 	const secret = "9d4e1f7a2c6b8e0f3a5d7c9b1e4f6a8d" // from the environment in a real site; e.g. openssl rand -hex 32
 
-	webhook, err := vippslogin.NewConsentWebhook(vippslogin.ConsentWebhookConfig{
+	hook, err := webhook.New(webhook.Config{
 		Secret: secret,
-		OnRevoked: func(ctx context.Context, e vippslogin.ConsentRevoked) error {
+		OnRevoked: func(ctx context.Context, e webhook.ConsentRevoked) error {
 			// The event is unsigned: a hint, not a proof. Forget the
 			// profile data from Vipps and ask for consent at the next
 			// login; do not delete the account.
@@ -724,7 +764,7 @@ func ExampleNewConsentWebhook() {
 		log.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/webhooks/vipps-consent", webhook)
+	mux.Handle("/webhooks/vipps-consent", hook)
 	site := httptest.NewServer(mux) // an https site in production
 	defer site.Close()
 

@@ -1,4 +1,9 @@
-package vippslogin
+// Package webhook handles Vipps MobilePay's consent webhook: the
+// CONSENT_REVOKED event Vipps sends when a user withdraws, in the app, the
+// consent to share their data with the sales unit. The event is unsigned,
+// so [New]'s handler requires a shared secret and the site treats an event
+// as a hint.
+package webhook
 
 import (
 	"bytes"
@@ -8,6 +13,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -16,13 +22,17 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/internal/untrusted"
 )
 
 // ConsentRevoked is a CONSENT_REVOKED event: the user withdrew, in the Vipps
 // or MobilePay app, the consent to share their profile with the sales unit.
-// The event is unsigned; see [NewConsentWebhook] for what that means.
+// The event is unsigned; see [New] for what that means.
 type ConsentRevoked struct {
-	// Subject is the user's sub at this sales unit, as in [Claims.Subject].
+	// Subject is the user's sub at this sales unit, as in
+	// [vippslogin.Claims].Subject.
 	Subject string
 
 	// IssuedAt and ExpiresAt are the event's iat and exp. Vipps gives an
@@ -30,14 +40,13 @@ type ConsentRevoked struct {
 	IssuedAt, ExpiresAt time.Time
 }
 
-// ConsentWebhookConfig configures the handler that [NewConsentWebhook]
-// returns.
-type ConsentWebhookConfig struct {
+// Config configures the handler that [New] returns.
+type Config struct {
 	// Secret is the shared secret every request must carry, in the query
 	// parameter "secret" or in an "Authorization: Bearer" header. It is 32
 	// to 512 characters from A-Z a-z 0-9 - . _ ~, so that it stands in a URL
 	// as it is; `openssl rand -hex 32` makes a good one. Required.
-	Secret Secret
+	Secret vippslogin.Secret
 
 	// OnRevoked acts on an accepted event. It gets the request's context,
 	// which ends when the sender hangs up. It should be quick and
@@ -63,21 +72,20 @@ type ConsentWebhookConfig struct {
 	MaxBodyBytes int64
 }
 
-// Bounds of ConsentWebhookConfig.Secret and of a sub in an event.
+// Bounds of Config.Secret.
 const (
-	minWebhookSecret = 32
-	maxWebhookSecret = 512
-	maxSubject       = 255
+	minSecret = 32
+	maxSecret = 512
 )
 
 // consentRevokedEvent is the event claim of a consent revocation.
 const consentRevokedEvent = "CONSENT_REVOKED"
 
-// NewConsentWebhook checks cfg and returns the handler for Vipps MobilePay's
+// New checks cfg and returns the handler for Vipps MobilePay's
 // consent webhook, which Vipps calls with a CONSENT_REVOKED event when a user
 // withdraws, in the app, the consent to share their data with the sales
-// unit. The errors it returns wrap ErrInvalidConfig and name the field to
-// fix. The handler is safe for concurrent use.
+// unit. The errors it returns wrap [vippslogin.ErrInvalidConfig] and name
+// the field to fix. The handler is safe for concurrent use.
 //
 // The event is unsigned. Vipps sends it as an unsecured JWT (alg "none"),
 // and says it is no more trustworthy than plain JSON: nothing in it proves
@@ -144,15 +152,15 @@ const consentRevokedEvent = "CONSENT_REVOKED"
 // with its error. An accepted event is logged at info with its sub, which is
 // the user's pseudonymous id at the sales unit, so that an operator can
 // trace what the site did with it.
-func NewConsentWebhook(cfg ConsentWebhookConfig) (http.Handler, error) {
+func New(cfg Config) (http.Handler, error) {
 	secret := string(cfg.Secret)
 	switch {
 	case secret == "":
 		return nil, configErr("Secret", "is empty; make one with `openssl rand -hex 32` and put it in the webhook URL's secret parameter")
-	case len(secret) < minWebhookSecret:
-		return nil, configErr("Secret", "has %d characters; use at least %d random ones, e.g. from `openssl rand -hex 32`", len(secret), minWebhookSecret)
-	case len(secret) > maxWebhookSecret:
-		return nil, configErr("Secret", "has more than %d characters", maxWebhookSecret)
+	case len(secret) < minSecret:
+		return nil, configErr("Secret", "has %d characters; use at least %d random ones, e.g. from `openssl rand -hex 32`", len(secret), minSecret)
+	case len(secret) > maxSecret:
+		return nil, configErr("Secret", "has more than %d characters", maxSecret)
 	case !urlUnreserved(secret):
 		return nil, configErr("Secret", "may hold only A-Z a-z 0-9 - . _ ~, so that it stands in a URL as it is; use hex or unpadded base64url")
 	}
@@ -184,6 +192,10 @@ func NewConsentWebhook(cfg ConsentWebhookConfig) (http.Handler, error) {
 		h.now = time.Now
 	}
 	return h, nil
+}
+
+func configErr(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", vippslogin.ErrInvalidConfig, field, fmt.Sprintf(format, args...))
 }
 
 // urlUnreserved reports whether s holds only the characters that RFC 3986
@@ -271,8 +283,8 @@ func (h *consentWebhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.String("error", err.Error()),
 			slog.String("sub", e.Subject),
 			slog.Int("status", http.StatusInternalServerError),
-			slog.String("method", safeText(r.Method)),
-			slog.String("path", safeText(r.URL.Path)))
+			slog.String("method", untrusted.LogText(r.Method)),
+			slog.String("path", untrusted.LogText(r.URL.Path)))
 		writeWebhookError(w, http.StatusInternalServerError, "internal_error")
 		return
 	}
@@ -341,7 +353,7 @@ func checkContentType(hdr http.Header) *refusal {
 }
 
 // parseConsentRevoked reads a CONSENT_REVOKED event from a webhook's body,
-// with the checks that NewConsentWebhook lists.
+// with the checks that New lists.
 func parseConsentRevoked(body []byte, now time.Time, skew time.Duration) (ConsentRevoked, *refusal) {
 	malformed := func(reason string) (ConsentRevoked, *refusal) {
 		return ConsentRevoked{}, newRefusal(http.StatusBadRequest, "malformed_token", reason)
@@ -392,7 +404,7 @@ func parseConsentRevoked(body []byte, now time.Time, skew time.Duration) (Consen
 		return ConsentRevoked{}, newRefusal(http.StatusBadRequest, "unsupported_event", reason)
 	}
 	sub, _ := jsonString(claims["sub"])
-	if !validSubject(sub) {
+	if !untrusted.ValidSubject(sub) {
 		return ConsentRevoked{}, newRefusal(http.StatusBadRequest, "invalid_sub", "sub missing, not a string, empty, too long or not printable ASCII")
 	}
 	invalid := func(reason string) (ConsentRevoked, *refusal) {
@@ -478,7 +490,7 @@ func jsonString(raw json.RawMessage) (string, bool) {
 }
 
 // numericDate decodes raw when it is a JSON number of seconds since the
-// epoch, as unixTime reads it.
+// epoch, as untrusted.NumericDate reads it.
 func numericDate(raw json.RawMessage) (time.Time, bool) {
 	if len(raw) == 0 {
 		return time.Time{}, false
@@ -489,14 +501,14 @@ func numericDate(raw json.RawMessage) (time.Time, bool) {
 	if d.Decode(&v) != nil {
 		return time.Time{}, false
 	}
-	return unixTime(v)
+	return untrusted.NumericDate(v)
 }
 
 // logWord quotes a word from a request for a log record when it is short
 // printable ASCII, and stands in for it otherwise, so that a record never
 // carries more than a short word of what was sent.
 func logWord(s string) string {
-	if len(s) > 32 || !printableASCII(s) {
+	if len(s) > 32 || strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r > '~' }) {
 		return "(long or unprintable)"
 	}
 	return strconv.Quote(s)
@@ -512,8 +524,8 @@ func (h *consentWebhook) refuse(w http.ResponseWriter, r *http.Request, ref *ref
 		slog.String("kind", ref.code),
 		slog.Int("status", ref.status),
 		slog.String("reason", ref.reason),
-		slog.String("method", safeText(r.Method)),
-		slog.String("path", safeText(r.URL.Path)))
+		slog.String("method", untrusted.LogText(r.Method)),
+		slog.String("path", untrusted.LogText(r.URL.Path)))
 	writeWebhookError(w, ref.status, ref.code)
 }
 

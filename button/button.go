@@ -1,4 +1,8 @@
-package vippslogin
+// Package button renders the "Log in with Vipps" (or MobilePay) button as a
+// plain link for html/template pages, in English or Norwegian, with [CSS]
+// as its stylesheet. It needs nothing but the URL that starts the login,
+// usually vippslogin's Client.LoginURL.
+package button
 
 import (
 	"errors"
@@ -32,16 +36,16 @@ func (b Brand) String() string {
 	return fmt.Sprintf("Brand(%d)", int(b))
 }
 
-// ButtonOptions choose the look of [LoginButton].
-type ButtonOptions struct {
+// Options choose the look of the button [HTML] renders.
+type Options struct {
 	// Brand is the app the button names.
 	// Default: Vipps.
 	Brand Brand
 
 	// Language is the BCP 47 tag of the button's text: "nb", "nn" and
 	// "no" (with any subtags) give "Logg inn med Vipps", other tags
-	// "Log in with Vipps". Pass [Language](r) to match the package's
-	// error pages.
+	// "Log in with Vipps". Pass vippslogin.Language(r) to match the
+	// language of vippslogin's error pages.
 	// Default: English.
 	Language string
 
@@ -51,7 +55,7 @@ type ButtonOptions struct {
 	Rounded bool
 }
 
-// LoginButton returns the markup of a "Log in with Vipps" (or "Logg inn med
+// HTML returns the markup of a "Log in with Vipps" (or "Logg inn med
 // Vipps", or MobilePay) button that links to loginURL, for use in an
 // html/template page: register it as a template function, or put its result
 // in the page's data. It is a plain link, so it works without JavaScript:
@@ -60,16 +64,16 @@ type ButtonOptions struct {
 //
 // The link gets its look (the brand's colour, white bold text in the
 // site's own font, as Vipps MobilePay's text guidelines ask) from the
-// classes in [ButtonCSS], which the page must include. Classes, not style
+// classes in [CSS], which the page must include. Classes, not style
 // attributes, because style attributes need 'unsafe-inline' in the page's
 // Content-Security-Policy, and because a style attribute cannot style
 // :hover and :focus-visible.
 //
-// loginURL is usually [Client.LoginURL]. It must be a path on the site
+// loginURL is usually vippslogin's Client.LoginURL. It must be a path on the site
 // ("/auth/login?return_to=%2Forders") or an absolute http or https URL
 // without user info; anything else (javascript:, data:, "//host", a URL
 // with surrounding spaces or control characters) is refused with an error,
-// and then the template that called LoginButton stops with that error. The
+// and then the template that called HTML stops with that error. The
 // URL is escaped as html/template escapes any href.
 //
 // Vipps MobilePay also offer the official button as a web component,
@@ -79,9 +83,9 @@ type ButtonOptions struct {
 // It follows brand changes by itself, but it needs their script (and a
 // script-src for it in the site's CSP), and it is a button, not a link:
 // the site's own script must start the login when it is clicked.
-// LoginButton needs neither.
-func LoginButton(loginURL string, opts ButtonOptions) (template.HTML, error) {
-	if err := checkButtonURL(loginURL); err != nil {
+// HTML needs neither.
+func HTML(loginURL string, opts Options) (template.HTML, error) {
+	if err := checkURL(loginURL); err != nil {
 		return "", fmt.Errorf("vippslogin: login button URL %q: %w", loginURL, err)
 	}
 	var class string
@@ -93,12 +97,12 @@ func LoginButton(loginURL string, opts ButtonOptions) (template.HTML, error) {
 	default:
 		return "", fmt.Errorf("vippslogin: login button: unknown %v", opts.Brand)
 	}
-	l, _ := matchLanguage(opts.Language) // English when unknown
+	lang := language(opts.Language)
 	var b strings.Builder
 	err := buttonTemplate.Execute(&b, struct {
 		Class, URL, Lang, Label string
 		Rounded                 bool
-	}{class, loginURL, l.tag(), msgs[l].loginWith + " " + opts.Brand.String(), opts.Rounded})
+	}{class, loginURL, lang, loginWith[lang] + " " + opts.Brand.String(), opts.Rounded})
 	if err != nil {
 		return "", fmt.Errorf("vippslogin: login button: %w", err)
 	}
@@ -108,8 +112,24 @@ func LoginButton(loginURL string, opts ButtonOptions) (template.HTML, error) {
 var buttonTemplate = template.Must(template.New("button").Parse(
 	`<a class="vippslogin-button {{.Class}}{{if .Rounded}} vippslogin-rounded{{end}}" href="{{.URL}}" lang="{{.Lang}}">{{.Label}}</a>`))
 
-// checkButtonURL refuses what a login link must not point to.
-func checkButtonURL(s string) error {
+// loginWith is the button's text before the brand's name, by the tag of
+// its language.
+var loginWith = map[string]string{"en": "Log in with", "nb": "Logg inn med"}
+
+// language returns the tag of the button's language for a BCP 47 tag, by
+// its primary subtag: "nb" (Norwegian, written in Bokmål) for nb, nn and
+// no, and "en" for any other.
+func language(tag string) string {
+	primary, _, _ := strings.Cut(tag, "-")
+	switch strings.ToLower(primary) {
+	case "nb", "nn", "no":
+		return "nb"
+	}
+	return "en"
+}
+
+// checkURL refuses what a login link must not point to.
+func checkURL(s string) error {
 	if s == "" {
 		return errors.New("empty")
 	}
@@ -139,7 +159,7 @@ func checkButtonURL(s string) error {
 	return errors.New("scheme is not http or https")
 }
 
-// ButtonCSS styles the markup of [LoginButton]. Include it once per page:
+// CSS styles the markup of [HTML]. Include it once per page:
 // serve it as a stylesheet (the way that works under a strict
 // Content-Security-Policy, style-src 'self'), or put it in the page's
 // <style> element (html/template inserts a template.CSS as it is), which
@@ -150,8 +170,8 @@ func checkButtonURL(s string) error {
 // if you restyle the button. Override the classes' rules to fit the site:
 // vippslogin-button on every button, vippslogin-vipps or
 // vippslogin-mobilepay for the brand, vippslogin-rounded when
-// ButtonOptions.Rounded is set.
-const ButtonCSS template.CSS = `.vippslogin-button,.vippslogin-button:link,.vippslogin-button:visited{display:inline-flex;align-items:center;justify-content:center;box-sizing:border-box;min-height:48px;padding:.55em 1.4em;border:2px solid transparent;border-radius:8px;background:#ff5b24;color:#fff;font:inherit;font-size:1.2rem;font-weight:700;line-height:1.2;text-align:center;text-decoration:none;cursor:pointer}
+// Options.Rounded is set.
+const CSS template.CSS = `.vippslogin-button,.vippslogin-button:link,.vippslogin-button:visited{display:inline-flex;align-items:center;justify-content:center;box-sizing:border-box;min-height:48px;padding:.55em 1.4em;border:2px solid transparent;border-radius:8px;background:#ff5b24;color:#fff;font:inherit;font-size:1.2rem;font-weight:700;line-height:1.2;text-align:center;text-decoration:none;cursor:pointer}
 .vippslogin-button:hover{background:#e04a16;color:#fff}
 .vippslogin-button:focus-visible{outline:3px solid #1f1f1f;outline-offset:2px}
 .vippslogin-button.vippslogin-mobilepay{background:#5a78ff}

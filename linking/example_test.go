@@ -1,4 +1,4 @@
-package vippslogin_test
+package linking_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/linking"
 	"github.com/vippslogin/vippslogin/vippstest"
 )
 
@@ -21,10 +22,10 @@ import (
 // the same three lookups over its database.
 type userTable struct {
 	mu       sync.Mutex
-	accounts []vippslogin.Account
+	accounts []linking.Account
 }
 
-func (u *userTable) AccountBySubject(_ context.Context, sub string) (vippslogin.Account, bool, error) {
+func (u *userTable) AccountBySubject(_ context.Context, sub string) (linking.Account, bool, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, a := range u.accounts {
@@ -32,17 +33,17 @@ func (u *userTable) AccountBySubject(_ context.Context, sub string) (vippslogin.
 			return a, true, nil
 		}
 	}
-	return vippslogin.Account{}, false, nil
+	return linking.Account{}, false, nil
 }
 
-// AccountsByPhone may be broad: LinkAccount compares the numbers itself.
+// AccountsByPhone may be broad: Find compares the numbers itself.
 // In PostgreSQL, for instance:
 //
 //	WHERE right(regexp_replace(phone, '\D', '', 'g'), 8) = right($1, 8)
-func (u *userTable) AccountsByPhone(_ context.Context, msisdn string) ([]vippslogin.Account, error) {
+func (u *userTable) AccountsByPhone(_ context.Context, msisdn string) ([]linking.Account, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	var found []vippslogin.Account
+	var found []linking.Account
 	for _, a := range u.accounts {
 		d := strings.Map(func(r rune) rune {
 			if r < '0' || r > '9' {
@@ -57,10 +58,10 @@ func (u *userTable) AccountsByPhone(_ context.Context, msisdn string) ([]vippslo
 	return found, nil
 }
 
-func (u *userTable) AccountsByEmail(_ context.Context, email string) ([]vippslogin.Account, error) {
+func (u *userTable) AccountsByEmail(_ context.Context, email string) ([]linking.Account, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	var found []vippslogin.Account
+	var found []linking.Account
 	for _, a := range u.accounts {
 		if strings.EqualFold(a.Email, email) {
 			found = append(found, a)
@@ -87,14 +88,14 @@ func (u *userTable) SetSubject(_ context.Context, id, sub string) error {
 // his email address, under a shorter name. Åse has no account: her login
 // completes, and the site's pages that need an account send her to a page
 // where she can link one or create one.
-func ExampleLinkAccount() {
+func ExampleFind() {
 	idp, err := vippstest.New(vippstest.Config{AutoApprove: true})
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer idp.Close()
 
-	users := &userTable{accounts: []vippslogin.Account{
+	users := &userTable{accounts: []linking.Account{
 		{ID: "1", Name: "Kari Nordmann", Phone: "+47 912 34 567", Email: "kari@example.com"},
 		{ID: "2", Name: "Ola Hansen", Email: "ola.hansen@example.org"},
 	}}
@@ -110,17 +111,17 @@ func ExampleLinkAccount() {
 		Scopes:       []string{"openid", "name", "phoneNumber", "email"},
 		AfterLogin: func(w http.ResponseWriter, r *http.Request, c *vippslogin.Claims) error {
 			ctx := r.Context()
-			link, err := vippslogin.LinkAccount(ctx, users, c)
+			link, err := linking.Find(ctx, users, c)
 			if err != nil {
 				return err // the login fails and the claims are not saved
 			}
 			switch link.Status {
-			case vippslogin.Matched:
+			case linking.Matched:
 				if err := users.SetSubject(ctx, link.Account.ID, c.Subject); err != nil {
 					return err
 				}
 				fallthrough
-			case vippslogin.Linked:
+			case linking.Linked:
 				fmt.Printf("%s: %v by %v\n", c.Name, link.Status, link.By)
 				sessions.Put(ctx, "account", link.Account.ID)
 			default: // NeedsUser

@@ -1,15 +1,23 @@
-package vippslogin_test
+package linking_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/alexedwards/scs/v2"
+	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/linking"
 	"github.com/vippslogin/vippslogin/vippstest"
 )
 
@@ -20,44 +28,44 @@ const (
 	subAse  = "e05d6a17-93bc-4b28-8f4e-1d2c3b4a5f69" // Åse Øvrebø, 4741234567, ase.ovrebo@example.net (not verified)
 )
 
-// accountTable is an in-memory user table, the AccountFinder a site writes
-// over its database. Its phone lookup is as broad as AccountFinder allows:
+// accountTable is an in-memory user table, the Finder a site writes
+// over its database. Its phone lookup is as broad as Finder allows:
 // every number that ends with the last eight digits of the one asked for.
 type accountTable struct {
 	mu       sync.Mutex
-	accounts []vippslogin.Account
+	accounts []linking.Account
 	err      error    // when set, every lookup fails with it
 	broad    bool     // when set, every lookup returns every account
 	calls    []string // the lookups made: "subject", "phone", "email"
 }
 
-func newAccountTable(accounts ...vippslogin.Account) *accountTable {
+func newAccountTable(accounts ...linking.Account) *accountTable {
 	return &accountTable{accounts: accounts}
 }
 
-func (t *accountTable) AccountBySubject(_ context.Context, sub string) (vippslogin.Account, bool, error) {
+func (t *accountTable) AccountBySubject(_ context.Context, sub string) (linking.Account, bool, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.calls = append(t.calls, "subject")
 	if t.err != nil {
-		return vippslogin.Account{}, false, t.err
+		return linking.Account{}, false, t.err
 	}
 	for _, a := range t.accounts {
 		if a.Subject == sub && sub != "" {
 			return a, true, nil
 		}
 	}
-	return vippslogin.Account{}, false, nil
+	return linking.Account{}, false, nil
 }
 
-func (t *accountTable) AccountsByPhone(_ context.Context, msisdn string) ([]vippslogin.Account, error) {
+func (t *accountTable) AccountsByPhone(_ context.Context, msisdn string) ([]linking.Account, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.calls = append(t.calls, "phone")
 	if t.err != nil {
 		return nil, t.err
 	}
-	var out []vippslogin.Account
+	var out []linking.Account
 	for _, a := range t.accounts {
 		d := phoneDigits(a.Phone)
 		if t.broad || d != "" && len(msisdn) >= 8 && strings.HasSuffix(d, msisdn[len(msisdn)-8:]) {
@@ -67,14 +75,14 @@ func (t *accountTable) AccountsByPhone(_ context.Context, msisdn string) ([]vipp
 	return out, nil
 }
 
-func (t *accountTable) AccountsByEmail(_ context.Context, email string) ([]vippslogin.Account, error) {
+func (t *accountTable) AccountsByEmail(_ context.Context, email string) ([]linking.Account, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.calls = append(t.calls, "email")
 	if t.err != nil {
 		return nil, t.err
 	}
-	var out []vippslogin.Account
+	var out []linking.Account
 	for _, a := range t.accounts {
 		if t.broad || strings.EqualFold(a.Email, email) {
 			out = append(out, a)
@@ -125,25 +133,43 @@ func phoneDigits(s string) string {
 	}, s)
 }
 
-// linkingSite is a harness whose AfterLogin is the recipe of LinkAccount's
-// documentation: the account in the session on Linked and Matched (storing
-// the sub on Matched), and on NeedsUser no account and the reason.
-type linkingSite struct {
-	*harness
+// site is a site that logs in against a vippstest provider, with the
+// AfterLogin recipe of Find's documentation: the account in the session on
+// Linked and Matched (storing the sub on Matched), and on NeedsUser no
+// account and the reason.
+type site struct {
+	t     *testing.T
+	idp   *vippstest.Provider
+	url   string
 	table *accountTable
 
 	mu    sync.Mutex
-	links []vippslogin.Link
+	links []linking.Result
+	errs  []error // the errors the error handler got
 }
 
-func newLinkingSite(t *testing.T, table *accountTable, users ...vippstest.User) *linkingSite {
+func newSite(t *testing.T, table *accountTable, users ...vippstest.User) *site {
 	t.Helper()
-	s := &linkingSite{table: table}
-	opts := options{site: func(cfg *vippslogin.Config) {
-		sessions := cfg.Sessions
-		cfg.AfterLogin = func(w http.ResponseWriter, r *http.Request, c *vippslogin.Claims) error {
+	idp, err := vippstest.New(vippstest.Config{AutoApprove: true, Users: users})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	srv := httptest.NewUnstartedServer(nil)
+	s := &site{t: t, idp: idp, url: "http://" + srv.Listener.Addr().String(), table: table}
+	sessions := scs.New()
+	sessions.Store = memstore.NewWithCleanupInterval(0) // no goroutine to outlive the test
+	auth, err := vippslogin.New(vippslogin.Config{
+		ClientID:     idp.ClientID(),
+		ClientSecret: vippslogin.Secret(idp.ClientSecret()),
+		Issuer:       idp.Issuer(),
+		BaseURL:      s.url,
+		Sessions:     sessions,
+		Scopes:       []string{"openid", "name", "email", "phoneNumber"},
+		Logger:       slog.New(slog.DiscardHandler),
+		AfterLogin: func(w http.ResponseWriter, r *http.Request, c *vippslogin.Claims) error {
 			ctx := r.Context()
-			link, err := vippslogin.LinkAccount(ctx, table, c)
+			link, err := linking.Find(ctx, table, c)
 			if err != nil {
 				return err
 			}
@@ -151,12 +177,12 @@ func newLinkingSite(t *testing.T, table *accountTable, users ...vippstest.User) 
 			s.links = append(s.links, link)
 			s.mu.Unlock()
 			switch link.Status {
-			case vippslogin.Matched:
+			case linking.Matched:
 				if err := table.setSubject(link.Account.ID, c.Subject); err != nil {
 					return err
 				}
 				fallthrough
-			case vippslogin.Linked:
+			case linking.Linked:
 				sessions.Put(ctx, "account", link.Account.ID)
 				sessions.Remove(ctx, "link.reason")
 			default:
@@ -164,17 +190,84 @@ func newLinkingSite(t *testing.T, table *accountTable, users ...vippstest.User) 
 				sessions.Put(ctx, "link.reason", link.Reason.String())
 			}
 			return nil
-		}
-	}}
-	if users != nil {
-		opts.idp = func(c *vippstest.Config) { c.Users = users }
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.mu.Lock()
+			s.errs = append(s.errs, err)
+			s.mu.Unlock()
+			vippslogin.WriteError(w, r, err)
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.harness = newHarness(t, opts)
+	t.Cleanup(func() { _ = auth.Close() })
+	idp.AddRedirectURI(auth.RedirectURI())
+
+	mux := http.NewServeMux()
+	mux.Handle("/auth/", auth.Handler())
+	// whoami shows the logged-in sub and name, and the session's account
+	// and link.reason.
+	mux.Handle("/whoami", auth.LoadClaims(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		v := whoami{Account: sessions.GetString(ctx, "account"), Reason: sessions.GetString(ctx, "link.reason")}
+		if c, ok := vippslogin.ClaimsFromContext(ctx); ok {
+			v.Sub, v.Name = c.Subject, c.Name
+		}
+		_ = json.NewEncoder(w).Encode(v)
+	})))
+	srv.Config.Handler = auth.LoadAndSave(mux)
+	srv.Start()
+	t.Cleanup(srv.Close)
 	return s
 }
 
-// lastLink returns the Link of the last login.
-func (s *linkingSite) lastLink() vippslogin.Link {
+// whoami is what the site's /whoami page shows.
+type whoami struct {
+	Sub, Name, Account, Reason string
+}
+
+// browser returns a new browser: a client that keeps cookies and follows
+// redirects.
+func (s *site) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{Jar: jar}
+}
+
+// get fetches path on the site with b, as a browser that accepts accept,
+// and returns the answer with its body read.
+func (s *site) get(b *http.Client, path, accept string) (*http.Response, string) {
+	s.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.url+path, nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := b.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+// whoami fetches the site's /whoami with b.
+func (s *site) whoami(b *http.Client) whoami {
+	s.t.Helper()
+	resp, body := s.get(b, "/whoami", "application/json")
+	var v whoami
+	if err := json.Unmarshal([]byte(body), &v); resp.StatusCode != http.StatusOK || err != nil {
+		s.t.Fatalf("whoami: %d %s", resp.StatusCode, body)
+	}
+	return v
+}
+
+// lastLink returns the Result of the last login.
+func (s *site) lastLink() linking.Result {
 	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -185,141 +278,124 @@ func (s *linkingSite) lastLink() vippslogin.Link {
 }
 
 // loginAs logs a browser in as the vippstest user sub.
-func (s *linkingSite) loginAs(b *browser, sub string) {
+func (s *site) loginAs(b *http.Client, sub string) {
 	s.t.Helper()
 	if err := s.idp.SetUser(sub); err != nil {
 		s.t.Fatal(err)
 	}
-	b.login("/")
-	if got := b.profile(); got == nil || got["sub"] != sub {
-		s.t.Fatalf("logged in as %v, want %s", got["sub"], sub)
+	resp, body := s.get(b, "/auth/login?return_to=%2Fwhoami", "text/html")
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/whoami" {
+		s.t.Fatalf("login: %d at %s: %s", resp.StatusCode, resp.Request.URL, body)
 	}
-}
-
-// sessionValues returns the values saved in the browser's session.
-func (b *browser) sessionValues() map[string]any {
-	b.h.t.Helper()
-	token := b.cookie(b.h.sessions.Cookie.Name)
-	if token == "" {
-		return nil
+	if got := s.whoami(b).Sub; got != sub {
+		s.t.Fatalf("logged in as %q, want %s", got, sub)
 	}
-	data, found, err := b.h.sessions.Store.Find(token)
-	if err != nil || !found {
-		b.h.t.Fatalf("session %q: found %v, %v", token, found, err)
-	}
-	_, values, err := b.h.sessions.Codec.Decode(data)
-	if err != nil {
-		b.h.t.Fatal(err)
-	}
-	return values
 }
 
 // wantAccount checks the site's account in the browser's session: id, or
 // none when id is "", in which case the session says why.
-func (b *browser) wantAccount(id string, reason vippslogin.LinkReason) {
-	b.h.t.Helper()
-	v := b.sessionValues()
-	got, _ := v["account"].(string)
-	if got != id {
-		b.h.t.Errorf("account in session = %q, want %q", got, id)
+func (s *site) wantAccount(b *http.Client, id string, reason linking.Reason) {
+	s.t.Helper()
+	v := s.whoami(b)
+	if v.Account != id {
+		s.t.Errorf("account in session = %q, want %q", v.Account, id)
 	}
-	gotReason, _ := v["link.reason"].(string)
 	wantReason := ""
 	if id == "" {
 		wantReason = reason.String()
 	}
-	if gotReason != wantReason {
-		b.h.t.Errorf("link.reason in session = %q, want %q", gotReason, wantReason)
+	if v.Reason != wantReason {
+		s.t.Errorf("link.reason in session = %q, want %q", v.Reason, wantReason)
 	}
 }
 
 // Logins through HTTP against vippstest, with the AfterLogin recipe.
-func TestLinkAccountLogin(t *testing.T) {
-	kari := vippslogin.Account{ID: "kari", Name: "Kari Nordmann", Phone: "+47 912 34 567", Email: "kari@old.example"}
+func TestFindLogin(t *testing.T) {
+	kari := linking.Account{ID: "kari", Name: "Kari Nordmann", Phone: "+47 912 34 567", Email: "kari@old.example"}
 	tests := []struct {
 		name     string
-		accounts []vippslogin.Account
+		accounts []linking.Account
 		sub      string // the Vipps user who logs in
-		want     vippslogin.Link
+		want     linking.Result
 		calls    []string
 	}{{
 		name: "stored sub",
-		accounts: []vippslogin.Account{
+		accounts: []linking.Account{
 			{ID: "k", Subject: subKari, Name: "Someone Else", Phone: "+45 11 22 33 44"},
 			kari, // found by phone too, but the sub decides
 		},
 		sub:   subKari,
-		want:  vippslogin.Link{Status: vippslogin.Linked, By: vippslogin.BySubject, Account: vippslogin.Account{ID: "k"}},
+		want:  linking.Result{Status: linking.Linked, By: linking.BySubject, Account: linking.Account{ID: "k"}},
 		calls: []string{"subject"},
 	}, {
 		name:     "one account by phone",
-		accounts: []vippslogin.Account{kari, {ID: "ola", Name: "Ola Hansen", Phone: "98765432"}},
+		accounts: []linking.Account{kari, {ID: "ola", Name: "Ola Hansen", Phone: "98765432"}},
 		sub:      subKari,
-		want:     vippslogin.Link{Status: vippslogin.Matched, By: vippslogin.ByPhone, Account: vippslogin.Account{ID: "kari"}},
+		want:     linking.Result{Status: linking.Matched, By: linking.ByPhone, Account: linking.Account{ID: "kari"}},
 		calls:    []string{"subject", "phone", "email"},
 	}, {
 		name:     "one account by verified email, shorter name",
-		accounts: []vippslogin.Account{kari, {ID: "ola", Name: "Hansen, Ola", Email: "Ola.Hansen@Example.ORG"}},
+		accounts: []linking.Account{kari, {ID: "ola", Name: "Hansen, Ola", Email: "Ola.Hansen@Example.ORG"}},
 		sub:      subOla,
-		want:     vippslogin.Link{Status: vippslogin.Matched, By: vippslogin.ByEmail, Account: vippslogin.Account{ID: "ola"}},
+		want:     linking.Result{Status: linking.Matched, By: linking.ByEmail, Account: linking.Account{ID: "ola"}},
 		calls:    []string{"subject", "phone", "email"},
 	}, {
 		name:     "phone and email find the same account",
-		accounts: []vippslogin.Account{{ID: "kari", Name: "Kari Nordmann", Phone: "0047 91234567", Email: "kari.nordmann@example.com"}},
+		accounts: []linking.Account{{ID: "kari", Name: "Kari Nordmann", Phone: "0047 91234567", Email: "kari.nordmann@example.com"}},
 		sub:      subKari,
-		want:     vippslogin.Link{Status: vippslogin.Matched, By: vippslogin.ByPhone | vippslogin.ByEmail, Account: vippslogin.Account{ID: "kari"}},
+		want:     linking.Result{Status: linking.Matched, By: linking.ByPhone | linking.ByEmail, Account: linking.Account{ID: "kari"}},
 	}, {
 		name:     "email not verified is not looked up",
-		accounts: []vippslogin.Account{{ID: "ase", Name: "Åse Øvrebø", Phone: "+47 99 99 99 99", Email: "ase.ovrebo@example.net"}},
+		accounts: []linking.Account{{ID: "ase", Name: "Åse Øvrebø", Phone: "+47 99 99 99 99", Email: "ase.ovrebo@example.net"}},
 		sub:      subAse,
-		want:     vippslogin.Link{Status: vippslogin.NeedsUser, Reason: vippslogin.NoMatch},
+		want:     linking.Result{Status: linking.NeedsUser, Reason: linking.NoMatch},
 		calls:    []string{"subject", "phone"},
 	}, {
 		name: "two accounts by phone",
-		accounts: []vippslogin.Account{
+		accounts: []linking.Account{
 			kari,
 			{ID: "kari2", Name: "Kari Nordmann", Phone: "912 34 567"},
 		},
 		sub:  subKari,
-		want: vippslogin.Link{Status: vippslogin.NeedsUser, By: vippslogin.ByPhone, Reason: vippslogin.SeveralMatches},
+		want: linking.Result{Status: linking.NeedsUser, By: linking.ByPhone, Reason: linking.SeveralMatches},
 	}, {
 		name: "phone and email find different accounts",
-		accounts: []vippslogin.Account{
+		accounts: []linking.Account{
 			kari,
 			{ID: "kari-mail", Name: "Kari Nordmann", Email: "KARI.NORDMANN@example.com"},
 		},
 		sub:  subKari,
-		want: vippslogin.Link{Status: vippslogin.NeedsUser, By: vippslogin.ByPhone | vippslogin.ByEmail, Reason: vippslogin.SeveralMatches},
+		want: linking.Result{Status: linking.NeedsUser, By: linking.ByPhone | linking.ByEmail, Reason: linking.SeveralMatches},
 	}, {
 		name:     "recycled number: another name",
-		accounts: []vippslogin.Account{{ID: "per", Name: "Per Olsen", Phone: "+4791234567"}},
+		accounts: []linking.Account{{ID: "per", Name: "Per Olsen", Phone: "+4791234567"}},
 		sub:      subKari,
-		want:     vippslogin.Link{Status: vippslogin.NeedsUser, By: vippslogin.ByPhone, Reason: vippslogin.NameMismatch},
+		want:     linking.Result{Status: linking.NeedsUser, By: linking.ByPhone, Reason: linking.NameMismatch},
 	}, {
 		name:     "same family, other person",
-		accounts: []vippslogin.Account{{ID: "per", Name: "Per Bjørnstad Hansen", Email: "ola.hansen@example.org"}},
+		accounts: []linking.Account{{ID: "per", Name: "Per Bjørnstad Hansen", Email: "ola.hansen@example.org"}},
 		sub:      subOla,
-		want:     vippslogin.Link{Status: vippslogin.NeedsUser, By: vippslogin.ByEmail, Reason: vippslogin.NameMismatch},
+		want:     linking.Result{Status: linking.NeedsUser, By: linking.ByEmail, Reason: linking.NameMismatch},
 	}, {
 		name:     "linked to another Vipps user",
-		accounts: []vippslogin.Account{{ID: "kari", Subject: "0d6c0c0e-old-sub", Name: "Kari Nordmann", Phone: "+47 912 34 567"}},
+		accounts: []linking.Account{{ID: "kari", Subject: "0d6c0c0e-old-sub", Name: "Kari Nordmann", Phone: "+47 912 34 567"}},
 		sub:      subKari,
-		want:     vippslogin.Link{Status: vippslogin.NeedsUser, By: vippslogin.ByPhone, Reason: vippslogin.AlreadyLinked},
+		want:     linking.Result{Status: linking.NeedsUser, By: linking.ByPhone, Reason: linking.AlreadyLinked},
 	}, {
 		name:     "no match",
-		accounts: []vippslogin.Account{{ID: "ola", Name: "Ola Hansen", Phone: "+47 987 65 432", Email: "ola@example.org"}},
+		accounts: []linking.Account{{ID: "ola", Name: "Ola Hansen", Phone: "+47 987 65 432", Email: "ola@example.org"}},
 		sub:      subKari,
-		want:     vippslogin.Link{Status: vippslogin.NeedsUser, Reason: vippslogin.NoMatch},
+		want:     linking.Result{Status: linking.NeedsUser, Reason: linking.NoMatch},
 	}, {
 		name:     "same digits, other country",
-		accounts: []vippslogin.Account{{ID: "dk", Name: "Kari Nordmann", Phone: "+45 91 23 45 67"}},
+		accounts: []linking.Account{{ID: "dk", Name: "Kari Nordmann", Phone: "+45 91 23 45 67"}},
 		sub:      subKari,
-		want:     vippslogin.Link{Status: vippslogin.NeedsUser, Reason: vippslogin.NoMatch},
+		want:     linking.Result{Status: linking.NeedsUser, Reason: linking.NoMatch},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			table := newAccountTable(tt.accounts...)
-			s := newLinkingSite(t, table)
+			s := newSite(t, table)
 			b := s.browser()
 			s.loginAs(b, tt.sub)
 
@@ -329,19 +405,19 @@ func TestLinkAccountLogin(t *testing.T) {
 					got.Status, got.By, got.Reason, got.Account.ID,
 					tt.want.Status, tt.want.By, tt.want.Reason, tt.want.Account.ID)
 			}
-			if got.Status == vippslogin.NeedsUser && got.Account != (vippslogin.Account{}) {
+			if got.Status == linking.NeedsUser && got.Account != (linking.Account{}) {
 				t.Errorf("NeedsUser hands out account %+v", got.Account)
 			}
 			if calls := table.takeCalls(); tt.calls != nil && !slices.Equal(calls, tt.calls) {
 				t.Errorf("lookups = %q, want %q", calls, tt.calls)
 			}
-			b.wantAccount(tt.want.Account.ID, tt.want.Reason)
+			s.wantAccount(b, tt.want.Account.ID, tt.want.Reason)
 
 			// The sub is stored on Matched, and only then.
 			for _, a := range tt.accounts {
 				stored := table.subjectOf(a.ID)
 				switch {
-				case tt.want.Status == vippslogin.Matched && a.ID == tt.want.Account.ID:
+				case tt.want.Status == linking.Matched && a.ID == tt.want.Account.ID:
 					if stored != tt.sub {
 						t.Errorf("account %s: subject %q after Matched, want %q", a.ID, stored, tt.sub)
 					}
@@ -355,16 +431,16 @@ func TestLinkAccountLogin(t *testing.T) {
 
 // An account matched by phone gets the sub, and the next login, in another
 // browser, is linked by it without looking at phone or email.
-func TestLinkAccountNextLoginBySubject(t *testing.T) {
-	table := newAccountTable(vippslogin.Account{ID: "42", Name: "Kari Nordmann", Phone: "912 34 567"})
-	s := newLinkingSite(t, table)
+func TestFindNextLoginBySubject(t *testing.T) {
+	table := newAccountTable(linking.Account{ID: "42", Name: "Kari Nordmann", Phone: "912 34 567"})
+	s := newSite(t, table)
 
 	first := s.browser()
 	s.loginAs(first, subKari)
-	if got := s.lastLink(); got.Status != vippslogin.Matched || got.By != vippslogin.ByPhone {
+	if got := s.lastLink(); got.Status != linking.Matched || got.By != linking.ByPhone {
 		t.Fatalf("first login: %v by %v (%v), want matched by phone", got.Status, got.By, got.Reason)
 	}
-	first.wantAccount("42", 0)
+	s.wantAccount(first, "42", 0)
 	if got := table.subjectOf("42"); got != subKari {
 		t.Fatalf("stored subject = %q, want %q", got, subKari)
 	}
@@ -377,75 +453,88 @@ func TestLinkAccountNextLoginBySubject(t *testing.T) {
 
 	second := s.browser()
 	s.loginAs(second, subKari)
-	if got := s.lastLink(); got.Status != vippslogin.Linked || got.By != vippslogin.BySubject || got.Account.ID != "42" {
+	if got := s.lastLink(); got.Status != linking.Linked || got.By != linking.BySubject || got.Account.ID != "42" {
 		t.Fatalf("second login: %v by %v account %q, want linked by subject to 42", got.Status, got.By, got.Account.ID)
 	}
 	if calls := table.takeCalls(); !slices.Equal(calls, []string{"subject"}) {
 		t.Errorf("lookups = %q, want only by subject", calls)
 	}
-	second.wantAccount("42", 0)
+	s.wantAccount(second, "42", 0)
 }
 
 // A second login in the same browser as another Vipps user must not keep
 // the first user's account: the session is renewed with its data, so the
 // recipe removes the account on NeedsUser.
-func TestLinkAccountReloginAsAnotherUser(t *testing.T) {
-	table := newAccountTable(vippslogin.Account{ID: "kari", Subject: subKari, Name: "Kari Nordmann"})
-	s := newLinkingSite(t, table)
+func TestFindReloginAsAnotherUser(t *testing.T) {
+	table := newAccountTable(linking.Account{ID: "kari", Subject: subKari, Name: "Kari Nordmann"})
+	s := newSite(t, table)
 	b := s.browser()
 
 	s.loginAs(b, subKari)
-	b.wantAccount("kari", 0)
+	s.wantAccount(b, "kari", 0)
 
 	s.loginAs(b, subAse)
-	if got := s.lastLink(); got.Status != vippslogin.NeedsUser || got.Reason != vippslogin.NoMatch {
+	if got := s.lastLink(); got.Status != linking.NeedsUser || got.Reason != linking.NoMatch {
 		t.Fatalf("link = %v (%v), want needs user (no match)", got.Status, got.Reason)
 	}
-	b.wantAccount("", vippslogin.NoMatch)
-	if got := b.profile(); got["name"] != "Åse Øvrebø" {
-		t.Errorf("session claims name %v, want Åse Øvrebø's", got["name"])
+	s.wantAccount(b, "", linking.NoMatch)
+	if got := s.whoami(b); got.Name != "Åse Øvrebø" {
+		t.Errorf("session claims name %q, want Åse Øvrebø's", got.Name)
 	}
 }
 
 // A phone number the provider says is not verified is not looked up.
-func TestLinkAccountPhoneNotVerified(t *testing.T) {
+func TestFindPhoneNotVerified(t *testing.T) {
 	users := vippstest.DefaultUsers()[:1]
 	users[0].PhoneNumberVerified = false
 	users[0].EmailVerified = false
-	table := newAccountTable(vippslogin.Account{ID: "kari", Name: "Kari Nordmann", Phone: "+47 912 34 567", Email: users[0].Email})
-	s := newLinkingSite(t, table, users...)
+	table := newAccountTable(linking.Account{ID: "kari", Name: "Kari Nordmann", Phone: "+47 912 34 567", Email: users[0].Email})
+	s := newSite(t, table, users...)
 	b := s.browser()
 	s.loginAs(b, subKari)
-	if got := s.lastLink(); got.Status != vippslogin.NeedsUser || got.Reason != vippslogin.NoMatch {
+	if got := s.lastLink(); got.Status != linking.NeedsUser || got.Reason != linking.NoMatch {
 		t.Errorf("link = %v (%v), want needs user (no match)", got.Status, got.Reason)
 	}
 	if calls := table.takeCalls(); !slices.Equal(calls, []string{"subject"}) {
 		t.Errorf("lookups = %q, want only by subject", calls)
 	}
-	b.wantAccount("", vippslogin.NoMatch)
+	s.wantAccount(b, "", linking.NoMatch)
 }
 
-// A failed lookup fails the login: an error page that does not show the
-// cause, and no login.
-func TestLinkAccountLookupFails(t *testing.T) {
+// A failed lookup fails the login: the default error page's 503 "try
+// again", which does not show the cause, and no login.
+func TestFindLookupFails(t *testing.T) {
 	errDown := errors.New("dial users-db-7: connection refused")
-	table := newAccountTable(vippslogin.Account{ID: "kari", Subject: subKari, Name: "Kari Nordmann"})
+	table := newAccountTable(linking.Account{ID: "kari", Subject: subKari, Name: "Kari Nordmann"})
 	table.err = errDown
-	s := newLinkingSite(t, table)
+	s := newSite(t, table)
 
 	for _, accept := range []string{"text/html", "application/json"} {
 		t.Run(accept, func(t *testing.T) {
 			b := s.browser()
-			resp, body := b.get(b.startLogin("/"), "Accept", accept)
-			b.wantRefused(resp, vippslogin.ErrAccountLookup, errDown)
+			resp, body := s.get(b, "/auth/login", accept)
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("status = %d, want 503", resp.StatusCode)
+			}
 			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, accept) {
 				t.Errorf("Content-Type = %q, want %s", ct, accept)
+			}
+			if accept == "application/json" && !strings.Contains(body, `"error":"session_unavailable"`) {
+				t.Errorf("body = %s, want the error session_unavailable", body)
 			}
 			if strings.Contains(body, "users-db") || strings.Contains(body, "connection") {
 				t.Errorf("error page shows the cause: %s", body)
 			}
-			if _, ok := b.sessionValues()["account"]; ok {
-				t.Error("session has an account after a failed login")
+			s.mu.Lock()
+			err := s.errs[len(s.errs)-1]
+			s.mu.Unlock()
+			for _, target := range []error{linking.ErrLookup, vippslogin.ErrSessionStore, errDown} {
+				if !errors.Is(err, target) {
+					t.Errorf("error %v does not wrap %v", err, target)
+				}
+			}
+			if v := s.whoami(b); v != (whoami{}) {
+				t.Errorf("logged in after a failed lookup: %+v", v)
 			}
 		})
 	}
@@ -464,7 +553,7 @@ func linkClaims(given, family, phone string) *vippslogin.Claims {
 	}
 }
 
-func TestLinkAccountPhoneFormats(t *testing.T) {
+func TestFindPhoneFormats(t *testing.T) {
 	tests := []struct {
 		stored, msisdn string
 		want           bool
@@ -497,40 +586,40 @@ func TestLinkAccountPhoneFormats(t *testing.T) {
 		{"+1 555 555 1234", "15555551234", true},
 	}
 	for _, tt := range tests {
-		table := newAccountTable(vippslogin.Account{ID: "1", Name: "Kari Nordmann", Phone: tt.stored})
+		table := newAccountTable(linking.Account{ID: "1", Name: "Kari Nordmann", Phone: tt.stored})
 		table.broad = true
-		link, err := vippslogin.LinkAccount(context.Background(), table, linkClaims("Kari", "Nordmann", tt.msisdn))
+		link, err := linking.Find(context.Background(), table, linkClaims("Kari", "Nordmann", tt.msisdn))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := link.Status == vippslogin.Matched; got != tt.want {
+		if got := link.Status == linking.Matched; got != tt.want {
 			t.Errorf("%q vs %s: matched %v (%v, %v), want %v", tt.stored, tt.msisdn, got, link.Status, link.Reason, tt.want)
 		}
 	}
 }
 
 // How the claims' phone number is used.
-func TestLinkAccountPhoneClaim(t *testing.T) {
-	account := vippslogin.Account{ID: "1", Name: "Kari Nordmann", Phone: "+47 912 34 567"}
+func TestFindPhoneClaim(t *testing.T) {
+	account := linking.Account{ID: "1", Name: "Kari Nordmann", Phone: "+47 912 34 567"}
 	tests := []struct {
 		name string
 		edit func(c *vippslogin.Claims)
-		want vippslogin.LinkStatus
+		want linking.Status
 	}{
-		{"verified", func(c *vippslogin.Claims) {}, vippslogin.Matched},
-		{"E.164 with plus", func(c *vippslogin.Claims) { c.PhoneNumber = "+4791234567" }, vippslogin.Matched},
+		{"verified", func(c *vippslogin.Claims) {}, linking.Matched},
+		{"E.164 with plus", func(c *vippslogin.Claims) { c.PhoneNumber = "+4791234567" }, linking.Matched},
 		{"verified flag absent", func(c *vippslogin.Claims) {
 			c.PhoneNumberVerified = false
 			c.Raw = map[string]any{"sub": c.Subject, "phone_number": c.PhoneNumber}
-		}, vippslogin.Matched},
+		}, linking.Matched},
 		{"said not verified", func(c *vippslogin.Claims) {
 			c.PhoneNumberVerified = false
 			c.Raw = map[string]any{"sub": c.Subject, "phone_number": c.PhoneNumber, "phone_number_verified": false}
-		}, vippslogin.NeedsUser},
-		{"not a number", func(c *vippslogin.Claims) { c.PhoneNumber = "47 912 34 567" }, vippslogin.NeedsUser},
-		{"too short", func(c *vippslogin.Claims) { c.PhoneNumber = "4791234" }, vippslogin.NeedsUser},
-		{"national", func(c *vippslogin.Claims) { c.PhoneNumber = "091234567" }, vippslogin.NeedsUser},
-		{"none", func(c *vippslogin.Claims) { c.PhoneNumber = "" }, vippslogin.NeedsUser},
+		}, linking.NeedsUser},
+		{"not a number", func(c *vippslogin.Claims) { c.PhoneNumber = "47 912 34 567" }, linking.NeedsUser},
+		{"too short", func(c *vippslogin.Claims) { c.PhoneNumber = "4791234" }, linking.NeedsUser},
+		{"national", func(c *vippslogin.Claims) { c.PhoneNumber = "091234567" }, linking.NeedsUser},
+		{"none", func(c *vippslogin.Claims) { c.PhoneNumber = "" }, linking.NeedsUser},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -538,7 +627,7 @@ func TestLinkAccountPhoneClaim(t *testing.T) {
 			table.broad = true
 			c := linkClaims("Kari", "Nordmann", "4791234567")
 			tt.edit(c)
-			link, err := vippslogin.LinkAccount(context.Background(), table, c)
+			link, err := linking.Find(context.Background(), table, c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -549,7 +638,7 @@ func TestLinkAccountPhoneClaim(t *testing.T) {
 	}
 }
 
-func TestLinkAccountNames(t *testing.T) {
+func TestFindNames(t *testing.T) {
 	tests := []struct {
 		account        string
 		given, family  string
@@ -603,36 +692,36 @@ func TestLinkAccountNames(t *testing.T) {
 		if tt.nameClaimsOnly {
 			c.Name = "Kari Nordmann"
 		}
-		table := newAccountTable(vippslogin.Account{ID: "1", Name: tt.account, Phone: "91234567"})
-		link, err := vippslogin.LinkAccount(context.Background(), table, c)
+		table := newAccountTable(linking.Account{ID: "1", Name: tt.account, Phone: "91234567"})
+		link, err := linking.Find(context.Background(), table, c)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := link.Status == vippslogin.Matched
+		got := link.Status == linking.Matched
 		if got != tt.want {
 			t.Errorf("%q vs given %q family %q name %q: matched %v (%v), want %v",
 				tt.account, tt.given, tt.family, c.Name, got, link.Reason, tt.want)
 		}
-		if !got && link.Reason != vippslogin.NameMismatch {
+		if !got && link.Reason != linking.NameMismatch {
 			t.Errorf("%q: reason %v, want name mismatch", tt.account, link.Reason)
 		}
 	}
 }
 
-// LinkAccount checks what a broad finder returns.
-func TestLinkAccountChecksFinder(t *testing.T) {
+// Find checks what a broad finder returns.
+func TestFindChecksFinder(t *testing.T) {
 	c := &vippslogin.Claims{Subject: "s", GivenName: "Kari", FamilyName: "Nordmann", Email: "Kari.Nordmann@Example.com", EmailVerified: true}
 	table := newAccountTable(
-		vippslogin.Account{ID: "1", Name: "Kari Nordmann", Email: " kari.nordmann@example.COM "},
-		vippslogin.Account{ID: "2", Name: "Kari Nordmann", Email: "kari.nordmann@example.org"},
-		vippslogin.Account{ID: "3", Name: "Kari Nordmann", Phone: "+47 912 34 567"},
+		linking.Account{ID: "1", Name: "Kari Nordmann", Email: " kari.nordmann@example.COM "},
+		linking.Account{ID: "2", Name: "Kari Nordmann", Email: "kari.nordmann@example.org"},
+		linking.Account{ID: "3", Name: "Kari Nordmann", Phone: "+47 912 34 567"},
 	)
 	table.broad = true
-	link, err := vippslogin.LinkAccount(context.Background(), table, c)
+	link, err := linking.Find(context.Background(), table, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if link.Status != vippslogin.Matched || link.Account.ID != "1" || link.By != vippslogin.ByEmail {
+	if link.Status != linking.Matched || link.Account.ID != "1" || link.By != linking.ByEmail {
 		t.Errorf("link = %v %q by %v, want matched 1 by email", link.Status, link.Account.ID, link.By)
 	}
 }
@@ -643,28 +732,28 @@ type failingFinder struct {
 	err  error
 }
 
-func (f *failingFinder) AccountBySubject(ctx context.Context, sub string) (vippslogin.Account, bool, error) {
+func (f *failingFinder) AccountBySubject(ctx context.Context, sub string) (linking.Account, bool, error) {
 	if f.fail == "subject" {
-		return vippslogin.Account{}, false, f.err
+		return linking.Account{}, false, f.err
 	}
 	return f.accountTable.AccountBySubject(ctx, sub)
 }
 
-func (f *failingFinder) AccountsByPhone(ctx context.Context, msisdn string) ([]vippslogin.Account, error) {
+func (f *failingFinder) AccountsByPhone(ctx context.Context, msisdn string) ([]linking.Account, error) {
 	if f.fail == "phone" {
 		return nil, f.err
 	}
 	return f.accountTable.AccountsByPhone(ctx, msisdn)
 }
 
-func (f *failingFinder) AccountsByEmail(ctx context.Context, email string) ([]vippslogin.Account, error) {
+func (f *failingFinder) AccountsByEmail(ctx context.Context, email string) ([]linking.Account, error) {
 	if f.fail == "email" {
 		return nil, f.err
 	}
 	return f.accountTable.AccountsByEmail(ctx, email)
 }
 
-func TestLinkAccountErrors(t *testing.T) {
+func TestFindErrors(t *testing.T) {
 	ctx := context.Background()
 	kari := func() *vippslogin.Claims {
 		c := linkClaims("Kari", "Nordmann", "4791234567")
@@ -674,53 +763,56 @@ func TestLinkAccountErrors(t *testing.T) {
 	errDown := errors.New("down")
 	for _, lookup := range []string{"subject", "phone", "email"} {
 		f := &failingFinder{fail: lookup, err: errDown}
-		link, err := vippslogin.LinkAccount(ctx, f, kari())
-		if !errors.Is(err, vippslogin.ErrAccountLookup) || !errors.Is(err, errDown) {
-			t.Errorf("%s lookup fails: err = %v, want ErrAccountLookup wrapping the cause", lookup, err)
+		link, err := linking.Find(ctx, f, kari())
+		if !errors.Is(err, linking.ErrLookup) || !errors.Is(err, vippslogin.ErrSessionStore) || !errors.Is(err, errDown) {
+			t.Errorf("%s lookup fails: err = %v, want ErrLookup and ErrSessionStore wrapping the cause", lookup, err)
 		}
-		if link != (vippslogin.Link{}) {
-			t.Errorf("%s lookup fails: link = %+v, want the zero Link", lookup, link)
+		if msg := err.Error(); msg != "vippslogin: account lookup failed: by "+lookup+": down" {
+			t.Errorf("%s lookup fails: message %q", lookup, msg)
+		}
+		if link != (linking.Result{}) {
+			t.Errorf("%s lookup fails: result = %+v, want the zero Result", lookup, link)
 		}
 	}
-	if _, err := vippslogin.LinkAccount(ctx, newAccountTable(), nil); err == nil {
+	if _, err := linking.Find(ctx, newAccountTable(), nil); err == nil {
 		t.Error("nil claims: no error")
 	}
-	if _, err := vippslogin.LinkAccount(ctx, newAccountTable(), &vippslogin.Claims{Name: "Kari Nordmann"}); err == nil {
+	if _, err := linking.Find(ctx, newAccountTable(), &vippslogin.Claims{Name: "Kari Nordmann"}); err == nil {
 		t.Error("claims without subject: no error")
 	}
-	if _, err := vippslogin.LinkAccount(ctx, nil, kari()); err == nil {
+	if _, err := linking.Find(ctx, nil, kari()); err == nil {
 		t.Error("nil finder: no error")
 	}
-	for _, a := range []vippslogin.Account{
+	for _, a := range []linking.Account{
 		{Subject: "sub-1"},
 		{Name: "Kari Nordmann", Phone: "91234567"},
 		{Name: "Kari Nordmann", Email: "kari.nordmann@example.com"},
 	} {
-		if _, err := vippslogin.LinkAccount(ctx, newAccountTable(a), kari()); !errors.Is(err, vippslogin.ErrAccountLookup) {
-			t.Errorf("account %+v without an ID: err = %v, want ErrAccountLookup", a, err)
+		if _, err := linking.Find(ctx, newAccountTable(a), kari()); !errors.Is(err, linking.ErrLookup) {
+			t.Errorf("account %+v without an ID: err = %v, want ErrLookup", a, err)
 		}
 	}
 }
 
-func TestLinkStrings(t *testing.T) {
+func TestStrings(t *testing.T) {
 	for _, tt := range []struct {
 		got  interface{ String() string }
 		want string
 	}{
-		{vippslogin.NeedsUser, "needs user"},
-		{vippslogin.Linked, "linked"},
-		{vippslogin.Matched, "matched"},
-		{vippslogin.LinkStatus(9), "LinkStatus(9)"},
-		{vippslogin.BySubject, "subject"},
-		{vippslogin.ByPhone | vippslogin.ByEmail, "phone+email"},
-		{vippslogin.LinkMethod(0), "none"},
-		{vippslogin.ByEmail | 16, "email+LinkMethod(16)"},
-		{vippslogin.NoMatch, "no match"},
-		{vippslogin.SeveralMatches, "several matches"},
-		{vippslogin.NameMismatch, "name mismatch"},
-		{vippslogin.AlreadyLinked, "already linked"},
-		{vippslogin.LinkReason(0), "none"},
-		{vippslogin.LinkReason(9), "LinkReason(9)"},
+		{linking.NeedsUser, "needs user"},
+		{linking.Linked, "linked"},
+		{linking.Matched, "matched"},
+		{linking.Status(9), "Status(9)"},
+		{linking.BySubject, "subject"},
+		{linking.ByPhone | linking.ByEmail, "phone+email"},
+		{linking.Method(0), "none"},
+		{linking.ByEmail | 16, "email+Method(16)"},
+		{linking.NoMatch, "no match"},
+		{linking.SeveralMatches, "several matches"},
+		{linking.NameMismatch, "name mismatch"},
+		{linking.AlreadyLinked, "already linked"},
+		{linking.Reason(0), "none"},
+		{linking.Reason(9), "Reason(9)"},
 	} {
 		if s := tt.got.String(); s != tt.want {
 			t.Errorf("String() = %q, want %q", s, tt.want)
