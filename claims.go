@@ -84,13 +84,10 @@ type DelegatedConsents struct {
 	Text                     string
 	TermsDescription         string
 	ConfirmConsentButtonText string
-	Links                    ConsentLinks
 	TimeOfConsent            string
 	Consents                 []Consent
-}
 
-// ConsentLinks are the links shown on the consent screen.
-type ConsentLinks struct {
+	// The links shown on the consent screen (Vipps' "links" object).
 	TermsLinkText            string
 	TermsLinkURL             string
 	PrivacyStatementLinkText string
@@ -199,12 +196,8 @@ func claimsFromMap(m map[string]any) Claims {
 			TimeOfConsent:            scalar(d["timeOfConsent"]),
 		}
 		if l, ok := d["links"].(map[string]any); ok {
-			dc.Links = ConsentLinks{
-				TermsLinkText:            str(l, "termsLinkText"),
-				TermsLinkURL:             str(l, "termsLinkUrl"),
-				PrivacyStatementLinkText: str(l, "privacyStatementLinkText"),
-				PrivacyStatementLinkURL:  str(l, "privacyStatementLinkUrl"),
-			}
+			dc.TermsLinkText, dc.TermsLinkURL = str(l, "termsLinkText"), str(l, "termsLinkUrl")
+			dc.PrivacyStatementLinkText, dc.PrivacyStatementLinkURL = str(l, "privacyStatementLinkText"), str(l, "privacyStatementLinkUrl")
 		}
 		if list, ok := d["consents"].([]any); ok {
 			for _, v := range list {
@@ -288,8 +281,8 @@ func (c *Claims) toMap() map[string]any {
 			"language": d.Language, "heading": d.Heading, "text": d.Text, "termsDescription": d.TermsDescription,
 			"confirmConsentButtonText": d.ConfirmConsentButtonText, "timeOfConsent": d.TimeOfConsent,
 			"links": map[string]any{
-				"termsLinkText": d.Links.TermsLinkText, "termsLinkUrl": d.Links.TermsLinkURL,
-				"privacyStatementLinkText": d.Links.PrivacyStatementLinkText, "privacyStatementLinkUrl": d.Links.PrivacyStatementLinkURL,
+				"termsLinkText": d.TermsLinkText, "termsLinkUrl": d.TermsLinkURL,
+				"privacyStatementLinkText": d.PrivacyStatementLinkText, "privacyStatementLinkUrl": d.PrivacyStatementLinkURL,
 			},
 			"consents": consents,
 		}

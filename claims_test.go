@@ -55,8 +55,8 @@ func TestClaimsDecodeVippsUserinfo(t *testing.T) {
 			Formatted: "Karl Johans gate 1\n0154 Oslo\nNO", AddressType: "work"}},
 		DelegatedConsents: &DelegatedConsents{Language: "NO", Heading: "Samtykker", Text: "Tekst", TermsDescription: "Vilkår",
 			ConfirmConsentButtonText: "Bekreft", TimeOfConsent: "2023-06-01T12:00:00Z",
-			Links: ConsentLinks{TermsLinkText: "Vilkår", TermsLinkURL: "https://example.com/terms",
-				PrivacyStatementLinkText: "Personvern", PrivacyStatementLinkURL: "https://example.com/privacy"},
+			TermsLinkText: "Vilkår", TermsLinkURL: "https://example.com/terms",
+			PrivacyStatementLinkText: "Personvern", PrivacyStatementLinkURL: "https://example.com/privacy",
 			Consents: []Consent{{ID: "email", Accepted: true, TextDisplayedToUser: "E-post"}}},
 	}
 	got := c

@@ -13,3 +13,6 @@ func LoginFailure(loginURL, home string, err error) error {
 // Refused returns err as the Client hands a login that Config.AfterLogin
 // refused with err to Config.ErrorHandler.
 func Refused(err error) error { return &loginError{err: joinRefused(err)} }
+
+// StepUpACR is the acr of a login confirmed in the app.
+const StepUpACR = stepUpACR

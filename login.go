@@ -16,11 +16,11 @@ import (
 // The login route: the options a login may ask for, starting one (the
 // login route and StartLogin), and where it returns to.
 
-// StepUpACR is the authentication context class Vipps names when the user
+// stepUpACR is the authentication context class Vipps names when the user
 // confirmed the login in the app, even though the browser was remembered
 // ("step-up", "in-app confirmation"). Asking for it needs Vipps' advanced
 // login tier.
-const StepUpACR = "urn:vipps:acr:app_auth"
+const stepUpACR = "urn:vipps:acr:app_auth"
 
 // Flow is Vipps' requested_flow authorization parameter. The zero value
 // is Vipps' ordinary web flow: the user comes back in the browser that
@@ -66,7 +66,7 @@ type LoginOptions struct {
 
 	// StepUp asks the user to confirm the login in the app even if the
 	// browser is remembered (acr_values=urn:vipps:acr:app_auth). The login
-	// then fails unless the ID token's acr is [StepUpACR].
+	// then fails unless the ID token's acr is urn:vipps:acr:app_auth.
 	StepUp bool
 }
 
@@ -146,7 +146,7 @@ func (o LoginOptions) authParams() url.Values {
 		v.Set("final_redirect_is_app", "true")
 	}
 	if o.StepUp {
-		v.Set("acr_values", StepUpACR)
+		v.Set("acr_values", stepUpACR)
 	}
 	return v
 }
@@ -187,7 +187,7 @@ func (c *Client) StartLogin(w http.ResponseWriter, r *http.Request, opts LoginOp
 }
 
 // RequireStepUp is RequireLogin for pages that need a login confirmed in
-// the app ([StepUpACR]): a logged-in browser whose login was not is sent
+// the app (urn:vipps:acr:app_auth): a logged-in browser whose login was not is sent
 // through a step-up login and back; background requests get 401 with a
 // login_url that asks for step-up. Like RequireLogin, it answers 503 when
 // [Client.LoadAndSave] served the request without its session.
@@ -198,7 +198,7 @@ func (c *Client) RequireStepUp(next http.Handler) http.Handler {
 			return
 		}
 		if in {
-			if claims, _ := ClaimsFromContext(r.Context()); claims.ACR == StepUpACR {
+			if claims, _ := ClaimsFromContext(r.Context()); claims.ACR == stepUpACR {
 				next.ServeHTTP(w, r)
 				return
 			}
@@ -246,7 +246,7 @@ func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo str
 	verifier := oauth2.GenerateVerifier()
 	rec := &pendingLogin{Verifier: verifier, Nonce: randomString(), ReturnTo: returnTo, Created: now.Unix(), Flow: opts.Flow}
 	if opts.StepUp {
-		rec.ACR = StepUpACR
+		rec.ACR = stepUpACR
 	}
 	state, err := c.pending.start(r.Context(), w, r, rec)
 	if err != nil {

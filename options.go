@@ -324,7 +324,7 @@ func (cfg Config) validate() (*settings, error) {
 		return nil, configErr("Sessions", "has a nil Store or Codec")
 	}
 	if s.SessionStore == nil {
-		s.SessionStore = NewSCSSessionStore(cfg.Sessions)
+		s.SessionStore = scsSession{cfg.Sessions}
 	}
 
 	if len(s.Scopes) == 0 {

@@ -334,7 +334,7 @@ func TestWaitPhoneLoginDelegatedConsents(t *testing.T) {
 		t.Fatal(err)
 	}
 	dc := claims.DelegatedConsents
-	if dc == nil || len(dc.Consents) != 4 || dc.Consents[0].ID != "email" || !dc.Consents[0].Accepted || dc.Links.TermsLinkURL == "" || dc.TimeOfConsent == "" {
+	if dc == nil || len(dc.Consents) != 4 || dc.Consents[0].ID != "email" || !dc.Consents[0].Accepted || dc.TermsLinkURL == "" || dc.TimeOfConsent == "" {
 		t.Errorf("DelegatedConsents = %+v", dc)
 	}
 	if claims.Email != "" {

@@ -32,11 +32,9 @@ type SessionStore interface {
 // sessionKey is the scs key under which the claims are saved.
 const sessionKey = "vippslogin.claims"
 
-// NewSCSSessionStore returns a SessionStore that keeps the claims in the
+// scsSession is the default SessionStore: it keeps the claims in the
 // sessions of sm, under the key "vippslogin.claims". Handlers that use it
 // must run inside sm.LoadAndSave.
-func NewSCSSessionStore(sm *scs.SessionManager) SessionStore { return scsSession{sm} }
-
 type scsSession struct{ sm *scs.SessionManager }
 
 // errNoSession is returned instead of scs's panic when a handler runs
