@@ -225,7 +225,7 @@ func (c *Client) complete(w http.ResponseWriter, r *http.Request, claims *Claims
 // (when the provider has a userinfo endpoint).
 func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *pendingLogin) (*Claims, error) {
 	// RFC 6749 section 4.1.3, with RFC 7636's code_verifier.
-	tok, err := c.redeem(ctx, meta, url.Values{
+	tok, err := c.tokens.redeem(ctx, meta, url.Values{
 		"grant_type":    {"authorization_code"},
 		"code":          {code},
 		"redirect_uri":  {c.s.redirectURI},
@@ -235,7 +235,7 @@ func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *p
 		return nil, err
 	}
 	c.s.logStep(ctx, slog.LevelDebug, recCodeExchanged)
-	idClaims, err := c.verifyIDToken(ctx, meta, tok.IDToken, idTokenWant{nonce: rec.Nonce}, tok.AccessToken)
+	idClaims, err := c.verifier.check(ctx, meta, tok.IDToken, idTokenWant{nonce: rec.Nonce}, tok.AccessToken)
 	if err != nil {
 		return nil, err
 	}

@@ -26,9 +26,8 @@ type Client struct {
 	limits   *startLimits
 	logs     logGate
 	partner  *partnerAuth // with Config.Partner
-	// partnerHTTP is HTTPClient with the partner's access token, for the
-	// token, backchannel authentication and user-exists endpoints.
-	partnerHTTP *http.Client
+	tokens   *tokenEndpoint
+	verifier *verifier
 }
 
 // New checks cfg and returns a Client. It does not touch the network:
@@ -50,8 +49,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if s.Partner != nil {
 		c.partner = newPartnerAuth(s)
-		c.partnerHTTP = newPartnerHTTP(s, c.partner)
 	}
+	c.tokens = newTokenEndpoint(s, c.partner)
+	c.verifier = &verifier{s: s, provider: c.provider, partner: c.partner != nil}
 	if s.secure && cfg.Sessions != nil && !cfg.Sessions.Cookie.Secure {
 		s.Logger.Warn("vippslogin: BaseURL is https but the session cookie is not Secure; set Sessions.Cookie.Secure = true")
 	}

@@ -206,16 +206,6 @@ func partnerFailure(err error) (error, bool) {
 	return nil, false
 }
 
-// tokenClient returns the HTTP client for the token, backchannel
-// authentication and user-exists endpoints: the Client's own, or with
-// partner keys one that adds the partner's access token.
-func (c *Client) tokenClient() *http.Client {
-	if c.partnerHTTP != nil {
-		return c.partnerHTTP
-	}
-	return c.s.HTTPClient
-}
-
 // newPartnerHTTP returns the Client's HTTP client with the partner's access
 // token on every request.
 func newPartnerHTTP(s *settings, auth *partnerAuth) *http.Client {

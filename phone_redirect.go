@@ -46,7 +46,7 @@ func (c *Client) FinishPhoneLogin(ctx context.Context, code string) (*Claims, er
 	if err != nil {
 		return nil, err
 	}
-	tok, err := c.redeem(ctx, meta, url.Values{"grant_type": {grantCIBARedirect}, "code": {code}})
+	tok, err := c.tokens.redeem(ctx, meta, url.Values{"grant_type": {grantCIBARedirect}, "code": {code}})
 	if err != nil {
 		return nil, err
 	}

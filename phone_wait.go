@@ -86,7 +86,7 @@ func (c *Client) poll(ctx context.Context, pl *phoneLoginState) (*Claims, error)
 			}
 			return nil, err
 		}
-		tok, err := c.redeem(ctx, meta, url.Values{"grant_type": {grantCIBA}, "auth_req_id": {pl.authReqID}})
+		tok, err := c.tokens.redeem(ctx, meta, url.Values{"grant_type": {grantCIBA}, "auth_req_id": {pl.authReqID}})
 		if err != nil && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}

@@ -32,6 +32,24 @@ const (
 	clientSecretPost  = "client_secret_post"
 )
 
+// tokenEndpoint speaks to the token, backchannel authentication and
+// user-exists endpoints.
+type tokenEndpoint struct {
+	s *settings
+	// hc is settings' HTTPClient, or with partner keys one that puts the
+	// partner's access token on each request (see partnerTransport).
+	hc      *http.Client
+	partner bool
+}
+
+func newTokenEndpoint(s *settings, partner *partnerAuth) *tokenEndpoint {
+	t := &tokenEndpoint{s: s, hc: s.HTTPClient}
+	if partner != nil {
+		t.hc, t.partner = newPartnerHTTP(s, partner), true
+	}
+	return t
+}
+
 // tokens is a successful answer of the token endpoint.
 type tokens struct {
 	AccessToken string `json:"access_token"`
@@ -41,20 +59,20 @@ type tokens struct {
 
 // redeem posts a grant to the token endpoint and returns the tokens: a
 // Bearer access token and an ID token (not yet verified).
-func (c *Client) redeem(ctx context.Context, meta *metadata, form url.Values) (*tokens, error) {
-	var t tokens
-	if err := c.call(ctx, endpointToken, meta.TokenEndpoint, c.s.TokenAuthMethod, form, &t); err != nil {
+func (t *tokenEndpoint) redeem(ctx context.Context, meta *metadata, form url.Values) (*tokens, error) {
+	var tok tokens
+	if err := t.call(ctx, endpointToken, meta.TokenEndpoint, t.s.TokenAuthMethod, form, &tok); err != nil {
 		return nil, err
 	}
 	switch {
-	case t.AccessToken == "":
+	case tok.AccessToken == "":
 		return nil, newErr(ErrBadResponse, "token", "no access_token")
-	case !strings.EqualFold(t.TokenType, "bearer"):
-		return nil, newErr(ErrBadResponse, "token", "token_type %q is not bearer", safeText(t.TokenType))
-	case t.IDToken == "":
+	case !strings.EqualFold(tok.TokenType, "bearer"):
+		return nil, newErr(ErrBadResponse, "token", "token_type %q is not bearer", safeText(tok.TokenType))
+	case tok.IDToken == "":
 		return nil, idTokenErr("malformed", "no id_token in the token response")
 	}
-	return &t, nil
+	return &tok, nil
 }
 
 // call posts form to endpoint (named name in Metrics.ProviderCall and in
@@ -63,18 +81,18 @@ func (c *Client) redeem(ctx context.Context, meta *metadata, form url.Values) (*
 // that cannot be reached or does not answer in time is
 // ErrProviderUnavailable, and an answer that does not decode
 // ErrBadResponse.
-func (c *Client) call(ctx context.Context, name, endpoint, method string, form url.Values, v any) (err error) {
+func (t *tokenEndpoint) call(ctx context.Context, name, endpoint, method string, form url.Values, v any) (err error) {
 	defer func(start time.Time) {
 		var pe *ProviderError
 		if errors.As(err, &pe) && (pe.Code == "authorization_pending" || pe.Code == "slow_down") {
-			c.s.providerCall(ctx, name, start, nil) // an answer while the user has not answered
+			t.s.providerCall(ctx, name, start, nil) // an answer while the user has not answered
 			return
 		}
-		c.s.providerCall(ctx, name, start, err)
+		t.s.providerCall(ctx, name, start, err)
 	}(time.Now())
-	reqCtx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
+	reqCtx, cancel := context.WithTimeout(ctx, t.s.HTTPTimeout)
 	defer cancel()
-	resp, err := c.postForm(reqCtx, endpoint, method, form)
+	resp, err := t.postForm(reqCtx, endpoint, method, form)
 	if perr, ok := partnerFailure(err); ok {
 		return perr
 	}
@@ -83,7 +101,7 @@ func (c *Client) call(ctx context.Context, name, endpoint, method string, form u
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return c.refusal(resp)
+		return t.refusal(resp)
 	}
 	if err := decodeJSON(resp, v); err != nil {
 		return newErr(ErrBadResponse, answerReason(name), "%s: %v", name, err)
@@ -112,22 +130,22 @@ func retryable(err error) bool {
 }
 
 // postForm posts form to endpoint, authenticated as the client.
-func (c *Client) postForm(ctx context.Context, endpoint, method string, form url.Values) (*http.Response, error) {
+func (t *tokenEndpoint) postForm(ctx context.Context, endpoint, method string, form url.Values) (*http.Response, error) {
 	form = maps.Clone(form)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, nil)
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case c.partner != nil:
+	case t.partner:
 		// Nothing here: partnerTransport adds the Bearer token.
 	case method == clientSecretPost:
-		form.Set("client_id", c.s.ClientID)
-		form.Set("client_secret", string(c.s.ClientSecret))
+		form.Set("client_id", t.s.ClientID)
+		form.Set("client_secret", string(t.s.ClientSecret))
 	default:
 		// RFC 6749, section 2.3.1: the id and secret are form-encoded
 		// before they are joined.
-		req.SetBasicAuth(url.QueryEscape(c.s.ClientID), url.QueryEscape(string(c.s.ClientSecret)))
+		req.SetBasicAuth(url.QueryEscape(t.s.ClientID), url.QueryEscape(string(t.s.ClientSecret)))
 	}
 	body := form.Encode()
 	req.Body = io.NopCloser(strings.NewReader(body))
@@ -135,14 +153,14 @@ func (c *Client) postForm(ctx context.Context, endpoint, method string, form url
 	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(body)), nil }
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	return c.tokenClient().Do(req)
+	return t.hc.Do(req)
 }
 
 // refusal reads an error answer: OAuth's {"error", "error_description"}
 // (RFC 6749, section 5.2), with Vipps' error_code, a string or a number,
 // and its error_debug in place of a missing error_description
 // (login-api/docs/swagger.yaml, components.schemas.ErrorResponse).
-func (c *Client) refusal(resp *http.Response) *ProviderError {
+func (t *tokenEndpoint) refusal(resp *http.Response) *ProviderError {
 	pe := &ProviderError{StatusCode: resp.StatusCode}
 	var body struct {
 		Error       string          `json:"error"`
@@ -168,7 +186,7 @@ func (c *Client) refusal(resp *http.Response) *ProviderError {
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	if resp.StatusCode == http.StatusTooManyRequests {
-		pe.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), c.s.Now())
+		pe.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), t.s.Now())
 	}
 	return pe
 }

@@ -10,8 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"hash"
-	"log/slog"
-	"maps"
 
 	"github.com/vippslogin/vippslogin/internal/jose"
 	"github.com/vippslogin/vippslogin/internal/untrusted"
@@ -22,7 +20,15 @@ func idTokenErr(reason string, format string, args ...any) error {
 	return newErr(ErrInvalidIDToken, reason, format, args...)
 }
 
-// verifyIDToken checks the ID token's signature against the provider's key
+// verifier checks ID tokens against the provider's cached discovery and
+// key set.
+type verifier struct {
+	s        *settings
+	provider *provider
+	partner  bool // logging in with partner keys: msn may stand for aud
+}
+
+// check checks the ID token's signature against the provider's key
 // set and its claims against the request, and returns the claims.
 //
 // The signature must be made with an asymmetric algorithm that discovery
@@ -37,7 +43,7 @@ func idTokenErr(reason string, format string, args ...any) error {
 // future, a non-empty sub, nonce equal to the one sent, and at_hash, when
 // present, matching the access token. want.phone relaxes nonce and msn as
 // [idTokenWant] says.
-func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, want idTokenWant, accessToken string) (map[string]any, error) {
+func (v *verifier) check(ctx context.Context, meta *metadata, raw string, want idTokenWant, accessToken string) (map[string]any, error) {
 	token := []byte(raw)
 	hdr, err := jose.ParseHeader(token)
 	if err != nil {
@@ -47,10 +53,10 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 	if !meta.algs[hdr.Alg] {
 		// The provider may have moved to another algorithm since discovery
 		// was cached. "none" and HMAC never qualify, so they fetch nothing.
-		if !asymmetric[hdr.Alg] || !c.provider.allowRefetch() {
+		if !asymmetric[hdr.Alg] || !v.provider.allowRefetch() {
 			return nil, idTokenErr("algorithm", "alg %q", safeText(hdr.Alg))
 		}
-		fresh, err := c.provider.reload(ctx)
+		fresh, err := v.provider.reload(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -59,7 +65,7 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 		}
 		refreshed = true
 	}
-	payload, err := c.verifySignature(ctx, token, hdr, refreshed)
+	payload, err := v.verifySignature(ctx, token, hdr, refreshed)
 	if err != nil {
 		return nil, err
 	}
@@ -74,11 +80,11 @@ func (c *Client) verifyIDToken(ctx context.Context, meta *metadata, raw string, 
 	if iss, _ := claims["iss"].(string); iss != meta.Issuer {
 		return nil, idTokenErr("issuer", "")
 	}
-	if err := c.checkAudience(claims, want.phone); err != nil {
+	if err := v.checkAudience(claims, want.phone); err != nil {
 		return nil, err
 	}
-	now := c.s.Now()
-	skew := c.s.ClockSkew
+	now := v.s.Now()
+	skew := v.s.ClockSkew
 	exp, ok := untrusted.NumericDate(claims["exp"])
 	if !ok {
 		return nil, idTokenErr("expired", "exp missing")
@@ -149,18 +155,18 @@ func checkNonce(claims map[string]any, want idTokenWant) error {
 // A kid the key set lacks may be a new key: then discovery (unless
 // refreshed says the caller has just fetched it) and the key set are
 // fetched anew, if allowRefetch allows, and the token tried again.
-func (c *Client) verifySignature(ctx context.Context, token []byte, hdr jose.Header, refreshed bool) ([]byte, error) {
-	payload, err := c.tryKeys(ctx, token, hdr, false)
-	if errors.Is(err, jose.ErrUnknownKey) && c.provider.allowRefetch() {
+func (v *verifier) verifySignature(ctx context.Context, token []byte, hdr jose.Header, refreshed bool) ([]byte, error) {
+	payload, err := v.tryKeys(ctx, token, hdr, false)
+	if errors.Is(err, jose.ErrUnknownKey) && v.provider.allowRefetch() {
 		// The provider may have rotated its keys since the last fetch, and
 		// changed its discovery document with them (a new jwks_uri, other
 		// algorithms). When discovery fails, the cached copy will do.
 		if !refreshed {
-			if _, derr := c.provider.reload(ctx); derr != nil {
-				c.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: discovery refetch for a new key failed; using the cached document", attrErr(derr))
+			if _, derr := v.provider.reload(ctx); derr != nil {
+				v.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: discovery refetch for a new key failed; using the cached document", attrErr(derr))
 			}
 		}
-		payload, err = c.tryKeys(ctx, token, hdr, true)
+		payload, err = v.tryKeys(ctx, token, hdr, true)
 	}
 	switch {
 	case err == nil:
@@ -180,10 +186,10 @@ func (c *Client) verifySignature(ctx context.Context, token []byte, hdr jose.Hea
 // tryKeys verifies the token's signature with the current key set, fetched
 // anew first when refetch is set, within one Config.HTTPTimeout. A failure
 // to fetch the key set is returned as ErrProviderUnavailable.
-func (c *Client) tryKeys(ctx context.Context, token []byte, hdr jose.Header, refetch bool) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.s.HTTPTimeout)
+func (v *verifier) tryKeys(ctx context.Context, token []byte, hdr jose.Header, refetch bool) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.s.HTTPTimeout)
 	defer cancel()
-	keys := c.provider.keySet()
+	keys := v.provider.keySet()
 	if refetch {
 		if err := keys.Refresh(ctx); err != nil {
 			return nil, upstreamErr(ctx, endpointJWKS, err)
@@ -215,13 +221,13 @@ func (c *Client) tryKeys(ctx context.Context, token []byte, hdr jose.Header, ref
 // phone token without msn is then bound to the sales unit only by its
 // auth_req_id, which Vipps gave in answer to a request carrying the
 // Merchant-Serial-Number header.
-func (c *Client) checkAudience(claims map[string]any, phone bool) error {
+func (v *verifier) checkAudience(claims map[string]any, phone bool) error {
 	msn, hasMSN := claims["msn"]
-	required := c.partner != nil && !phone
-	if c.s.MerchantSerialNumber != "" && (hasMSN || required) && !msnMatches(msn, c.s.MerchantSerialNumber) {
+	required := v.partner && !phone
+	if v.s.MerchantSerialNumber != "" && (hasMSN || required) && !msnMatches(msn, v.s.MerchantSerialNumber) {
 		return idTokenErr("audience", "msn is not the merchant serial number")
 	}
-	if c.partner != nil && c.s.ClientID == "" {
+	if v.partner && v.s.ClientID == "" {
 		return nil
 	}
 	var aud []string
@@ -241,7 +247,7 @@ func (c *Client) checkAudience(claims map[string]any, phone bool) error {
 	}
 	found := false
 	for _, a := range aud {
-		if a == c.s.ClientID {
+		if a == v.s.ClientID {
 			found = true
 		}
 	}
@@ -250,7 +256,7 @@ func (c *Client) checkAudience(claims map[string]any, phone bool) error {
 	}
 	azp, present := claims["azp"]
 	if present {
-		if s, _ := azp.(string); s != c.s.ClientID {
+		if s, _ := azp.(string); s != v.s.ClientID {
 			return idTokenErr("audience", "azp is not the client id")
 		}
 	} else if len(aud) > 1 {
@@ -296,40 +302,6 @@ func accessTokenHashOK(alg, accessToken, atHash string) bool {
 
 // The checks of the ID token of a login from phone number, which both of
 // its variants share: its auth_req_id, and ES256.
-
-// phoneClaims verifies the ID token of a login from phone number and
-// fetches userinfo. The token's auth_req_id (claim auth_req_id or authReqId)
-// must hash to idHash; with idOptional a token without one passes. A nonce
-// and msn are checked only when the token carries them (see [idTokenWant]).
-// Besides the algorithms discovery names it accepts ES256 from an issuer
-// with Vipps' path: Vipps signs these ID tokens with ES256 (its example),
-// while its discovery has named RS256 only. Another issuer's own list
-// stands.
-func (c *Client) phoneClaims(ctx context.Context, meta *metadata, tok *tokens, nonce, idHash string, idOptional bool) (*Claims, error) {
-	m := *meta
-	if c.s.vippsPath {
-		m.algs = maps.Clone(meta.algs)
-		m.algs["ES256"] = true
-	}
-	idClaims, err := c.verifyIDToken(ctx, &m, tok.IDToken, idTokenWant{nonce: nonce, phone: true}, tok.AccessToken)
-	if err != nil {
-		return nil, err
-	}
-	got, err := authReqIDClaim(idClaims)
-	if err != nil {
-		return nil, err
-	}
-	if !(got == "" && idOptional) && !sameAuthReqID(got, idHash) {
-		return nil, idTokenErr("auth_req_id", "")
-	}
-	c.s.logStep(ctx, slog.LevelDebug, recIDTokenVerified)
-	claims, err := c.userClaims(ctx, meta, tok.AccessToken, idClaims)
-	if err != nil {
-		return nil, err
-	}
-	c.s.logStep(ctx, slog.LevelInfo, recPhoneLogin, slog.String("sub", claims.Subject))
-	return claims, nil
-}
 
 // authReqIDClaim returns the auth_req_id that ID token claims carry, or "".
 // Vipps' guide names the claim auth_req_id in its prose and decoded example,
