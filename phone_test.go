@@ -788,7 +788,8 @@ func TestFinishPhoneLoginRefused(t *testing.T) {
 			return h.idp.Sign(nil, c)
 		}},
 		{name: "signed HS256 with the public key", idToken: func(h *harness, _, c map[string]any) string {
-			return vippstest.HMACToken(map[string]any{"kid": h.idp.SigningKey().Kid}, c, h.idp.PublicKeyPEM())
+			kid, _ := h.idp.CurrentKey()
+			return vippstest.HMACToken(map[string]any{"kid": kid}, c, h.idp.PublicKeyPEM())
 		}, want: []error{vippslogin.ErrInvalidIDToken, vippslogin.ErrAlgorithm}},
 		{name: "after the login expired", advance: 66 * time.Second, want: []error{vippslogin.ErrPhoneLoginExpired}},
 	} {

@@ -334,7 +334,9 @@ type accessToken struct {
 
 // New starts a provider on a random port of 127.0.0.1. Call
 // [Provider.Close] when done with it. New fails if cfg is invalid or if no
-// signing key can be made.
+// signing key can be made. The RSA keys of closed providers are used again
+// by later ones in the process, under new key ids, since making one is slow;
+// no two running providers share a key.
 func New(cfg Config) (*Provider, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = "vippstest-client"
@@ -387,7 +389,7 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.IDTokenTTL == 0 {
 		cfg.IDTokenTTL = time.Hour
 	}
-	key, err := jose.NewRSAKey(newKid())
+	key, err := newRSAKey()
 	if err != nil {
 		return nil, fmt.Errorf("vippstest: make signing key: %w", err)
 	}
@@ -447,6 +449,10 @@ func (p *Provider) Close() {
 	p.closeOnce.Do(func() {
 		close(p.done)
 		p.srv.Close()
+		p.mu.Lock()
+		keys := append(p.oldKeys, p.key)
+		p.mu.Unlock()
+		spareKeys(keys)
 	})
 }
 
@@ -521,9 +527,16 @@ func (p *Provider) RetireOldKeys() {
 	p.mu.Unlock()
 }
 
-// SigningKey returns the current signing key, for tests that sign tokens of
-// their own.
-func (p *Provider) SigningKey() *jose.SigningKey {
+// CurrentKey returns the key id and the algorithm of the key that signs
+// tokens now, for tests that build tokens of their own, such as one that
+// names the provider's kid but is signed otherwise ([HMACToken]).
+func (p *Provider) CurrentKey() (kid, alg string) {
+	k := p.signingKey()
+	return k.Kid, k.Alg
+}
+
+// signingKey returns the current signing key.
+func (p *Provider) signingKey() *jose.SigningKey {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.key
@@ -570,7 +583,7 @@ func (p *Provider) SetHooks(h Hooks) {
 // [HMACToken] to test that a client refuses HS256 tokens keyed with the
 // public key. It returns nil if the key cannot be encoded.
 func (p *Provider) PublicKeyPEM() []byte {
-	der, err := x509.MarshalPKIXPublicKey(p.SigningKey().Public())
+	der, err := x509.MarshalPKIXPublicKey(p.signingKey().Public())
 	if err != nil {
 		return nil
 	}
@@ -583,7 +596,7 @@ func (p *Provider) PublicKeyPEM() []byte {
 // signature. header may add to or override kid and typ; alg cannot be
 // changed. Sign returns "" if header or claims cannot be encoded.
 func (p *Provider) Sign(header, claims map[string]any) string {
-	tok, err := sign(p.SigningKey(), header, claims)
+	tok, err := sign(p.signingKey(), header, claims)
 	if err != nil {
 		return ""
 	}
