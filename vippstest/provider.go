@@ -1,6 +1,7 @@
 package vippstest
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -265,8 +266,9 @@ type Provider struct {
 	codeTTL      time.Duration
 	accessTTL    time.Duration
 	idTTL        time.Duration
-	users        []User // never changed after New
-	done         chan struct{}
+	users        []User             // never changed after New
+	closed       context.Context    // done once Close is called
+	stop         context.CancelFunc // cancels closed
 	closeOnce    sync.Once
 
 	mu           sync.Mutex
@@ -405,7 +407,6 @@ func New(cfg Config) (*Provider, error) {
 		accessTTL:    cfg.AccessTokenTTL,
 		idTTL:        cfg.IDTokenTTL,
 		users:        users,
-		done:         make(chan struct{}),
 		redirectURIs: slices.Clone(cfg.RedirectURIs),
 		authMethod:   cfg.TokenAuthMethod,
 		sub:          users[0].Sub,
@@ -422,6 +423,11 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p.partner = newPartnerKeys(cfg)
+	p.closed, p.stop = context.WithCancel(context.Background())
+	// Make closed's channel now: made lazily by a handler inside a
+	// testing/synctest bubble (see Handler), it would belong to the bubble,
+	// and Close from outside it could not close it.
+	_ = p.closed.Done()
 	p.srv = httptest.NewUnstartedServer(p.routes())
 	p.srv.Start()
 	return p, nil
@@ -447,7 +453,7 @@ func (p *Provider) routes() http.Handler {
 // cut off. Close may be called more than once.
 func (p *Provider) Close() {
 	p.closeOnce.Do(func() {
-		close(p.done)
+		p.stop()
 		p.srv.Close()
 		p.mu.Lock()
 		keys := append(p.oldKeys, p.key)
@@ -459,6 +465,17 @@ func (p *Provider) Close() {
 // URL returns the base URL of the provider, without a trailing slash, for
 // example "http://127.0.0.1:41234".
 func (p *Provider) URL() string { return p.srv.URL }
+
+// Handler returns the handler that serves the provider's endpoints, the one
+// its server at [Provider.URL] runs, for serving them in process: an
+// http.RoundTripper that calls it lets a client's test run inside a
+// testing/synctest bubble, where time moves only while every goroutine
+// waits, which one waiting on a network connection never does. Made
+// outside the bubble, with Config.Now left at time.Now, the provider then
+// reads the bubble's clock in the handler. Its documents and redirects still
+// name URL, and a [Fault] with Down panics with http.ErrAbortHandler where
+// no connection can be hung up.
+func (p *Provider) Handler() http.Handler { return p.srv.Config.Handler }
 
 // Issuer returns the issuer: URL followed by
 // "/access-management-1.0/access/", with the trailing slash that Vipps also
