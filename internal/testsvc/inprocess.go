@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"net/url"
 )
 
@@ -33,6 +34,13 @@ func (t InProcess) RoundTrip(req *http.Request) (resp *http.Response, err error)
 	r.RequestURI = req.URL.RequestURI()
 	r.Host = req.URL.Host
 	r.RemoteAddr = "127.0.0.1:1"
+	// A server reads header names in canonical form, whatever the client
+	// wrote (Vipps' client_id header, say).
+	r.Header = make(http.Header, len(req.Header))
+	for name, values := range req.Header {
+		name = textproto.CanonicalMIMEHeaderKey(name)
+		r.Header[name] = append(r.Header[name], values...)
+	}
 	if r.Body == nil {
 		r.Body = http.NoBody
 	}
