@@ -52,6 +52,18 @@ func Missing(t testing.TB, format string, args ...any) {
 	t.Skipf("skipped: %s", msg)
 }
 
+// SoakEnv names the switch of the soak and volume tests, which take long
+// or much memory: they run only when it is 1. .ci/run sets it.
+const SoakEnv = "VIPPSLOGIN_SOAK"
+
+// Soak skips a soak or volume test unless VIPPSLOGIN_SOAK=1.
+func Soak(t testing.TB) {
+	t.Helper()
+	if os.Getenv(SoakEnv) != "1" {
+		t.Skipf("skipped: a soak test; run it with %s=1 (.ci/run does)", SoakEnv)
+	}
+}
+
 // RedisAddr returns the address of a running Redis server, $REDIS_ADDR or
 // 127.0.0.1:6379, after checking that it answers PING.
 func RedisAddr(t testing.TB) string {
@@ -150,7 +162,9 @@ func (r *Redis) Start() {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
 	r.cmd = cmd
-	if err := ping(r.Addr, 10*time.Second); err != nil {
+	// A bounded poll of the starting server, against a hang, not a speed
+	// limit.
+	if err := ping(r.Addr, 30*time.Second); err != nil {
 		log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
 		r.t.Fatalf("redis-server on %s did not come up: %v\n%s", r.Addr, err, log)
 	}
