@@ -28,7 +28,7 @@ func TestSkipsReport(t *testing.T) {
 
 func TestStartRedisRestart(t *testing.T) {
 	r := StartRedis(t)
-	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, DialerRetries: 1}) // fail soon while it is down
 	defer c.Close()
 	ctx := context.Background()
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
@@ -46,7 +46,7 @@ func TestStartRedisRestart(t *testing.T) {
 
 func TestStartPersistentRedisRestart(t *testing.T) {
 	r := StartPersistentRedis(t)
-	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr, DialerRetries: 1}) // fail soon while it is down
 	defer c.Close()
 	ctx := context.Background()
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
