@@ -18,18 +18,24 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/internal/testsvc"
 	"github.com/vippslogin/vippslogin/vippstest"
 )
 
-// clock is a settable clock shared by the site and the mock provider.
+// clock is a settable clock shared by the site and the mock provider. In a
+// testing/synctest bubble (inBubble) it is the bubble's clock: Now is
+// time.Now, and Advance sleeps, which moves the bubble's clock by exactly
+// that once every goroutine of the bubble waits.
 type clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	now    time.Time
+	bubble bool
 }
 
 // newClock starts at the real time: session stores (scs memstore, Redis)
@@ -38,12 +44,19 @@ type clock struct {
 func newClock() *clock { return &clock{now: time.Now().UTC().Truncate(time.Second)} }
 
 func (c *clock) Now() time.Time {
+	if c.bubble {
+		return time.Now()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
 func (c *clock) Advance(d time.Duration) {
+	if c.bubble {
+		time.Sleep(d)
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
@@ -77,6 +90,9 @@ type harness struct {
 	site     *httptest.Server
 	url      string // the site's public address: site.URL unless options.baseURL
 	logs     *syncBuffer
+	// calls records the site's requests to the provider, in a bubble
+	// (inBubble); nil elsewhere.
+	calls *callLog
 
 	mu   sync.Mutex
 	errs []error // errors given to the error handler
@@ -127,7 +143,6 @@ func newHarness(t testing.TB, opts ...options) *harness {
 		t.Cleanup(idp.Close)
 		h.idp = idp
 	}
-	idp := h.idp
 
 	h.site = httptest.NewUnstartedServer(nil)
 	base := "http://" + h.site.Listener.Addr().String()
@@ -145,36 +160,8 @@ func newHarness(t testing.TB, opts ...options) *harness {
 			h.sessions.Store = o.store
 		}
 	}
-	cfg := vippslogin.Config{
-		ClientID:     idp.ClientID(),
-		ClientSecret: vippslogin.Secret(idp.ClientSecret()),
-		Issuer:       idp.Issuer(),
-		BaseURL:      base,
-		Sessions:     h.sessions,
-		Scopes:       []string{"openid", "name", "email", "phoneNumber", "address", "birthDate"},
-		Now:          h.clock.Now,
-		Logger:       slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			h.mu.Lock()
-			h.errs = append(h.errs, err)
-			h.mu.Unlock()
-			vippslogin.WriteError(w, r, err)
-		},
-		System: vippslogin.SystemInfo{Name: "testshop", Version: "1.2.3"},
-	}
-	for _, o := range opts {
-		if o.site != nil {
-			o.site(&cfg)
-		}
-	}
-	auth, err := vippslogin.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = auth.Close() })
-	h.auth = auth
-	h.sessions.ErrorFunc = auth.SessionError
-	idp.AddRedirectURI(auth.RedirectURI())
+	h.newClient(base, nil, opts)
+	auth := h.auth
 
 	mux := http.NewServeMux()
 	strip := false
@@ -222,6 +209,122 @@ func newHarness(t testing.TB, opts ...options) *harness {
 	h.site.Start()
 	t.Cleanup(h.site.Close)
 	return h
+}
+
+// newClient makes h.auth, the site's Client at base against h.idp, with
+// httpClient (nil for the default) and the options' changes.
+func (h *harness) newClient(base string, httpClient *http.Client, opts []options) {
+	h.t.Helper()
+	cfg := vippslogin.Config{
+		ClientID:     h.idp.ClientID(),
+		ClientSecret: vippslogin.Secret(h.idp.ClientSecret()),
+		Issuer:       h.idp.Issuer(),
+		BaseURL:      base,
+		Sessions:     h.sessions,
+		Scopes:       []string{"openid", "name", "email", "phoneNumber", "address", "birthDate"},
+		Now:          h.clock.Now,
+		HTTPClient:   httpClient,
+		Logger:       slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			h.mu.Lock()
+			h.errs = append(h.errs, err)
+			h.mu.Unlock()
+			vippslogin.WriteError(w, r, err)
+		},
+		System: vippslogin.SystemInfo{Name: "testshop", Version: "1.2.3"},
+	}
+	for _, o := range opts {
+		if o.site != nil {
+			o.site(&cfg)
+		}
+	}
+	auth, err := vippslogin.New(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = auth.Close() })
+	h.auth = auth
+	h.sessions.ErrorFunc = auth.SessionError
+	h.idp.AddRedirectURI(auth.RedirectURI())
+}
+
+// inBubble runs f in a testing/synctest bubble, with a harness whose site
+// and mock provider both read the bubble's clock (h.clock.Now is
+// time.Now there, and Advance sleeps): time in a bubble is fake and moves
+// only while every goroutine of it waits, so minutes of polling a login
+// from phone number take no real time, and the timers of the package are
+// the ones under test. The provider is made outside the bubble, since its
+// server listens on the network, where a waiting goroutine would hold the
+// bubble's clock still; it serves the site's Client in process
+// (testsvc.InProcess), in the bubble. The harness has no site server and
+// no browsers: it is for tests of the Client's methods. Of opts, only idp,
+// site and store apply; site may wrap c.HTTPClient's transport.
+func inBubble(t *testing.T, f func(t *testing.T, h *harness), opts ...options) {
+	t.Helper()
+	idpCfg := vippstest.Config{AutoApprove: true} // Now: time.Now, the bubble's in the handler
+	for _, o := range opts {
+		if o.stripPrefix || o.sameProvider != nil || o.baseURL != "" || o.routes != nil || o.wrap != nil {
+			t.Fatal("inBubble: a harness in a bubble has no site server; only idp, site and store apply")
+		}
+		if o.idp != nil {
+			o.idp(&idpCfg)
+		}
+	}
+	idp, err := vippstest.New(idpCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(idp.Close)
+	// scs.New starts a memstore whose cleanup goroutine never ends: made
+	// in the bubble, it would outlive it.
+	sessions := scs.New()
+	sessions.Store = memstore.NewWithCleanupInterval(0)
+	for _, o := range opts {
+		if o.store != nil {
+			sessions.Store = o.store
+		}
+	}
+	synctest.Test(t, func(t *testing.T) {
+		h := &harness{t: t, clock: &clock{bubble: true}, idp: idp, sessions: sessions, logs: &syncBuffer{}}
+		h.url = "http://127.0.0.1:1" // no server: the Client's URLs only
+		h.calls = &callLog{next: testsvc.InProcess{Handler: idp.Handler()}}
+		h.newClient(h.url, &http.Client{Transport: h.calls}, opts)
+		f(t, h)
+	})
+}
+
+// callLog is an http.RoundTripper that records when each request was sent
+// (by the clock of the goroutine that sends it) and to which endpoint of
+// the mock provider, and passes it on to next.
+type callLog struct {
+	next  http.RoundTripper
+	mu    sync.Mutex
+	calls []loggedCall
+}
+
+type loggedCall struct {
+	endpoint string // as endpointOf names it
+	at       time.Time
+}
+
+func (l *callLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.mu.Lock()
+	l.calls = append(l.calls, loggedCall{endpointOf(r.URL.Path), time.Now()})
+	l.mu.Unlock()
+	return l.next.RoundTrip(r)
+}
+
+// times returns when the requests to endpoint were sent, in order.
+func (l *callLog) times(endpoint string) []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var at []time.Time
+	for _, c := range l.calls {
+		if c.endpoint == endpoint {
+			at = append(at, c.at)
+		}
+	}
+	return at
 }
 
 // lastErr returns the last error the error handler got.

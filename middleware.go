@@ -43,7 +43,7 @@ func New(cfg Config) (*Client, error) {
 		s:        s,
 		provider: newProvider(s),
 		csrf:     http.NewCrossOriginProtection(),
-		pending: &pendingLogins{records: newRecords(s.Sessions), ttl: s.PendingLoginTTL, now: s.Now,
+		pending: &pendingLogins{records: newRecords(s.Sessions, s.Now), ttl: s.PendingLoginTTL, now: s.Now,
 			perBrowser: s.MaxPendingLogins, secure: s.secure},
 		limits: newStartLimits(s.LoginsPerMinute, s.PendingLoginTTL, s.MaxStartedLogins),
 	}

@@ -75,6 +75,7 @@ func (h requestIDHandler) WithGroup(name string) slog.Handler {
 // call to the provider, its endpoint, the request id its context carries,
 // and the form it posted.
 type callSpy struct {
+	next  http.RoundTripper // http.DefaultTransport when nil
 	mu    sync.Mutex
 	calls []spiedCall
 }
@@ -114,6 +115,9 @@ func (s *callSpy) RoundTrip(r *http.Request) (*http.Response, error) {
 	s.mu.Lock()
 	s.calls = append(s.calls, c)
 	s.mu.Unlock()
+	if s.next != nil {
+		return s.next.RoundTrip(r)
+	}
 	return http.DefaultTransport.RoundTrip(r)
 }
 
@@ -466,25 +470,11 @@ func TestRecordsCarryRequestContext(t *testing.T) {
 // tracing transport in Config.HTTPClient sees the site's trace.
 func TestProviderCallsCarryRequestContext(t *testing.T) {
 	spy := &callSpy{}
-	h := newHarness(t, phoneAnswer(vippstest.PhoneApproved, 0), options{
+	h := newHarness(t, options{
 		wrap: withRequestID,
 		site: func(c *vippslogin.Config) { c.HTTPClient = &http.Client{Transport: spy} },
 	})
-	ctxWith := func(id string) context.Context { return context.WithValue(t.Context(), requestIDKey{}, id) }
-	wantCalls := func(what string, want ...string) {
-		t.Helper()
-		calls, _ := spy.took(0)
-		spy.mu.Lock()
-		spy.calls = nil
-		spy.mu.Unlock()
-		var got []string
-		for _, c := range calls {
-			got = append(got, c.endpoint+" "+c.requestID)
-		}
-		if !slices.Equal(got, want) {
-			t.Errorf("%s: calls %q, want %q", what, got, want)
-		}
-	}
+	ctxWith, wantCalls := spyCalls(t, spy)
 
 	if err := h.auth.Ready(ctxWith("ready")); err != nil {
 		t.Fatal(err)
@@ -508,47 +498,84 @@ func TestProviderCallsCarryRequestContext(t *testing.T) {
 	h.idp.RotateKey()
 	login("rotated")
 	wantCalls("a login after key rotation", "token rotated", "discovery rotated", "jwks rotated", "userinfo rotated")
+}
 
-	if _, err := h.auth.UserExists(ctxWith("exists"), "+47 912 34 567"); err != nil {
-		t.Fatal(err)
+// The same for a login from phone number: every call to the provider has
+// the context of the call to the Client that needs it.
+func TestPhoneLoginCallsCarryContext(t *testing.T) {
+	spy := &callSpy{}
+	inBubble(t, func(t *testing.T, h *harness) {
+		ctxWith, wantCalls := spyCalls(t, spy)
+		if err := h.auth.Ready(ctxWith("ready")); err != nil {
+			t.Fatal(err)
+		}
+		wantCalls("Ready", "discovery ready", "jwks ready")
+		if _, err := h.auth.UserExists(ctxWith("exists"), "+47 912 34 567"); err != nil {
+			t.Fatal(err)
+		}
+		pl, err := h.auth.StartPhoneLogin(ctxWith("phone start"), vippslogin.PhoneLoginRequest{PhoneNumber: "+47 912 34 567"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h.auth.WaitPhoneLogin(ctxWith("phone wait"), pl); err != nil {
+			t.Fatal(err)
+		}
+		wantCalls("a login from phone number", "user_exists exists", "backchannel phone start", "token phone wait", "userinfo phone wait")
+	}, phoneAnswer(vippstest.PhoneApproved, 0), options{site: func(c *vippslogin.Config) {
+		spy.next = c.HTTPClient.Transport // in process, in the bubble
+		c.HTTPClient = &http.Client{Transport: spy}
+	}})
+}
+
+// spyCalls returns ctxWith, which makes a context with a request id, and
+// wantCalls, which checks the calls spy saw since the last check: each
+// "endpoint request-id".
+func spyCalls(t *testing.T, spy *callSpy) (ctxWith func(id string) context.Context, wantCalls func(what string, want ...string)) {
+	ctxWith = func(id string) context.Context { return context.WithValue(t.Context(), requestIDKey{}, id) }
+	wantCalls = func(what string, want ...string) {
+		t.Helper()
+		calls, _ := spy.took(0)
+		spy.mu.Lock()
+		spy.calls = nil
+		spy.mu.Unlock()
+		var got []string
+		for _, c := range calls {
+			got = append(got, c.endpoint+" "+c.requestID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: calls %q, want %q", what, got, want)
+		}
 	}
-	pl, err := h.auth.StartPhoneLogin(ctxWith("phone start"), vippslogin.PhoneLoginRequest{PhoneNumber: "+47 912 34 567"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	vippslogin.SetPhoneLoginSleep(pl, (&sleeper{h: h}).sleep)
-	if _, err := h.auth.WaitPhoneLogin(ctxWith("phone wait"), pl); err != nil {
-		t.Fatal(err)
-	}
-	wantCalls("a login from phone number", "user_exists exists", "backchannel phone start", "token phone wait", "userinfo phone wait")
+	return ctxWith, wantCalls
 }
 
 // TestPhoneLoginRecords: a login from phone number writes the steps it
 // shares with a browser login and its INFO record, with one login_id and
 // flow phone.
 func TestPhoneLoginRecords(t *testing.T) {
-	h := newHarness(t, phoneAnswer(vippstest.PhoneApproved, 0))
-	pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
-	if _, _, err := waitPhone(t, h, pl); err != nil {
-		t.Fatal(err)
-	}
-	var steps []string
-	ids := map[any]bool{}
-	for _, rec := range logLines(t, h) {
-		if rec["msg"] == recCall {
-			if rec["endpoint"] == "token" || rec["endpoint"] == "userinfo" {
-				ids[rec["login_id"]] = true
-			}
-			continue
+	inBubble(t, func(t *testing.T, h *harness) {
+		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
+		if _, _, err := waitPhone(t, h, pl); err != nil {
+			t.Fatal(err)
 		}
-		steps = append(steps, fmt.Sprint(rec["msg"], " ", rec["level"], " ", rec["flow"]))
-		ids[rec["login_id"]] = true
-	}
-	want := []string{recExchanged + " DEBUG phone", recVerified + " DEBUG phone", recUserinfo + " DEBUG phone", "vippslogin: phone login INFO phone"}
-	if !slices.Equal(steps, want) {
-		t.Errorf("records\n%q, want\n%q", steps, want)
-	}
-	if len(ids) != 1 {
-		t.Errorf("login_ids %v, want one", ids)
-	}
+		var steps []string
+		ids := map[any]bool{}
+		for _, rec := range logLines(t, h) {
+			if rec["msg"] == recCall {
+				if rec["endpoint"] == "token" || rec["endpoint"] == "userinfo" {
+					ids[rec["login_id"]] = true
+				}
+				continue
+			}
+			steps = append(steps, fmt.Sprint(rec["msg"], " ", rec["level"], " ", rec["flow"]))
+			ids[rec["login_id"]] = true
+		}
+		want := []string{recExchanged + " DEBUG phone", recVerified + " DEBUG phone", recUserinfo + " DEBUG phone", "vippslogin: phone login INFO phone"}
+		if !slices.Equal(steps, want) {
+			t.Errorf("records\n%q, want\n%q", steps, want)
+		}
+		if len(ids) != 1 {
+			t.Errorf("login_ids %v, want one", ids)
+		}
+	}, phoneAnswer(vippstest.PhoneApproved, 0))
 }

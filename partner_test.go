@@ -23,7 +23,12 @@ const (
 // mock provider's sales unit, without the sales unit's own client id and
 // secret. edit and more apply after the partner's settings.
 func partnerHarness(t *testing.T, edit func(*vippslogin.Config), more ...options) *harness {
-	return newHarness(t, append([]options{{
+	return newHarness(t, append([]options{partnerOptions(edit)}, more...)...)
+}
+
+// partnerOptions are partnerHarness's options.
+func partnerOptions(edit func(*vippslogin.Config)) options {
+	return options{
 		idp: func(c *vippstest.Config) {
 			c.PartnerClientID, c.PartnerClientSecret, c.MerchantSerialNumber = partnerID, partnerSecret, partnerMSN
 			c.PartnerSubscriptionKey = partnerSubKey
@@ -36,55 +41,56 @@ func partnerHarness(t *testing.T, edit func(*vippslogin.Config), more ...options
 				edit(c)
 			}
 		},
-	}}, more...)...)
+	}
 }
 
 // Logins from phone number work with partner keys too: the partner's
 // Bearer token and the merchant serial number on every call.
 func TestPartnerPhoneLogin(t *testing.T) {
-	h := partnerHarness(t, nil, phoneAnswer(vippstest.PhoneApproved, 0))
-	if ok, err := h.auth.UserExists(t.Context(), kariPhone); err != nil || !ok {
-		t.Fatalf("UserExists = %v, %v", ok, err)
-	}
-	pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
-	_, claims, err := waitPhone(t, h, pl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if claims.Name != "Kari Nordmann" {
-		t.Errorf("claims %+v", claims)
-	}
-	for _, e := range []vippstest.Endpoint{vippstest.UserExists, vippstest.Backchannel, vippstest.Token} {
-		wantPartnerCall(t, h, e)
-	}
-	if n := h.idp.Hits(vippstest.AccessToken); n != 1 {
-		t.Errorf("the access token API was called %d times, want 1", n)
-	}
+	inBubble(t, func(t *testing.T, h *harness) {
+		if ok, err := h.auth.UserExists(t.Context(), kariPhone); err != nil || !ok {
+			t.Fatalf("UserExists = %v, %v", ok, err)
+		}
+		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
+		_, claims, err := waitPhone(t, h, pl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if claims.Name != "Kari Nordmann" {
+			t.Errorf("claims %+v", claims)
+		}
+		for _, e := range []vippstest.Endpoint{vippstest.UserExists, vippstest.Backchannel, vippstest.Token} {
+			wantPartnerCall(t, h, e)
+		}
+		if n := h.idp.Hits(vippstest.AccessToken); n != 1 {
+			t.Errorf("the access token API was called %d times, want 1", n)
+		}
 
-	// A token the provider no longer accepts is replaced after the 401,
-	// and each call is sent once more: a second time, not a third.
-	h.clock.Advance(2 * time.Minute) // a token is not discarded in its first minute
-	h.idp.ExpirePartnerTokens()
-	before := h.idp.Hits(vippstest.UserExists)
-	if ok, err := h.auth.UserExists(t.Context(), kariPhone); err != nil || !ok {
-		t.Fatalf("UserExists with a revoked token = %v, %v", ok, err)
-	}
-	if n := h.idp.Hits(vippstest.UserExists) - before; n != 2 {
-		t.Errorf("user-exists was called %d times, want 2: the refused call and one retry", n)
-	}
-	h.clock.Advance(2 * time.Minute) // a token is not discarded in its first minute
-	h.idp.ExpirePartnerTokens()
-	before = h.idp.Hits(vippstest.Backchannel)
-	pl = startPhone(t, h, vippslogin.PhoneLoginRequest{})
-	if n := h.idp.Hits(vippstest.Backchannel) - before; n != 2 {
-		t.Errorf("backchannel authentication was called %d times, want 2", n)
-	}
-	if _, _, err := waitPhone(t, h, pl); err != nil {
-		t.Fatal(err)
-	}
-	if n := h.idp.Hits(vippstest.AccessToken); n != 3 {
-		t.Errorf("the access token API was called %d times, want 3", n)
-	}
+		// A token the provider no longer accepts is replaced after the 401,
+		// and each call is sent once more: a second time, not a third.
+		h.clock.Advance(2 * time.Minute) // a token is not discarded in its first minute
+		h.idp.ExpirePartnerTokens()
+		before := h.idp.Hits(vippstest.UserExists)
+		if ok, err := h.auth.UserExists(t.Context(), kariPhone); err != nil || !ok {
+			t.Fatalf("UserExists with a revoked token = %v, %v", ok, err)
+		}
+		if n := h.idp.Hits(vippstest.UserExists) - before; n != 2 {
+			t.Errorf("user-exists was called %d times, want 2: the refused call and one retry", n)
+		}
+		h.clock.Advance(2 * time.Minute) // a token is not discarded in its first minute
+		h.idp.ExpirePartnerTokens()
+		before = h.idp.Hits(vippstest.Backchannel)
+		pl = startPhone(t, h, vippslogin.PhoneLoginRequest{})
+		if n := h.idp.Hits(vippstest.Backchannel) - before; n != 2 {
+			t.Errorf("backchannel authentication was called %d times, want 2", n)
+		}
+		if _, _, err := waitPhone(t, h, pl); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.idp.Hits(vippstest.AccessToken); n != 3 {
+			t.Errorf("the access token API was called %d times, want 3", n)
+		}
+	}, partnerOptions(nil), phoneAnswer(vippstest.PhoneApproved, 0))
 }
 
 // wantPartnerCall checks the headers of the last call to e, as

@@ -18,7 +18,7 @@ func TestRedisRecordAlwaysExpires(t *testing.T) {
 	client, prefix := testsvc.RedisClient(t)
 	sm := scs.New()
 	sm.Store = goredisstore.NewWithPrefix(client, prefix)
-	store := newRecords(sm)
+	store := newRecords(sm, time.Now) // Redis turns the expiry into a TTL by the real clock
 	ctx := context.Background()
 	for i, expiry := range []time.Time{time.Now().Add(-time.Hour), time.Now()} {
 		key := recordKey(spaceLogin, string(rune('a'+i)))
@@ -33,6 +33,37 @@ func TestRedisRecordAlwaysExpires(t *testing.T) {
 			t.Errorf("record stored with expiry %v: Redis TTL %v, want a second or so", expiry, left)
 		}
 	}
+}
+
+// A record's expiry is at least a second away by Config.Now, the
+// package's clock, whatever the machine's clock says.
+func TestRecordExpiryFloor(t *testing.T) {
+	now := time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC)
+	store := &expiries{}
+	recs := &records{store: store, codec: scs.GobCodec{}, now: func() time.Time { return now }}
+	for _, tc := range []struct{ expiry, want time.Time }{
+		{now.Add(-time.Hour), now.Add(time.Second)},
+		{now, now.Add(time.Second)},
+		{now.Add(time.Minute), now.Add(time.Minute)},
+	} {
+		if err := recs.put(t.Context(), recordKey(spaceLogin, "x"), []byte("x"), tc.expiry); err != nil {
+			t.Fatal(err)
+		}
+		if !store.last.Equal(tc.want) {
+			t.Errorf("a record put to expire at %v is committed to expire at %v, want %v", tc.expiry, store.last, tc.want)
+		}
+	}
+}
+
+// expiries is an scs.Store that keeps nothing but the expiry of the last
+// commit.
+type expiries struct{ last time.Time }
+
+func (s *expiries) Find(string) ([]byte, bool, error) { return nil, false, nil }
+func (s *expiries) Delete(string) error               { return nil }
+func (s *expiries) Commit(_ string, _ []byte, expiry time.Time) error {
+	s.last = expiry
+	return nil
 }
 
 // Record keys look like scs tokens in length, so that stores with a fixed

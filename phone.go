@@ -93,8 +93,6 @@ type phoneLoginState struct {
 	redirect  bool        // finished by FinishPhoneLogin
 	busy      atomic.Bool // a WaitPhoneLogin is under way
 	done      atomic.Bool // the login reached an end
-	// sleep waits for d or until ctx is done; tests replace it.
-	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // Limits of a login from phone number.

@@ -172,28 +172,27 @@ func TestWaitPhoneLoginNonceAndMSN(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			answer := phoneAnswer(vippstest.PhoneApproved, 0)
-			var h *harness
+			opts := []options{phoneAnswer(vippstest.PhoneApproved, 0)}
 			if tc.partner {
-				h = partnerHarness(t, nil, answer)
-			} else {
-				h = newHarness(t, answer)
+				opts = append(opts, partnerOptions(nil))
 			}
-			h.idp.SetHooks(vippstest.Hooks{IDToken: func(_, claims map[string]any) string {
-				id, nonce := kariLogin(h)
-				tc.edit(id, nonce, claims)
-				return ""
-			}})
-			_, claims, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{}))
-			if tc.want == nil {
-				if err != nil || claims.Name != "Kari Nordmann" {
-					t.Errorf("%v, %v; want the claims", claims, err)
+			inBubble(t, func(t *testing.T, h *harness) {
+				h.idp.SetHooks(vippstest.Hooks{IDToken: func(_, claims map[string]any) string {
+					id, nonce := kariLogin(h)
+					tc.edit(id, nonce, claims)
+					return ""
+				}})
+				_, claims, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{}))
+				if tc.want == nil {
+					if err != nil || claims.Name != "Kari Nordmann" {
+						t.Errorf("%v, %v; want the claims", claims, err)
+					}
+					return
 				}
-				return
-			}
-			if !errors.Is(err, tc.want) || !errors.Is(err, vippslogin.ErrInvalidIDToken) || claims != nil {
-				t.Errorf("%v, %v; want %v", claims, err, tc.want)
-			}
+				if !errors.Is(err, tc.want) || !errors.Is(err, vippslogin.ErrInvalidIDToken) || claims != nil {
+					t.Errorf("%v, %v; want %v", claims, err, tc.want)
+				}
+			}, opts...)
 		})
 	}
 }

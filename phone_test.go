@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
@@ -25,32 +26,6 @@ const (
 	kariPhone = "4791234567"
 	olaPhone  = "4798765432"
 )
-
-// sleeper stands in for the waits between polls: it moves the clock that
-// the site and the mock provider share, and records each wait, so that a
-// test of minutes of polling takes milliseconds.
-type sleeper struct {
-	h     *harness
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleeper) sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.waits = append(s.waits, d)
-	s.mu.Unlock()
-	s.h.clock.Advance(d)
-	return nil
-}
-
-func (s *sleeper) got() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.waits)
-}
 
 // phoneAnswer makes the simulated user answer every polled login with d
 // after the given time.
@@ -74,14 +49,31 @@ func startPhone(t *testing.T, h *harness, r vippslogin.PhoneLoginRequest) *vipps
 	return pl
 }
 
-// waitPhone waits for pl on the fake clock and returns the waits between
-// polls and what WaitPhoneLogin returned.
+// waitPhone waits for pl with a harness in a synctest bubble (inBubble),
+// where the waits between polls are the package's own timers on the
+// bubble's clock and take no real time. It returns the waits before the
+// polls, by that clock (from the call to the first poll, then between
+// polls), and what WaitPhoneLogin returned.
 func waitPhone(t *testing.T, h *harness, pl *vippslogin.PhoneLogin) ([]time.Duration, *vippslogin.Claims, error) {
 	t.Helper()
-	s := &sleeper{h: h}
-	vippslogin.SetPhoneLoginSleep(pl, s.sleep)
+	if h.calls == nil {
+		t.Fatal("waitPhone waits on the clock of a synctest bubble: make the harness with inBubble")
+	}
+	start := time.Now()
+	before := len(h.calls.times("token"))
 	claims, err := h.auth.WaitPhoneLogin(t.Context(), pl)
-	return s.got(), claims, err
+	return gaps(start, h.calls.times("token")[before:]), claims, err
+}
+
+// gaps returns the time from start to the first of times, and between
+// each and the next.
+func gaps(start time.Time, times []time.Time) []time.Duration {
+	var d []time.Duration
+	for _, at := range times {
+		d = append(d, at.Sub(start))
+		start = at
+	}
+	return d
 }
 
 // pollGaps returns, for the provider's last login from phone number, the
@@ -93,13 +85,7 @@ func pollGaps(t *testing.T, h *harness) []time.Duration {
 		t.Fatal("the provider saw no login from phone number")
 	}
 	l := logins[len(logins)-1]
-	var gaps []time.Duration
-	last := l.Started
-	for _, p := range l.Polls {
-		gaps = append(gaps, p.Sub(last))
-		last = p
-	}
-	return gaps
+	return gaps(l.Started, l.Polls)
 }
 
 func seconds(s ...int) []time.Duration {
@@ -296,50 +282,52 @@ func TestStartPhoneLoginRefused(t *testing.T) {
 
 func TestWaitPhoneLogin(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, phoneAnswer(vippstest.PhoneApproved, 12*time.Second))
-	pl := startPhone(t, h, vippslogin.PhoneLoginRequest{BindingMessage: "4MZ-CQ3"})
-	waits, claims, err := waitPhone(t, h, pl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := vippstest.DefaultUsers()[0]
-	if claims.Subject != want.Sub || claims.Name != want.Name || claims.PhoneNumber != kariPhone || claims.Email != want.Email ||
-		claims.AuthTime.IsZero() || claims.SessionID == "" || claims.DelegatedConsents != nil {
-		t.Errorf("claims = %+v", claims)
-	}
-	if !slices.Equal(waits, seconds(5, 5, 5)) || !slices.Equal(pollGaps(t, h), seconds(5, 5, 5)) {
-		t.Errorf("waits %v, poll gaps %v; want 5s each", waits, pollGaps(t, h))
-	}
-	hdr := h.idp.LastHeader(vippstest.Token)
-	if hdr.Get("Vipps-System-Name") != "testshop" || !strings.HasPrefix(hdr.Get("Authorization"), "Basic ") {
-		t.Errorf("token headers: %v", hdr)
-	}
-	if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
-		t.Errorf("second wait: %v, want ErrInvalidPhoneLogin", err)
-	}
-	if _, err := h.auth.WaitPhoneLogin(t.Context(), nil); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
-		t.Errorf("nil login: %v", err)
-	}
-	if _, err := h.auth.WaitPhoneLogin(t.Context(), &vippslogin.PhoneLogin{}); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
-		t.Errorf("zero login: %v", err)
-	}
+	inBubble(t, func(t *testing.T, h *harness) {
+		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{BindingMessage: "4MZ-CQ3"})
+		waits, claims, err := waitPhone(t, h, pl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := vippstest.DefaultUsers()[0]
+		if claims.Subject != want.Sub || claims.Name != want.Name || claims.PhoneNumber != kariPhone || claims.Email != want.Email ||
+			claims.AuthTime.IsZero() || claims.SessionID == "" || claims.DelegatedConsents != nil {
+			t.Errorf("claims = %+v", claims)
+		}
+		if !slices.Equal(waits, seconds(5, 5, 5)) || !slices.Equal(pollGaps(t, h), seconds(5, 5, 5)) {
+			t.Errorf("waits %v, poll gaps %v; want 5s each", waits, pollGaps(t, h))
+		}
+		hdr := h.idp.LastHeader(vippstest.Token)
+		if hdr.Get("Vipps-System-Name") != "testshop" || !strings.HasPrefix(hdr.Get("Authorization"), "Basic ") {
+			t.Errorf("token headers: %v", hdr)
+		}
+		if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
+			t.Errorf("second wait: %v, want ErrInvalidPhoneLogin", err)
+		}
+		if _, err := h.auth.WaitPhoneLogin(t.Context(), nil); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
+			t.Errorf("nil login: %v", err)
+		}
+		if _, err := h.auth.WaitPhoneLogin(t.Context(), &vippslogin.PhoneLogin{}); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
+			t.Errorf("zero login: %v", err)
+		}
+	}, phoneAnswer(vippstest.PhoneApproved, 12*time.Second))
 }
 
 func TestWaitPhoneLoginDelegatedConsents(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, phoneAnswer(vippstest.PhoneApproved, 0))
-	pl := startPhone(t, h, vippslogin.PhoneLoginRequest{Scopes: []string{"name", "delegatedConsents"}})
-	_, claims, err := waitPhone(t, h, pl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dc := claims.DelegatedConsents
-	if dc == nil || len(dc.Consents) != 4 || dc.Consents[0].ID != "email" || !dc.Consents[0].Accepted || dc.TermsLinkURL == "" || dc.TimeOfConsent == "" {
-		t.Errorf("DelegatedConsents = %+v", dc)
-	}
-	if claims.Email != "" {
-		t.Errorf("email %q without the email scope", claims.Email)
-	}
+	inBubble(t, func(t *testing.T, h *harness) {
+		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{Scopes: []string{"name", "delegatedConsents"}})
+		_, claims, err := waitPhone(t, h, pl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dc := claims.DelegatedConsents
+		if dc == nil || len(dc.Consents) != 4 || dc.Consents[0].ID != "email" || !dc.Consents[0].Accepted || dc.TermsLinkURL == "" || dc.TimeOfConsent == "" {
+			t.Errorf("DelegatedConsents = %+v", dc)
+		}
+		if claims.Email != "" {
+			t.Errorf("email %q without the email scope", claims.Email)
+		}
+	}, phoneAnswer(vippstest.PhoneApproved, 0))
 }
 
 func TestWaitPhoneLoginClientAuth(t *testing.T) {
@@ -347,20 +335,21 @@ func TestWaitPhoneLoginClientAuth(t *testing.T) {
 	for _, method := range []string{"client_secret_basic", "client_secret_post"} {
 		t.Run(method, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, phoneAnswer(vippstest.PhoneApproved, 0), options{
+			inBubble(t, func(t *testing.T, h *harness) {
+				_, claims, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{}))
+				if err != nil || claims.Name != "Kari Nordmann" {
+					t.Fatalf("%v, %v", claims, err)
+				}
+				for _, e := range []vippstest.Endpoint{vippstest.Backchannel, vippstest.Token} {
+					_, basic := h.idp.LastHeader(e)["Authorization"]
+					if basic != (method == "client_secret_basic") {
+						t.Errorf("%s: Authorization header sent = %v", e, basic)
+					}
+				}
+			}, phoneAnswer(vippstest.PhoneApproved, 0), options{
 				idp:  func(c *vippstest.Config) { c.TokenAuthMethod = method },
 				site: func(c *vippslogin.Config) { c.TokenAuthMethod = method },
 			})
-			_, claims, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{}))
-			if err != nil || claims.Name != "Kari Nordmann" {
-				t.Fatalf("%v, %v", claims, err)
-			}
-			for _, e := range []vippstest.Endpoint{vippstest.Backchannel, vippstest.Token} {
-				_, basic := h.idp.LastHeader(e)["Authorization"]
-				if basic != (method == "client_secret_basic") {
-					t.Errorf("%s: Authorization header sent = %v", e, basic)
-				}
-			}
 		})
 	}
 }
@@ -369,76 +358,82 @@ func TestWaitPhoneLoginOutcomes(t *testing.T) {
 	t.Parallel()
 	t.Run("declined in the app", func(t *testing.T) {
 		t.Parallel()
-		h := newHarness(t, phoneAnswer(vippstest.PhoneDeclined, 7*time.Second))
-		waits, _, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{}))
-		var pe *vippslogin.ProviderError
-		if !errors.Is(err, vippslogin.ErrLoginCancelled) || !errors.As(err, &pe) || pe.Code != "access_denied" || !slices.Equal(waits, seconds(5, 5)) {
-			t.Errorf("%v after %v", err, waits)
-		}
+		inBubble(t, func(t *testing.T, h *harness) {
+			waits, _, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{}))
+			var pe *vippslogin.ProviderError
+			if !errors.Is(err, vippslogin.ErrLoginCancelled) || !errors.As(err, &pe) || pe.Code != "access_denied" || !slices.Equal(waits, seconds(5, 5)) {
+				t.Errorf("%v after %v", err, waits)
+			}
+		}, phoneAnswer(vippstest.PhoneDeclined, 7*time.Second))
 	})
 	t.Run("declined with DeclinePhoneLogin", func(t *testing.T) {
 		t.Parallel()
-		h := newHarness(t)
-		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
-		if err := h.idp.DeclinePhoneLogin(kariPhone); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := waitPhone(t, h, pl); !errors.Is(err, vippslogin.ErrLoginCancelled) {
-			t.Errorf("%v, want ErrPhoneLoginDenied", err)
-		}
-		if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
-			t.Errorf("wait after the end: %v", err)
-		}
+		inBubble(t, func(t *testing.T, h *harness) {
+			pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
+			if err := h.idp.DeclinePhoneLogin(kariPhone); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := waitPhone(t, h, pl); !errors.Is(err, vippslogin.ErrLoginCancelled) {
+				t.Errorf("%v, want ErrPhoneLoginDenied", err)
+			}
+			if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
+				t.Errorf("wait after the end: %v", err)
+			}
+		})
 	})
 	t.Run("expired at the provider", func(t *testing.T) {
 		t.Parallel()
-		h := newHarness(t)
-		waits, _, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{Expiry: time.Minute}))
-		var pe *vippslogin.ProviderError
-		if !errors.Is(err, vippslogin.ErrLoginExpired) || !errors.As(err, &pe) || len(waits) != 12 {
-			t.Errorf("%v after %d waits, want expired_token after 12", err, len(waits))
-		}
+		inBubble(t, func(t *testing.T, h *harness) {
+			waits, _, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{Expiry: time.Minute}))
+			var pe *vippslogin.ProviderError
+			if !errors.Is(err, vippslogin.ErrLoginExpired) || !errors.As(err, &pe) || len(waits) != 12 {
+				t.Errorf("%v after %d waits, want expired_token after 12", err, len(waits))
+			}
+		})
 	})
 	t.Run("expired with ExpirePhoneLogin", func(t *testing.T) {
 		t.Parallel()
-		h := newHarness(t)
-		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
-		if err := h.idp.ExpirePhoneLogin(kariPhone); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, err := waitPhone(t, h, pl); !errors.Is(err, vippslogin.ErrLoginExpired) {
-			t.Errorf("%v, want ErrPhoneLoginExpired", err)
-		}
+		inBubble(t, func(t *testing.T, h *harness) {
+			pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
+			if err := h.idp.ExpirePhoneLogin(kariPhone); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := waitPhone(t, h, pl); !errors.Is(err, vippslogin.ErrLoginExpired) {
+				t.Errorf("%v, want ErrPhoneLoginExpired", err)
+			}
+		})
 	})
 	t.Run("pending past ExpiresAt", func(t *testing.T) {
 		t.Parallel()
-		h := newHarness(t)
-		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{Expiry: time.Minute})
-		h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: 400, Body: `{"error":"authorization_pending"}`})
-		waits, _, err := waitPhone(t, h, pl)
-		var pe *vippslogin.ProviderError
-		if !errors.Is(err, vippslogin.ErrLoginExpired) || errors.As(err, &pe) {
-			t.Errorf("%v, want our own ErrPhoneLoginExpired", err)
-		}
-		if n := h.idp.Hits(vippstest.Token); n != 13 || !h.clock.Now().Equal(pl.ExpiresAt.Add(5*time.Second)) || len(waits) != 13 {
-			t.Errorf("%d polls, %d waits, stopped %v after ExpiresAt; want 13, 13, 5s", n, len(waits), h.clock.Now().Sub(pl.ExpiresAt))
-		}
+		inBubble(t, func(t *testing.T, h *harness) {
+			pl := startPhone(t, h, vippslogin.PhoneLoginRequest{Expiry: time.Minute})
+			h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: 400, Body: `{"error":"authorization_pending"}`})
+			waits, _, err := waitPhone(t, h, pl)
+			var pe *vippslogin.ProviderError
+			if !errors.Is(err, vippslogin.ErrLoginExpired) || errors.As(err, &pe) {
+				t.Errorf("%v, want our own ErrPhoneLoginExpired", err)
+			}
+			if n := h.idp.Hits(vippstest.Token); n != 13 || !time.Now().Equal(pl.ExpiresAt.Add(5*time.Second)) || len(waits) != 13 {
+				t.Errorf("%d polls, %d waits, stopped %v after ExpiresAt; want 13, 13, 5s", n, len(waits), time.Since(pl.ExpiresAt))
+			}
+		})
 	})
 }
 
 func TestWaitPhoneLoginSlowDown(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, phoneAnswer(vippstest.PhoneApproved, 12*time.Second))
-	pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
-	h.idp.SetPollFault(vippstest.PollFault{SlowDown: 2})
-	if waits, _, err := waitPhone(t, h, pl); err != nil || !slices.Equal(waits, seconds(5, 10, 15)) {
-		t.Errorf("%v after waits %v, want 5s 10s 15s", err, waits)
-	}
-	// The provider saw the polls spaced as it asked, so it did not slow
-	// the client down any more.
-	if got := pollGaps(t, h); !slices.Equal(got, seconds(5, 10, 15)) {
-		t.Errorf("poll gaps %v", got)
-	}
+	inBubble(t, func(t *testing.T, h *harness) {
+		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
+		h.idp.SetPollFault(vippstest.PollFault{SlowDown: 2})
+		if waits, _, err := waitPhone(t, h, pl); err != nil || !slices.Equal(waits, seconds(5, 10, 15)) {
+			t.Errorf("%v after waits %v, want 5s 10s 15s", err, waits)
+		}
+		// The provider saw the polls spaced as it asked, so it did not slow
+		// the client down any more.
+		if got := pollGaps(t, h); !slices.Equal(got, seconds(5, 10, 15)) {
+			t.Errorf("poll gaps %v", got)
+		}
+	}, phoneAnswer(vippstest.PhoneApproved, 12*time.Second))
 }
 
 func TestWaitPhoneLoginTooManyRequests(t *testing.T) {
@@ -457,65 +452,64 @@ func TestWaitPhoneLoginTooManyRequests(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, phoneAnswer(vippstest.PhoneApproved, 0))
-			pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
-			h.idp.SetPollFault(vippstest.PollFault{TooManyRequests: 1, RetryAfter: tc.retryAfter(h.clock.Now())})
-			waits, _, err := waitPhone(t, h, pl)
-			if err != nil || !slices.Equal(waits, tc.want) {
-				t.Errorf("%v after waits %v, want %v", err, waits, tc.want)
-			}
+			inBubble(t, func(t *testing.T, h *harness) {
+				pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
+				h.idp.SetPollFault(vippstest.PollFault{TooManyRequests: 1, RetryAfter: tc.retryAfter(time.Now())})
+				waits, _, err := waitPhone(t, h, pl)
+				if err != nil || !slices.Equal(waits, tc.want) {
+					t.Errorf("%v after waits %v, want %v", err, waits, tc.want)
+				}
+			}, phoneAnswer(vippstest.PhoneApproved, 0))
 		})
 	}
 }
 
+// A cancelled wait returns at once, in the middle of its wait, and the
+// login goes on at the provider.
 func TestWaitPhoneLoginCancel(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
-	ctx, cancel := context.WithCancel(t.Context())
-	time.AfterFunc(20*time.Millisecond, cancel)
-	began := time.Now()
-	_, err := h.auth.WaitPhoneLogin(ctx, pl) // real waits of 5 s
-	if !errors.Is(err, context.Canceled) || time.Since(began) > 2*time.Second {
-		t.Errorf("%v after %v, want context.Canceled at once", err, time.Since(began))
-	}
-	if n := h.idp.Hits(vippstest.Token); n != 0 {
-		t.Errorf("%d polls before the cancel", n)
-	}
+	inBubble(t, func(t *testing.T, h *harness) {
+		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
+		ctx, cancel := context.WithCancel(t.Context())
+		time.AfterFunc(2*time.Second, cancel) // within the first wait of 5s
+		began := time.Now()
+		_, err := h.auth.WaitPhoneLogin(ctx, pl)
+		if !errors.Is(err, context.Canceled) || time.Since(began) != 2*time.Second {
+			t.Errorf("%v after %v, want context.Canceled at the cancel, after 2s", err, time.Since(began))
+		}
+		if n := h.idp.Hits(vippstest.Token); n != 0 {
+			t.Errorf("%d polls before the cancel", n)
+		}
 
-	// The login goes on at the provider; a later wait picks it up.
-	if _, err := h.idp.ApprovePhoneLogin(kariPhone); err != nil {
-		t.Fatal(err)
-	}
-	if _, claims, err := waitPhone(t, h, pl); err != nil || claims.Name != "Kari Nordmann" {
-		t.Errorf("wait after the cancel: %v, %v", claims, err)
-	}
+		// The login goes on at the provider; a later wait picks it up.
+		if _, err := h.idp.ApprovePhoneLogin(kariPhone); err != nil {
+			t.Fatal(err)
+		}
+		if _, claims, err := waitPhone(t, h, pl); err != nil || claims.Name != "Kari Nordmann" {
+			t.Errorf("wait after the cancel: %v, %v", claims, err)
+		}
+	})
 }
 
 func TestWaitPhoneLoginOnce(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
-	pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
-	entered := make(chan struct{})
-	vippslogin.SetPhoneLoginSleep(pl, func(ctx context.Context, d time.Duration) error {
-		close(entered)
-		<-ctx.Done()
-		return ctx.Err()
+	inBubble(t, func(t *testing.T, h *harness) {
+		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			_, err := h.auth.WaitPhoneLogin(ctx, pl)
+			done <- err
+		}()
+		synctest.Wait() // the first wait waits for its first poll
+		if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
+			t.Errorf("second concurrent wait: %v, want ErrInvalidPhoneLogin", err)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("first wait: %v", err)
+		}
 	})
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		_, err := h.auth.WaitPhoneLogin(ctx, pl)
-		done <- err
-	}()
-	<-entered
-	if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
-		t.Errorf("second concurrent wait: %v, want ErrInvalidPhoneLogin", err)
-	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("first wait: %v", err)
-	}
 }
 
 func TestWaitPhoneLoginTokenFailures(t *testing.T) {
@@ -550,30 +544,45 @@ func TestWaitPhoneLoginTokenFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, phoneAnswer(vippstest.PhoneApproved, 0))
-			pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
-			h.idp.SetFault(vippstest.Token, tc.fault)
-			_, _, err := waitPhone(t, h, pl)
-			if !tc.check(err) || h.idp.Hits(vippstest.Token) != tc.polls {
-				t.Errorf("%v after %d polls, want %d", err, h.idp.Hits(vippstest.Token), tc.polls)
-			}
+			inBubble(t, func(t *testing.T, h *harness) {
+				pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
+				h.idp.SetFault(vippstest.Token, tc.fault)
+				waits, _, err := waitPhone(t, h, pl)
+				if !tc.check(err) || h.idp.Hits(vippstest.Token) != tc.polls {
+					t.Errorf("%v after %d polls, want %d", err, h.idp.Hits(vippstest.Token), tc.polls)
+				}
+				// A failure is retried at the next interval.
+				for _, w := range waits {
+					if w != 5*time.Second {
+						t.Errorf("waits %v, want 5s each", waits)
+						break
+					}
+				}
+			}, phoneAnswer(vippstest.PhoneApproved, 0))
 		})
 	}
 
 	// A failure or two in a row does no harm.
-	h := newHarness(t, phoneAnswer(vippstest.PhoneApproved, 0))
-	pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
-	h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: 503})
-	s := &sleeper{h: h}
-	vippslogin.SetPhoneLoginSleep(pl, func(ctx context.Context, d time.Duration) error {
-		if len(s.got()) == 2 {
+	t.Run("two 503s", func(t *testing.T) {
+		t.Parallel()
+		inBubble(t, func(t *testing.T, h *harness) {
+			pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
+			h.idp.SetFault(vippstest.Token, vippstest.Fault{Status: 503})
+			done := make(chan error, 1)
+			go func() {
+				_, err := h.auth.WaitPhoneLogin(t.Context(), pl)
+				done <- err
+			}()
+			time.Sleep(11 * time.Second) // polls at 5s and 10s fail
+			if n := h.idp.Hits(vippstest.Token); n != 2 {
+				t.Fatalf("%d polls in 11s, want 2", n)
+			}
 			h.idp.SetFault(vippstest.Token, vippstest.Fault{})
-		}
-		return s.sleep(ctx, d)
+			if err := <-done; err != nil || h.idp.Hits(vippstest.Token) != 3 {
+				t.Errorf("after two 503s: %v after %d polls, want the claims at the third", err, h.idp.Hits(vippstest.Token))
+			}
+		}, phoneAnswer(vippstest.PhoneApproved, 0))
 	})
-	if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); err != nil {
-		t.Errorf("after two 503s: %v", err)
-	}
 }
 
 func TestWaitPhoneLoginBadTokens(t *testing.T) {
@@ -604,25 +613,26 @@ func TestWaitPhoneLoginBadTokens(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			h := newHarness(t, phoneAnswer(vippstest.PhoneApproved, 0))
-			hooks := vippstest.Hooks{Userinfo: tc.userinfo}
-			if tc.idToken != nil {
-				hooks.IDToken = func(header, claims map[string]any) string {
-					tc.idToken(h, header, claims)
-					return ""
+			inBubble(t, func(t *testing.T, h *harness) {
+				hooks := vippstest.Hooks{Userinfo: tc.userinfo}
+				if tc.idToken != nil {
+					hooks.IDToken = func(header, claims map[string]any) string {
+						tc.idToken(h, header, claims)
+						return ""
+					}
 				}
-			}
-			h.idp.SetHooks(hooks)
-			_, claims, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{}))
-			if tc.want == nil {
-				if err != nil || claims.Name != "Kari Nordmann" {
-					t.Errorf("%v, %v; want the claims", claims, err)
+				h.idp.SetHooks(hooks)
+				_, claims, err := waitPhone(t, h, startPhone(t, h, vippslogin.PhoneLoginRequest{}))
+				if tc.want == nil {
+					if err != nil || claims.Name != "Kari Nordmann" {
+						t.Errorf("%v, %v; want the claims", claims, err)
+					}
+					return
 				}
-				return
-			}
-			if !errors.Is(err, tc.want) || claims != nil {
-				t.Errorf("%v, %v; want %v", claims, err, tc.want)
-			}
+				if !errors.Is(err, tc.want) || claims != nil {
+					t.Errorf("%v, %v; want %v", claims, err, tc.want)
+				}
+			}, phoneAnswer(vippstest.PhoneApproved, 0))
 		})
 	}
 }
@@ -788,7 +798,8 @@ func TestFinishPhoneLoginRefused(t *testing.T) {
 			return h.idp.Sign(nil, c)
 		}},
 		{name: "signed HS256 with the public key", idToken: func(h *harness, _, c map[string]any) string {
-			return vippstest.HMACToken(map[string]any{"kid": h.idp.SigningKey().Kid}, c, h.idp.PublicKeyPEM())
+			kid, _ := h.idp.CurrentKey()
+			return vippstest.HMACToken(map[string]any{"kid": kid}, c, h.idp.PublicKeyPEM())
 		}, want: []error{vippslogin.ErrInvalidIDToken, &vippslogin.Error{Err: vippslogin.ErrInvalidIDToken, Reason: "algorithm"}}},
 		{name: "after the login expired", advance: 66 * time.Second, want: []error{vippslogin.ErrLoginExpired}},
 	} {

@@ -63,11 +63,9 @@ func (c *Client) WaitPhoneLogin(ctx context.Context, pl *PhoneLogin) (*Claims, e
 	return claims, err
 }
 
+// poll waits between polls with timers, and judges the login's expiry by
+// Config.Now.
 func (c *Client) poll(ctx context.Context, pl *phoneLoginState) (*Claims, error) {
-	sleep := pl.sleep
-	if sleep == nil {
-		sleep = sleepCtx
-	}
 	deadline := pl.expiresAt.Add(phoneExpiryGrace)
 	wait := pl.interval
 	failures := 0
@@ -76,7 +74,7 @@ func (c *Client) poll(ctx context.Context, pl *phoneLoginState) (*Claims, error)
 		if left <= 0 {
 			return nil, newErr(ErrLoginExpired, "phone_login", "no answer before the login expired")
 		}
-		if err := sleep(ctx, min(wait, left)); err != nil {
+		if err := sleepCtx(ctx, min(wait, left)); err != nil {
 			return nil, err
 		}
 		meta, err := c.provider.metadata(ctx)

@@ -390,15 +390,17 @@ func decodeJSON(resp *http.Response, v any) error {
 }
 
 // upstreamErr classifies a failed call to the endpoint called what: a
-// time-out is ErrProviderUnavailable with the reason "timeout", a
-// cancelled request stays context.Canceled, and anything else is
-// ErrProviderUnavailable with the endpoint as its reason.
+// time-out is ErrProviderUnavailable with the reason "timeout", and
+// anything else ErrProviderUnavailable with the endpoint as its reason,
+// which for a cancelled request wraps context.Canceled too.
 func upstreamErr(ctx context.Context, what string, err error) error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return newErr(ErrProviderUnavailable, "timeout", what)
 	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("vippslogin: %s: %w", what, context.Canceled)
+		e := newErr(ErrProviderUnavailable, what, "")
+		e.cause = context.Canceled
+		return e
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -171,22 +171,23 @@ func (c *Client) refuseWithoutSession(w http.ResponseWriter, r *http.Request, wr
 type records struct {
 	store scs.Store
 	codec scs.Codec
+	now   func() time.Time // Config.Now
 	seed  maphash.Seed
 	locks [64]sync.Mutex
 }
 
-func newRecords(sm *scs.SessionManager) *records {
-	return &records{store: sm.Store, codec: sm.Codec, seed: maphash.MakeSeed()}
+func newRecords(sm *scs.SessionManager, now func() time.Time) *records {
+	return &records{store: sm.Store, codec: sm.Codec, now: now, seed: maphash.MakeSeed()}
 }
 
 // recordValue is the one value of the session a record is stored as.
 const recordValue = "vippslogin.pending"
 
-// put stores data under key until expiry. Stores expire records by the
-// real clock, and some (scs's Redis stores) keep a record with no time
-// left for ever: every record gets at least a second.
+// put stores data under key until expiry. Some stores (scs's Redis
+// stores) keep a record with no time left for ever: every record gets at
+// least a second.
 func (s *records) put(ctx context.Context, key string, data []byte, expiry time.Time) error {
-	if soonest := time.Now().Add(time.Second); expiry.Before(soonest) {
+	if soonest := s.now().Add(time.Second); expiry.Before(soonest) {
 		expiry = soonest
 	}
 	b, err := s.codec.Encode(expiry, map[string]any{recordValue: data})

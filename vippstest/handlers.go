@@ -1,6 +1,7 @@
 package vippstest
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -35,14 +36,20 @@ func (p *Provider) endpoint(e Endpoint, h http.HandlerFunc) http.Handler {
 // fault applies f and reports whether it answered the request.
 func (p *Provider) fault(w http.ResponseWriter, r *http.Request, f Fault) bool {
 	if f.Delay > 0 {
+		// The wait's channels are made here, in the request's goroutine,
+		// so that inside a testing/synctest bubble (see Provider.Handler)
+		// the bubble's clock moves past it.
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(p.closed, cancel)()
 		t := time.NewTimer(f.Delay)
 		defer t.Stop()
 		select {
 		case <-t.C:
-		case <-r.Context().Done():
-			return true
-		case <-p.done:
-			hangUp(w)
+		case <-ctx.Done():
+			if p.closed.Err() != nil {
+				hangUp(w)
+			}
 			return true
 		}
 	}

@@ -6,12 +6,55 @@ import (
 	"encoding/base64"
 	"hash"
 	"slices"
+	"sync"
 
 	"github.com/vippslogin/vippslogin/internal/jose"
 )
 
 // Signing algorithms other than Vipps' RS256, for tests of a client that
 // must cope with any OpenID Connect provider.
+
+// spareRSA holds the RSA keys of closed providers, for the providers and
+// rotations that come after them in the process: making a 2048-bit RSA key
+// takes a tenth of a second, several times that under the race detector,
+// and a test suite starts a provider per test. A key is given out again
+// under a new kid, and never while a provider that got it runs.
+var spareRSA struct {
+	sync.Mutex
+	keys []*jose.SigningKey
+}
+
+// maxSpareRSA bounds spareRSA: as many providers as a test suite runs at
+// once, or rotates keys in, find a key there.
+const maxSpareRSA = 32
+
+// newRSAKey returns an RSA key for RS256 under a new kid: a spare one if
+// there is one, else a new one.
+func newRSAKey() (*jose.SigningKey, error) {
+	spareRSA.Lock()
+	n := len(spareRSA.keys)
+	if n == 0 {
+		spareRSA.Unlock()
+		return jose.NewRSAKey(newKid())
+	}
+	k := spareRSA.keys[n-1]
+	spareRSA.keys[n-1] = nil
+	spareRSA.keys = spareRSA.keys[:n-1]
+	spareRSA.Unlock()
+	return k.WithKid(newKid())
+}
+
+// spareKeys keeps the RSA keys among keys, which a closed provider no
+// longer uses, for newRSAKey.
+func spareKeys(keys []*jose.SigningKey) {
+	spareRSA.Lock()
+	defer spareRSA.Unlock()
+	for _, k := range keys {
+		if k.Alg == "RS256" && len(spareRSA.keys) < maxSpareRSA {
+			spareRSA.keys = append(spareRSA.keys, k)
+		}
+	}
+}
 
 // RotateKeyAlg is [Provider.RotateKey] with a key for alg: "RS256", "ES256"
 // (a P-256 key), "EdDSA" or "Ed25519" (both an Ed25519 key; Ed25519 is the
@@ -23,7 +66,7 @@ func (p *Provider) RotateKeyAlg(alg string) (kid string) {
 	var err error
 	switch alg {
 	case "RS256":
-		k, err = jose.NewRSAKey(newKid())
+		k, err = newRSAKey()
 	case "ES256":
 		k, err = jose.NewECKey(newKid())
 	case "EdDSA", jose.Ed25519:

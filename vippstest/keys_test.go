@@ -33,8 +33,8 @@ func TestRotateKeyAlg(t *testing.T) {
 		{"EdDSA", []string{"EdDSA", "Ed25519", "ES256", "RS256"}, func(b []byte) []byte { s := sha512.Sum512(b); return s[:] }},
 	} {
 		kid := p.RotateKeyAlg(tc.alg)
-		if kid == "" || p.SigningKey().Kid != kid || p.SigningKey().Alg != tc.alg {
-			t.Fatalf("RotateKeyAlg(%q) = %q; current key %q %s", tc.alg, kid, p.SigningKey().Kid, p.SigningKey().Alg)
+		if curKid, curAlg := p.CurrentKey(); kid == "" || curKid != kid || curAlg != tc.alg {
+			t.Fatalf("RotateKeyAlg(%q) = %q; current key %q %s", tc.alg, kid, curKid, curAlg)
 		}
 		if got := discoveryAlgs(t, p); !slices.Equal(got, tc.wantAlgs) {
 			t.Errorf("after %s: discovery algs = %v, want %v", tc.alg, got, tc.wantAlgs)
@@ -51,8 +51,8 @@ func TestRotateKeyAlg(t *testing.T) {
 		}
 	}
 
-	old := p.SigningKey().Kid
-	if kid := p.RotateKeyAlg("HS256"); kid != "" || p.SigningKey().Kid != old {
+	old, _ := p.CurrentKey()
+	if kid := p.RotateKeyAlg("HS256"); kid != "" || currentKid(p) != old {
 		t.Errorf("RotateKeyAlg(HS256) = %q and changed the key", kid)
 	}
 	p.RetireOldKeys()
@@ -74,4 +74,40 @@ func TestSetSigningAlgs(t *testing.T) {
 	if got := discoveryAlgs(t, p); !slices.Equal(got, []string{"RS256"}) {
 		t.Errorf("after SetSigningAlgs(): discovery algs = %v, want [RS256]", got)
 	}
+}
+
+// Providers that run at the same time never sign with the same key, also
+// after rotations; the RSA key of a closed provider may sign for a later
+// one, but under a kid of its own.
+func TestRunningProvidersKeys(t *testing.T) {
+	inUse := map[string]string{} // public key (PEM) → kid
+	kids := map[string]bool{}
+	check := func(p *vippstest.Provider) {
+		t.Helper()
+		kid, alg := p.CurrentKey()
+		pem := string(p.PublicKeyPEM())
+		if alg != "RS256" || pem == "" {
+			t.Fatalf("current key %s %s, PEM %q", kid, alg, pem)
+		}
+		if other, ok := inUse[pem]; ok {
+			t.Fatalf("key %s signs with the same key as %s, of a running provider", kid, other)
+		}
+		if kids[kid] {
+			t.Fatalf("kid %s given out twice", kid)
+		}
+		inUse[pem], kids[kid] = kid, true
+	}
+	first := newProvider(t, vippstest.Config{})
+	check(first)
+	for range 3 {
+		p := newProvider(t, vippstest.Config{})
+		check(p)
+		p.RotateKey()
+		check(p)
+	}
+	// Once first is closed, its key may come back, with a new kid.
+	firstPEM := string(first.PublicKeyPEM())
+	first.Close()
+	delete(inUse, firstPEM)
+	check(newProvider(t, vippstest.Config{}))
 }

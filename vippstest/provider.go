@@ -1,6 +1,7 @@
 package vippstest
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
@@ -265,8 +266,9 @@ type Provider struct {
 	codeTTL      time.Duration
 	accessTTL    time.Duration
 	idTTL        time.Duration
-	users        []User // never changed after New
-	done         chan struct{}
+	users        []User             // never changed after New
+	closed       context.Context    // done once Close is called
+	stop         context.CancelFunc // cancels closed
 	closeOnce    sync.Once
 
 	mu           sync.Mutex
@@ -334,7 +336,9 @@ type accessToken struct {
 
 // New starts a provider on a random port of 127.0.0.1. Call
 // [Provider.Close] when done with it. New fails if cfg is invalid or if no
-// signing key can be made.
+// signing key can be made. The RSA keys of closed providers are used again
+// by later ones in the process, under new key ids, since making one is slow;
+// no two running providers share a key.
 func New(cfg Config) (*Provider, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = "vippstest-client"
@@ -387,7 +391,7 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.IDTokenTTL == 0 {
 		cfg.IDTokenTTL = time.Hour
 	}
-	key, err := jose.NewRSAKey(newKid())
+	key, err := newRSAKey()
 	if err != nil {
 		return nil, fmt.Errorf("vippstest: make signing key: %w", err)
 	}
@@ -403,7 +407,6 @@ func New(cfg Config) (*Provider, error) {
 		accessTTL:    cfg.AccessTokenTTL,
 		idTTL:        cfg.IDTokenTTL,
 		users:        users,
-		done:         make(chan struct{}),
 		redirectURIs: slices.Clone(cfg.RedirectURIs),
 		authMethod:   cfg.TokenAuthMethod,
 		sub:          users[0].Sub,
@@ -420,6 +423,11 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	p.partner = newPartnerKeys(cfg)
+	p.closed, p.stop = context.WithCancel(context.Background())
+	// Make closed's channel now: made lazily by a handler inside a
+	// testing/synctest bubble (see Handler), it would belong to the bubble,
+	// and Close from outside it could not close it.
+	_ = p.closed.Done()
 	p.srv = httptest.NewUnstartedServer(p.routes())
 	p.srv.Start()
 	return p, nil
@@ -445,14 +453,29 @@ func (p *Provider) routes() http.Handler {
 // cut off. Close may be called more than once.
 func (p *Provider) Close() {
 	p.closeOnce.Do(func() {
-		close(p.done)
+		p.stop()
 		p.srv.Close()
+		p.mu.Lock()
+		keys := append(p.oldKeys, p.key)
+		p.mu.Unlock()
+		spareKeys(keys)
 	})
 }
 
 // URL returns the base URL of the provider, without a trailing slash, for
 // example "http://127.0.0.1:41234".
 func (p *Provider) URL() string { return p.srv.URL }
+
+// Handler returns the handler that serves the provider's endpoints, the one
+// its server at [Provider.URL] runs, for serving them in process: an
+// http.RoundTripper that calls it lets a client's test run inside a
+// testing/synctest bubble, where time moves only while every goroutine
+// waits, which one waiting on a network connection never does. Made
+// outside the bubble, with Config.Now left at time.Now, the provider then
+// reads the bubble's clock in the handler. Its documents and redirects still
+// name URL, and a [Fault] with Down panics with http.ErrAbortHandler where
+// no connection can be hung up.
+func (p *Provider) Handler() http.Handler { return p.srv.Config.Handler }
 
 // Issuer returns the issuer: URL followed by
 // "/access-management-1.0/access/", with the trailing slash that Vipps also
@@ -521,9 +544,16 @@ func (p *Provider) RetireOldKeys() {
 	p.mu.Unlock()
 }
 
-// SigningKey returns the current signing key, for tests that sign tokens of
-// their own.
-func (p *Provider) SigningKey() *jose.SigningKey {
+// CurrentKey returns the key id and the algorithm of the key that signs
+// tokens now, for tests that build tokens of their own, such as one that
+// names the provider's kid but is signed otherwise ([HMACToken]).
+func (p *Provider) CurrentKey() (kid, alg string) {
+	k := p.signingKey()
+	return k.Kid, k.Alg
+}
+
+// signingKey returns the current signing key.
+func (p *Provider) signingKey() *jose.SigningKey {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.key
@@ -570,7 +600,7 @@ func (p *Provider) SetHooks(h Hooks) {
 // [HMACToken] to test that a client refuses HS256 tokens keyed with the
 // public key. It returns nil if the key cannot be encoded.
 func (p *Provider) PublicKeyPEM() []byte {
-	der, err := x509.MarshalPKIXPublicKey(p.SigningKey().Public())
+	der, err := x509.MarshalPKIXPublicKey(p.signingKey().Public())
 	if err != nil {
 		return nil
 	}
@@ -583,7 +613,7 @@ func (p *Provider) PublicKeyPEM() []byte {
 // signature. header may add to or override kid and typ; alg cannot be
 // changed. Sign returns "" if header or claims cannot be encoded.
 func (p *Provider) Sign(header, claims map[string]any) string {
-	tok, err := sign(p.SigningKey(), header, claims)
+	tok, err := sign(p.signingKey(), header, claims)
 	if err != nil {
 		return ""
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/hmac"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -379,7 +380,7 @@ func TestFlow(t *testing.T) {
 
 			idToken, _ := tok["id_token"].(string)
 			header, _ := decodeJWT(t, idToken)
-			if header["alg"] != "RS256" || header["typ"] != "JWT" || header["kid"] != p.SigningKey().Kid {
+			if header["alg"] != "RS256" || header["typ"] != "JWT" || header["kid"] != currentKid(p) {
 				t.Errorf("ID token header = %v", header)
 			}
 			claims := verify(t, p, idToken)
@@ -898,7 +899,7 @@ func TestHooks(t *testing.T) {
 	p.SetHooks(vippstest.Hooks{
 		IDToken: func(header, claims map[string]any) string {
 			claims["aud"] = "someone-else"
-			header["kid"] = p.SigningKey().Kid
+			header["kid"] = currentKid(p)
 			return ""
 		},
 		Userinfo: func(claims map[string]any) { claims["extra"] = "yes" },
@@ -955,11 +956,18 @@ func TestAttackHelpers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if k, ok := p.SigningKey().Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !k.Equal(pub) {
-		t.Error("PublicKeyPEM is not the signing key")
+	// The key in the PEM verifies what the provider signs.
+	rsaPub, ok := pub.(*rsa.PublicKey)
+	if !ok {
+		t.Fatalf("PublicKeyPEM holds a %T, want the RSA key that signs", pub)
+	}
+	parts = strings.Split(p.Sign(nil, claims), ".")
+	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if sig, _ := base64.RawURLEncoding.DecodeString(parts[2]); rsa.VerifyPKCS1v15(rsaPub, crypto.SHA256, digest[:], sig) != nil {
+		t.Error("PublicKeyPEM is not the signing key: it does not verify a token Sign signed")
 	}
 
-	hs := vippstest.HMACToken(map[string]any{"kid": p.SigningKey().Kid}, claims, pemBytes)
+	hs := vippstest.HMACToken(map[string]any{"kid": currentKid(p)}, claims, pemBytes)
 	parts = strings.Split(hs, ".")
 	if len(parts) != 3 || parts[2] == "" {
 		t.Fatalf("HMACToken = %q", hs)
@@ -972,16 +980,22 @@ func TestAttackHelpers(t *testing.T) {
 	if sig, _ := base64.RawURLEncoding.DecodeString(parts[2]); !hmac.Equal(sig, mac.Sum(nil)) {
 		t.Error("HMAC signature does not verify with the secret")
 	}
-	if _, err := ks.Verify(t.Context(), []byte(hs), "HS256", p.SigningKey().Kid); !errors.Is(err, jose.ErrKeyMismatch) {
+	if _, err := ks.Verify(t.Context(), []byte(hs), "HS256", currentKid(p)); !errors.Is(err, jose.ErrKeyMismatch) {
 		t.Errorf("key set on HS256 token: err = %v, want ErrKeyMismatch", err)
 	}
 
 	signed := p.Sign(map[string]any{"typ": "at+jwt"}, claims)
 	h, got := decodeJWT(t, signed)
-	if h["alg"] != "RS256" || h["typ"] != "at+jwt" || h["kid"] != p.SigningKey().Kid || got["sub"] != "x" {
+	if h["alg"] != "RS256" || h["typ"] != "at+jwt" || h["kid"] != currentKid(p) || got["sub"] != "x" {
 		t.Errorf("Sign: header %v claims %v", h, got)
 	}
 	verify(t, p, signed)
+}
+
+// currentKid returns the kid of the key that signs now.
+func currentKid(p *vippstest.Provider) string {
+	kid, _ := p.CurrentKey()
+	return kid
 }
 
 // jwksKids returns the kids that the JWKS publishes.
@@ -1015,15 +1029,15 @@ func jwksKids(t *testing.T, p *vippstest.Provider) []string {
 
 func TestKeyRotation(t *testing.T) {
 	p := newProvider(t, vippstest.Config{AutoApprove: true})
-	old := p.SigningKey().Kid
+	old := currentKid(p)
 	if !strings.HasPrefix(old, "public:") {
 		t.Errorf("kid = %q, want a public: prefix", old)
 	}
 	_, before := exchange(t, p, "client_secret_basic", codeForm(login(t, p, "openid")))
 
 	kid := p.RotateKey()
-	if kid == old || kid == "" || p.SigningKey().Kid != kid {
-		t.Fatalf("RotateKey = %q, old %q, current %q", kid, old, p.SigningKey().Kid)
+	if kid == old || kid == "" || currentKid(p) != kid {
+		t.Fatalf("RotateKey = %q, old %q, current %q", kid, old, currentKid(p))
 	}
 	if got := jwksKids(t, p); !slices.Equal(got, []string{kid, old}) {
 		t.Errorf("JWKS kids = %v, want [%s %s]", got, kid, old)

@@ -205,8 +205,9 @@ func checkNoLeftovers(t *testing.T, profile string) {
 		}
 		return pids
 	}
-	// Children can take a moment to follow the browser out.
-	deadline := time.Now().Add(5 * time.Second)
+	// Children can take a moment to follow the browser out: a bounded poll
+	// of real processes, against a hang, not a speed limit.
+	deadline := time.Now().Add(30 * time.Second)
 	pids := find()
 	for len(pids) > 0 && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -20,6 +21,10 @@ import (
 	"github.com/vippslogin/vippslogin/internal/testsvc"
 	"github.com/vippslogin/vippslogin/vippstest"
 )
+
+// TestMain runs the tests and says how many were skipped for a missing
+// service (Redis, Chromium), which go test does not show without -v.
+func TestMain(m *testing.M) { os.Exit(testsvc.Main(m)) }
 
 // startSite serves the site in dev mode on a loopback port, with BASE_URL
 // set to that port, as a deployed site would have it.

@@ -100,25 +100,28 @@ func TestDevModeUnknownNumber(t *testing.T) {
 // someone pressing Ctrl-C then would.
 type cancelWriter struct {
 	bytes.Buffer
-	cancel  context.CancelFunc
-	stopped time.Time
+	cancel    context.CancelFunc
+	cancelled bool
 }
 
 func (w *cancelWriter) Write(p []byte) (int, error) {
 	if bytes.Contains(p, []byte("Waiting until")) {
-		w.stopped = time.Now()
+		w.cancelled = true
 		w.cancel()
 	}
 	return w.Buffer.Write(p)
 }
 
+// A cancel stops the wait. The simulated user answers after an hour, so a
+// wait that went on past the cancel would outlast the test's timeout rather
+// than end in context.Canceled.
 func TestDevModeCancel(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	out := &cancelWriter{cancel: cancel}
 	err := run(ctx, []string{"-mock-delay", "1h"}, func(string) string { return "" }, out)
-	if !errors.Is(err, context.Canceled) || out.stopped.IsZero() || time.Since(out.stopped) > 2*time.Second {
-		t.Fatalf("%v, %v after the cancel; want context.Canceled at once\n%s", err, time.Since(out.stopped), out.String())
+	if !errors.Is(err, context.Canceled) || !out.cancelled {
+		t.Fatalf("%v (cancelled: %v); want context.Canceled after the cancel\n%s", err, out.cancelled, out.String())
 	}
 	wantOutput(t, out.String(), "Stopped waiting.")
 }

@@ -290,6 +290,11 @@ func newSigningKey(kid, alg string, k crypto.Signer) (*SigningKey, error) {
 // Public returns the public half of the key.
 func (k *SigningKey) Public() crypto.PublicKey { return k.key.Public() }
 
+// WithKid returns the same key under another key id.
+func (k *SigningKey) WithKid(kid string) (*SigningKey, error) {
+	return newSigningKey(kid, k.Alg, k.key)
+}
+
 // Sign signs payload as a compact JWS. The header carries alg, kid and
 // typ "JWT", plus extra (which may override any of them except alg).
 func (k *SigningKey) Sign(payload []byte, extra map[string]any) ([]byte, error) {

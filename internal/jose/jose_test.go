@@ -108,6 +108,40 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// A key renamed with WithKid signs under its new kid, with the same key.
+func TestWithKid(t *testing.T) {
+	key, err := NewECKey("ec-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	renamed, err := key.WithKid("ec-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if renamed.Kid != "ec-2" || renamed.Alg != "ES256" || key.Kid != "ec-1" {
+		t.Fatalf("WithKid: %s %s, the original now %s", renamed.Kid, renamed.Alg, key.Kid)
+	}
+	ks, _ := keyServer(t, renamed)
+	tok, err := renamed.Sign([]byte(`{"sub":"u"}`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := ParseHeader(tok); err != nil || h.Kid != "ec-2" {
+		t.Fatalf("header %+v, %v; want kid ec-2", h, err)
+	}
+	if _, err := ks.Verify(t.Context(), tok, "ES256", "ec-2"); err != nil {
+		t.Fatalf("Verify under the new kid: %v", err)
+	}
+	// The old name signs with the same key: its tokens verify too.
+	old, err := key.Sign([]byte(`{"sub":"u"}`), map[string]any{"kid": "ec-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ks.Verify(t.Context(), old, "ES256", "ec-2"); err != nil {
+		t.Fatalf("a token of the original key under the new kid: %v", err)
+	}
+}
+
 func TestVerifySingleKeyWithoutKid(t *testing.T) {
 	k, err := NewRSAKey("only")
 	if err != nil {

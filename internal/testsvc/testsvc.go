@@ -15,7 +15,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -42,14 +44,96 @@ func InCI() bool {
 }
 
 // Missing stops the test because a service it needs is not there: it
-// fails under CI=true and is skipped otherwise.
+// fails under CI=true and is skipped otherwise, and counted for Main's
+// report.
 func Missing(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
 	if InCI() {
 		t.Fatalf("CI=true and a service this test needs is missing: %s", msg)
 	}
+	skipped.add(msg)
 	t.Skipf("skipped: %s", msg)
+}
+
+// skipped counts the tests Missing skipped, by its message.
+var skipped skips
+
+type skips struct {
+	mu    sync.Mutex
+	count map[string]int
+	order []string // the messages, in the order of their first skip
+}
+
+func (s *skips) add(msg string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.count == nil {
+		s.count = make(map[string]int)
+	}
+	if s.count[msg] == 0 {
+		s.order = append(s.order, msg)
+	}
+	s.count[msg]++
+}
+
+// report returns a line per message: pkg, how many tests were skipped,
+// and why.
+func (s *skips) report(pkg string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var b strings.Builder
+	for _, msg := range s.order {
+		tests := "tests"
+		if s.count[msg] == 1 {
+			tests = "test"
+		}
+		fmt.Fprintf(&b, "%s: skipped %d %s: %s\n", pkg, s.count[msg], tests, msg)
+	}
+	return b.String()
+}
+
+// Main runs the tests of a package whose tests use the services; call it
+// from the package's TestMain as os.Exit(testsvc.Main(m)). Afterwards it
+// says, one line per missing service, how many tests Missing skipped and
+// why: without -v, go test shows nothing of a package that passes, neither
+// its skip messages nor what it writes to its standard error. So the lines
+// go to the terminal (/dev/tty), when the tests run in one, and else to the
+// standard error, which go test shows in a package's directory, with -v,
+// and when the package fails.
+func Main(m *testing.M) int {
+	code := m.Run()
+	if report := skipped.report(packageName()); report != "" {
+		out := io.Writer(os.Stderr)
+		if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+			defer tty.Close()
+			out = tty
+		}
+		_, _ = io.WriteString(out, report)
+	}
+	return code
+}
+
+// packageName is the test binary's package, without the module's host and
+// owner: vippslogin, vippslogin/examples/basic.
+func packageName() string {
+	name := "vippslogin"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Path != "" {
+		name = strings.TrimSuffix(bi.Path, ".test")
+	}
+	return strings.TrimPrefix(name, "github.com/vippslogin/")
+}
+
+// SoakEnv names the switch of the soak and volume tests, which take long
+// or much memory: they run only when it is 1. .ci/run sets it.
+const SoakEnv = "VIPPSLOGIN_SOAK"
+
+// Soak skips a soak or volume test unless VIPPSLOGIN_SOAK=1.
+func Soak(t testing.TB) {
+	t.Helper()
+	if os.Getenv(SoakEnv) != "1" {
+		t.Skipf("skipped: a soak test; run it with %s=1 (.ci/run does)", SoakEnv)
+	}
 }
 
 // RedisAddr returns the address of a running Redis server, $REDIS_ADDR or
@@ -150,7 +234,9 @@ func (r *Redis) Start() {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
 	r.cmd = cmd
-	if err := ping(r.Addr, 10*time.Second); err != nil {
+	// A bounded poll of the starting server, against a hang, not a speed
+	// limit.
+	if err := ping(r.Addr, 30*time.Second); err != nil {
 		log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
 		r.t.Fatalf("redis-server on %s did not come up: %v\n%s", r.Addr, err, log)
 	}
