@@ -144,3 +144,29 @@ func TestClaimsCacheReturnsCopies(t *testing.T) {
 		t.Error("corrupt data decoded")
 	}
 }
+
+func FuzzClaimsDecode(f *testing.F) {
+	f.Add([]byte(`{"sub":"u","name":"Kari","email_verified":true,"auth_time":1700000000}`))
+	f.Add([]byte(`{"sub":"u","address":{"street_address":"a\nb"},"other_addresses":[{"region":"Oslo"},7]}`))
+	f.Add([]byte(`{"sub":"u","delegatedConsents":{"consents":[{"id":"email","accepted":"true"}],"links":{}}}`))
+	f.Add([]byte(`{"auth_time":1e400}`))
+	f.Add([]byte(`{"auth_time":-1.5}`))
+	f.Add([]byte(`[1,2]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c Claims
+		if err := c.UnmarshalJSON(b); err != nil {
+			return
+		}
+		out, err := json.Marshal(&c)
+		if err != nil {
+			t.Fatalf("decoded %q but cannot encode it: %v", b, err)
+		}
+		var again Claims
+		if err := json.Unmarshal(out, &again); err != nil {
+			t.Fatalf("cannot decode own encoding %q: %v", out, err)
+		}
+		if again.Subject != c.Subject || again.Email != c.Email || again.EmailVerified != c.EmailVerified || !again.AuthTime.Equal(c.AuthTime) {
+			t.Fatalf("round trip changed claims: %+v -> %+v", c, again)
+		}
+	})
+}

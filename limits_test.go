@@ -308,3 +308,41 @@ func TestLogGateKeepsErrors(t *testing.T) {
 		t.Errorf("login_failed records by level: %v, want 10 WARN (of 12) and 3 ERROR", levels)
 	}
 }
+
+func TestMaxStartedLogins(t *testing.T) {
+	h := newHarness(t, options{site: func(c *vippslogin.Config) { c.MaxStartedLogins = 3 }})
+	for i := range 3 {
+		resp, _ := h.browser().get("/auth/login")
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("login %d: status %d, want 302", i, resp.StatusCode)
+		}
+	}
+	resp, body := h.browser().get("/auth/login")
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("login beyond the bound: status %d, want 503: %s", resp.StatusCode, body)
+	}
+	h.wantErr(vippslogin.ErrTooManyLogins)
+
+	if resp.Header.Get("Retry-After") != "10" {
+		t.Errorf("Retry-After %q, want 10 (a sixtieth of PendingLoginTTL)", resp.Header.Get("Retry-After"))
+	}
+
+	// A flood of refusals is logged ten times in ten seconds at most, and
+	// the next record counts those held back.
+	for range 50 {
+		if resp, _ := h.browser().get("/auth/login"); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("login beyond the bound: status %d, want 503", resp.StatusCode)
+		}
+	}
+	if n := strings.Count(h.logs.String(), `"msg":"vippslogin: busy"`); n != 10 {
+		t.Errorf("51 refusals in a moment made %d log records, want 10", n)
+	}
+	h.clock.Advance(10 * time.Second)
+	h.browser().get("/auth/login")
+	if logs := h.logs.String(); !strings.Contains(logs, `"suppressed":41`) {
+		t.Errorf("the next record does not count the 41 refusals held back:\n%s", logs)
+	}
+
+	h.clock.Advance(10*time.Minute + 10*time.Second) // a sixtieth past PendingLoginTTL: the old ones have expired
+	h.browser().login("/")
+}

@@ -380,3 +380,70 @@ func TestMountWithStripPrefix(t *testing.T) {
 		t.Error("GET logout logged the browser out")
 	}
 }
+
+// RequireLogin binds the browser when it sends it to log in, so tabs sent
+// at the same moment share one binding.
+func TestRequireLoginBindsBrowser(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	resp, _ := b.get("/profile")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	secret := b.cookie("vippslogin")
+	if len(secret) != 43 {
+		t.Fatalf("binding cookie %q after the redirect to login", secret)
+	}
+	cb1 := b.startLogin("/one")
+	cb2 := b.startLogin("/two")
+	for _, cb := range []string{cb2, cb1} {
+		if resp, _ := b.get(cb); resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("callback: %d (error %v)", resp.StatusCode, h.lastErr())
+		}
+	}
+	if got := b.cookie("vippslogin"); got[:43] != secret {
+		t.Errorf("binding secret changed from %q to %q", secret, got)
+	}
+}
+
+// sessionCookie logs a browser in through the harness and returns its
+// session cookie.
+func sessionCookie(b *testing.B, h *harness) *http.Cookie {
+	b.Helper()
+	br := h.browser()
+	br.login("/profile")
+	v := br.cookie(h.sessions.Cookie.Name)
+	if v == "" {
+		b.Fatal("no session cookie after login")
+	}
+	return &http.Cookie{Name: h.sessions.Cookie.Name, Value: v}
+}
+
+var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+
+func benchHandler(b *testing.B, h http.Handler, cookie *http.Cookie) {
+	req := httptest.NewRequest(http.MethodGet, "/profile", nil)
+	req.AddCookie(cookie)
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != http.StatusNoContent {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}
+
+// BenchmarkRequireLogin measures a logged-in request through the Client's
+// LoadAndSave and RequireLogin, which loads and decodes the claims.
+func BenchmarkRequireLogin(b *testing.B) {
+	h := newHarness(b)
+	benchHandler(b, h.auth.LoadAndSave(h.auth.RequireLogin(okHandler)), sessionCookie(b, h))
+}
+
+// BenchmarkLoadAndSave is the floor for BenchmarkRequireLogin: the same
+// logged-in request through scs's LoadAndSave alone.
+func BenchmarkLoadAndSave(b *testing.B) {
+	h := newHarness(b)
+	benchHandler(b, h.sessions.LoadAndSave(okHandler), sessionCookie(b, h))
+}

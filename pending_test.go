@@ -5,18 +5,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
 
+	"github.com/alexedwards/scs/goredisstore"
+	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/vippslogin/vippslogin"
+	"github.com/vippslogin/vippslogin/internal/testsvc"
 	"github.com/vippslogin/vippslogin/vippstest"
 )
 
@@ -425,4 +430,177 @@ func TestCancelledCallbackIsNotAnError(t *testing.T) {
 			t.Errorf("a cancelled callback logged an ERROR: %v", rec)
 		}
 	}
+}
+
+// Pending logins sit in the session store as session-shaped records, so
+// scs's Iterate, which decodes every record, keeps working.
+func TestSessionIterateWithPendingLogins(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	b.login("/profile")
+	b.startLogin("/pending") // left pending
+	h.browser().startLogin("/other")
+	n := 0
+	err := h.sessions.Iterate(context.Background(), func(ctx context.Context) error {
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Iterate: %v", err)
+	}
+	if n < 3 {
+		t.Errorf("Iterate saw %d records, want the session and the pending logins", n)
+	}
+}
+
+// While a login is pending, the same browser's parallel requests load and
+// save its session. The pending login is a record of its own, so it
+// survives them (with it inside the session, the last writer would win).
+//
+// Each store's commits are slowed down a little, as over a network, so that
+// many requests hold a loaded session while the login saves its record:
+// then a pending login kept in the session is lost nearly every run.
+func TestPendingLoginSurvivesParallelRequests(t *testing.T) {
+	const latency = 2 * time.Millisecond
+	t.Run("memstore", func(t *testing.T) {
+		store := memstore.NewWithCleanupInterval(0) // no cleanup goroutine: the test is short
+		testPendingLoginSurvivesParallelRequests(t, slowCommits{store, latency})
+	})
+	t.Run("redis", func(t *testing.T) {
+		client, prefix := testsvc.RedisClient(t)
+		testPendingLoginSurvivesParallelRequests(t, slowCtxCommits{goredisstore.NewWithPrefix(client, prefix), latency})
+	})
+}
+
+// slowCommits is an scs store whose commits take a while.
+type slowCommits struct {
+	scs.Store
+	latency time.Duration
+}
+
+func (s slowCommits) Commit(token string, b []byte, expiry time.Time) error {
+	time.Sleep(s.latency)
+	return s.Store.Commit(token, b, expiry)
+}
+
+// slowCtxCommits is goredisstore with commits that take a while longer.
+type slowCtxCommits struct {
+	*goredisstore.RedisStore
+	latency time.Duration
+}
+
+func (s slowCtxCommits) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+	time.Sleep(s.latency)
+	return s.RedisStore.CommitCtx(ctx, token, b, expiry)
+}
+
+func testPendingLoginSurvivesParallelRequests(t *testing.T, store scs.Store) {
+	const parallel = 60
+	h := newHarness(t, options{store: store})
+	b := h.browser()
+	b.get("/visit") // the browser has a session before the login starts
+	loginURL := h.auth.LoginURL("/profile")
+	// /profile sends the browser to log in, and binds it, so that the
+	// parallel requests to /profile do not bind it anew while the login
+	// sets its binding cookie.
+	if resp, _ := b.get("/profile"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != loginURL || b.cookie("vippslogin") == "" {
+		t.Fatalf("/profile: status %d location %q, want 303 %q and a binding cookie", resp.StatusCode, resp.Header.Get("Location"), loginURL)
+	}
+
+	// The parallel requests start together, are under way when the login
+	// starts, go on while the provider asks the user, and stop before the
+	// callback: they span the login's pending period.
+	var (
+		start, busy, stop = make(chan struct{}), make(chan struct{}), make(chan struct{})
+		done, failed      atomic.Int32
+		mu                sync.Mutex
+		failures          []error
+		wg                sync.WaitGroup
+	)
+	for i := range parallel {
+		wg.Go(func() {
+			<-start
+			for r := 0; ; r++ {
+				path := "/visit"
+				if (i+r)%2 == 1 {
+					path = "/profile"
+				}
+				if err := parallelGet(b, h.site.URL+path, loginURL); err != nil {
+					failed.Add(1)
+					mu.Lock()
+					failures = append(failures, err)
+					mu.Unlock()
+				}
+				if done.Add(1) == parallel/4 {
+					close(busy)
+				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
+			}
+		})
+	}
+	close(start)
+	<-busy
+	resp, _ := b.get("/auth/login?return_to=%2Fprofile")
+	if resp.StatusCode != http.StatusFound {
+		close(stop)
+		wg.Wait()
+		t.Fatalf("login: status %d, want 302 (error %v)", resp.StatusCode, h.lastErr())
+	}
+	resp, _ = b.get(resp.Header.Get("Location")) // the provider
+	close(stop)
+	wg.Wait()
+	cb := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(cb, h.site.URL+"/auth/callback") {
+		t.Fatalf("authorize: status %d, location %q", resp.StatusCode, cb)
+	}
+	for i, err := range failures {
+		if i == 5 {
+			break
+		}
+		t.Error(err)
+	}
+	if n := failed.Load(); n > 0 {
+		t.Fatalf("%d of %d parallel requests failed", n, done.Load())
+	}
+	if c := h.errCount(); c != 0 {
+		t.Fatalf("the error handler got %d errors during the parallel requests; last: %v", c, h.lastErr())
+	}
+	// The pending login survived: its callback succeeds.
+	resp, _ = b.get(cb)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/profile" {
+		t.Fatalf("callback after %d parallel requests: %d %q (error %v)", done.Load(), resp.StatusCode, resp.Header.Get("Location"), h.lastErr())
+	}
+	if b.profile() == nil {
+		t.Fatal("not logged in")
+	}
+	t.Logf("%d parallel requests from %d goroutines during the login", done.Load(), parallel)
+}
+
+// parallelGet fetches u and checks the answer: 200 "hello" from /visit, and
+// from /profile, which the browser is not logged in to, a redirect to
+// loginURL.
+func parallelGet(b *browser, u, loginURL string) error {
+	resp, err := b.Get(u)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("GET %s: %v", u, err)
+	}
+	if strings.HasSuffix(u, "/visit") {
+		if resp.StatusCode != http.StatusOK || string(body) != "hello" {
+			return fmt.Errorf("GET %s: status %d %q, want 200 hello", u, resp.StatusCode, body)
+		}
+		return nil
+	}
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != loginURL {
+		return fmt.Errorf("GET %s: status %d location %q, want 303 %q", u, resp.StatusCode, resp.Header.Get("Location"), loginURL)
+	}
+	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -706,4 +707,44 @@ func TestSystemHeadersDefault(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A caller that gives up while discovery is slow returns at once, and
+// does not fail the fetch for those after it. Discovery is held until the
+// test lets it go: the first caller must return while it is held.
+func TestDiscoveryCallerGivesUp(t *testing.T) {
+	held := &holdDiscovery{arrived: make(chan struct{}), release: make(chan struct{})}
+	h := newHarness(t, options{site: func(c *vippslogin.Config) { c.HTTPClient = &http.Client{Transport: held} }})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.auth.Ready(ctx) }()
+	<-held.arrived
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) || !errors.Is(err, vippslogin.ErrProviderUnavailable) {
+		t.Fatalf("Ready cancelled while discovery is held: %v, want context.Canceled and ErrProviderUnavailable", err)
+	}
+	close(held.release)
+	if err := h.auth.Ready(context.Background()); err != nil {
+		t.Fatalf("Ready after a caller gave up: %v", err)
+	}
+	if n := h.idp.Hits(vippstest.Discovery); n != 1 {
+		t.Errorf("discovery was fetched %d times, want once: the fetch outlives the caller that gave up", n)
+	}
+}
+
+// holdDiscovery is a transport that holds the first request for the
+// discovery document until release is closed, after closing arrived.
+type holdDiscovery struct {
+	arrived, release chan struct{}
+	once             sync.Once
+}
+
+func (d *holdDiscovery) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/openid-configuration") {
+		d.once.Do(func() {
+			close(d.arrived)
+			<-d.release
+		})
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }

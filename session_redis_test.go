@@ -3,6 +3,7 @@ package vippslogin_test
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -445,4 +446,78 @@ func TestRedisOutageUnderLoggedInBrowser(t *testing.T) {
 	if got := b.cookie("session"); got != token {
 		t.Errorf("session cookie %q after Redis restarted, want the same session %q", got, token)
 	}
+}
+
+// Abandoned logins expire in Redis too: every pending login is a key with
+// a time to live of at most PendingLoginTTL.
+func TestAbandonedLoginsExpireInRedis(t *testing.T) {
+	const (
+		starts  = 2000
+		allowed = 1500
+		ttl     = 5 * time.Minute
+	)
+	client, prefix := testsvc.RedisClient(t)
+	var tally errorTally
+	h := newHarness(t, options{store: goredisstore.NewWithPrefix(client, prefix), site: func(c *vippslogin.Config) {
+		c.Now = time.Now // goredisstore turns the expiry into a TTL by the real clock
+		c.PendingLoginTTL = ttl
+		c.MaxStartedLogins = allowed
+		c.LoginsPerMinute = 1 << 30 // from one address: the bound in all is under test
+		c.Logger = slog.New(slog.DiscardHandler)
+		c.ErrorHandler = tally.handle
+	}})
+	ctx := context.Background()
+	if err := h.auth.Ready(ctx); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res := startLogins(h.site.Config.Handler, h.idp.URL(), starts, 8)
+	if res.unexpected != "" {
+		t.Fatalf("a login answered %s", res.unexpected)
+	}
+	if res.accepted != allowed || res.refused != starts-allowed {
+		t.Fatalf("%d logins redirected to the provider and %d were refused with 503, want %d and %d",
+			res.accepted, res.refused, allowed, starts-allowed)
+	}
+	tally.check(t, starts-allowed)
+
+	var pending, other []string
+	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		if strings.HasPrefix(iter.Val(), prefix+pendingKeyPrefix) {
+			pending = append(pending, iter.Val())
+		} else {
+			other = append(other, iter.Val())
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != allowed || len(other) != 0 {
+		t.Fatalf("Redis holds %d pending logins and %d other keys (%.3q), want %d and none", len(pending), len(other), other, allowed)
+	}
+	pipe := client.Pipeline()
+	for _, k := range pending {
+		pipe.PTTL(ctx, k)
+	}
+	cmds, err := pipe.Exec(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each key lives at most PendingLoginTTL, and no less than what is left
+	// of it since the login started.
+	lowest := ttl - time.Since(start) - time.Second
+	minTTL, maxTTL := ttl, time.Duration(0)
+	for i, c := range cmds {
+		left, err := c.(interface{ Result() (time.Duration, error) }).Result()
+		if err != nil {
+			t.Fatalf("PTTL %s: %v", pending[i], err)
+		}
+		if left <= 0 || left > ttl || left < lowest {
+			t.Fatalf("key %s has PTTL %v, want %v to %v (-1ns: no expiry, -2ns: gone)", pending[i], left, lowest, ttl)
+		}
+		minTTL, maxTTL = min(minTTL, left), max(maxTTL, left)
+	}
+	t.Logf("%d abandoned logins, %d pending in Redis, each with a TTL of %v to %v (PendingLoginTTL %v); %v",
+		starts, allowed, minTTL, maxTTL, ttl, time.Since(start).Round(time.Millisecond))
 }

@@ -206,3 +206,36 @@ func TestStepUpParameter(t *testing.T) {
 		h.wantErr(&vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "login_options"})
 	}
 }
+
+func TestHeadLoginStartsNothing(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	resp, _ := b.do(http.MethodHead, "/auth/login?return_to=/profile", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+		t.Fatalf("HEAD /auth/login = %d %q, want 200 and no redirect", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if b.cookie("vippslogin") != "" || h.idp.Hits(vippstest.Discovery) != 0 {
+		t.Error("HEAD /auth/login started a login")
+	}
+}
+
+// Vipps makes PKCE optional and plain its default method
+// (login-api/api-guide/browser-flow-integration.md, "OAuth 2.0 Authorize");
+// the package always sends an S256 challenge, and the code's exchange
+// passes only with the verifier that matches it.
+func TestLoginAlwaysUsesS256(t *testing.T) {
+	h := newHarness(t)
+	b := h.browser()
+	resp, _ := b.get("/auth/login")
+	authz := resp.Header.Get("Location")
+	if m := queryParam(t, authz, "code_challenge_method"); m != "S256" {
+		t.Errorf("code_challenge_method = %q, want S256", m)
+	}
+	if c := queryParam(t, authz, "code_challenge"); len(c) != 43 || strings.ContainsAny(c, "+/=") {
+		t.Errorf("code_challenge = %q, want an unpadded base64url SHA-256", c)
+	}
+	resp, _ = b.get(authz)
+	if resp, _ := b.get(resp.Header.Get("Location")); resp.StatusCode != http.StatusSeeOther || b.profile() == nil {
+		t.Fatalf("callback: %d (error %v)", resp.StatusCode, h.lastErr())
+	}
+}

@@ -2,6 +2,7 @@ package vippslogin_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -333,5 +334,107 @@ func TestCallbackHeadSpendsNothing(t *testing.T) {
 	}
 	if resp, _ := b.get(cb); resp.StatusCode != http.StatusSeeOther || b.profile() == nil {
 		t.Fatalf("GET callback after HEAD: %d (error %v)", resp.StatusCode, h.lastErr())
+	}
+}
+
+// A refused login leaves nobody logged in: not an earlier user of the
+// browser, nor what AfterLogin put in the session before refusing.
+// errNoAccount is the error AfterLogin refuses a login with.
+var errNoAccount = errors.New("no such account")
+
+// AfterLogin can send the user elsewhere than the login's return_to.
+func TestSetReturnTo(t *testing.T) {
+	var setErrs []error
+	h := newHarness(t, options{site: func(c *vippslogin.Config) {
+		c.AfterLogin = func(_ http.ResponseWriter, r *http.Request, _ *vippslogin.Claims) error {
+			setErrs = append(setErrs,
+				vippslogin.SetReturnTo(r, "https://evil.example/"),
+				vippslogin.SetReturnTo(r, "//evil.example/"),
+				vippslogin.SetReturnTo(r, "/link?from=vipps"))
+			return nil
+		}
+	}})
+	b := h.browser()
+	resp, _ := b.get(b.startLogin("/profile"))
+	if got := resp.Header.Get("Location"); resp.StatusCode != http.StatusSeeOther || got != "/link?from=vipps" {
+		t.Fatalf("callback: %d %q, want 303 /link?from=vipps", resp.StatusCode, got)
+	}
+	if !errors.Is(setErrs[0], &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "return_to"}) || !errors.Is(setErrs[1], &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "return_to"}) || setErrs[2] != nil {
+		t.Errorf("SetReturnTo errors: %v", setErrs)
+	}
+	if b.profile() == nil {
+		t.Error("not logged in")
+	}
+	req, _ := http.NewRequest(http.MethodGet, "/", nil)
+	if err := vippslogin.SetReturnTo(req, "/x"); err == nil {
+		t.Error("SetReturnTo outside AfterLogin did not fail")
+	}
+}
+
+func TestRefusedLoginLogsOut(t *testing.T) {
+	refuse := false
+	var h *harness
+	h = newHarness(t, options{site: func(c *vippslogin.Config) {
+		c.AfterLogin = func(_ http.ResponseWriter, r *http.Request, _ *vippslogin.Claims) error {
+			h.sessions.Put(r.Context(), "account", "42")
+			if refuse {
+				return errNoAccount
+			}
+			return nil
+		}
+	}})
+	b := h.browser()
+	b.login("/")
+	if b.profile() == nil {
+		t.Fatal("the first login failed")
+	}
+	refuse = true
+	resp, _ := b.get(b.startLogin("/profile"))
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("refused login: status %d, want 403", resp.StatusCode)
+	}
+	b.wantRefused(resp, errNoAccount)
+}
+
+// A request from another browser that knows the state must not use up the
+// login of the browser that started it.
+func TestForeignCallbackLeavesLoginIntact(t *testing.T) {
+	for _, name := range []string{"code", "error"} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			b := h.browser()
+			cb := b.startLogin("/profile")
+			foreign := cb
+			if name == "error" {
+				foreign = h.site.URL + "/auth/callback?error=access_denied&state=" + queryParam(t, cb, "state")
+			}
+			resp, _ := h.browser().get(foreign)
+			if resp.StatusCode < 400 {
+				t.Fatalf("foreign callback: status %d", resp.StatusCode)
+			}
+			if name == "code" {
+				h.wantErr(&vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "other_browser"})
+			}
+			resp, _ = b.get(cb)
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/profile" {
+				t.Fatalf("own callback after a foreign one: %d %q (error %v)", resp.StatusCode, resp.Header.Get("Location"), h.lastErr())
+			}
+		})
+	}
+}
+
+// BenchmarkLogin measures a complete login against the mock provider over
+// loopback HTTP: the login route, the provider's authorize, and the callback
+// with its code exchange, ID token verification and userinfo fetch.
+func BenchmarkLogin(b *testing.B) {
+	h := newHarness(b)
+	br := h.browser()
+	br.login("/") // warm the discovery and key caches
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, _ := br.get(br.startLogin("/"))
+		if resp.StatusCode != http.StatusSeeOther {
+			b.Fatal(fmt.Sprint("callback status ", resp.StatusCode))
+		}
 	}
 }

@@ -24,165 +24,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alexedwards/scs/goredisstore"
 	"github.com/alexedwards/scs/v2"
 	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/vippslogin/vippslogin"
 	"github.com/vippslogin/vippslogin/internal/testsvc"
 	"github.com/vippslogin/vippslogin/vippstest"
 )
-
-// While a login is pending, the same browser's parallel requests load and
-// save its session. The pending login is a record of its own, so it
-// survives them (with it inside the session, the last writer would win).
-//
-// Each store's commits are slowed down a little, as over a network, so that
-// many requests hold a loaded session while the login saves its record:
-// then a pending login kept in the session is lost nearly every run.
-func TestPendingLoginSurvivesParallelRequests(t *testing.T) {
-	const latency = 2 * time.Millisecond
-	t.Run("memstore", func(t *testing.T) {
-		store := memstore.NewWithCleanupInterval(0) // no cleanup goroutine: the test is short
-		testPendingLoginSurvivesParallelRequests(t, slowCommits{store, latency})
-	})
-	t.Run("redis", func(t *testing.T) {
-		client, prefix := testsvc.RedisClient(t)
-		testPendingLoginSurvivesParallelRequests(t, slowCtxCommits{goredisstore.NewWithPrefix(client, prefix), latency})
-	})
-}
-
-// slowCommits is an scs store whose commits take a while.
-type slowCommits struct {
-	scs.Store
-	latency time.Duration
-}
-
-func (s slowCommits) Commit(token string, b []byte, expiry time.Time) error {
-	time.Sleep(s.latency)
-	return s.Store.Commit(token, b, expiry)
-}
-
-// slowCtxCommits is goredisstore with commits that take a while longer.
-type slowCtxCommits struct {
-	*goredisstore.RedisStore
-	latency time.Duration
-}
-
-func (s slowCtxCommits) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
-	time.Sleep(s.latency)
-	return s.RedisStore.CommitCtx(ctx, token, b, expiry)
-}
-
-func testPendingLoginSurvivesParallelRequests(t *testing.T, store scs.Store) {
-	const parallel = 60
-	h := newHarness(t, options{store: store})
-	b := h.browser()
-	b.get("/visit") // the browser has a session before the login starts
-	loginURL := h.auth.LoginURL("/profile")
-	// /profile sends the browser to log in, and binds it, so that the
-	// parallel requests to /profile do not bind it anew while the login
-	// sets its binding cookie.
-	if resp, _ := b.get("/profile"); resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != loginURL || b.cookie("vippslogin") == "" {
-		t.Fatalf("/profile: status %d location %q, want 303 %q and a binding cookie", resp.StatusCode, resp.Header.Get("Location"), loginURL)
-	}
-
-	// The parallel requests start together, are under way when the login
-	// starts, go on while the provider asks the user, and stop before the
-	// callback: they span the login's pending period.
-	var (
-		start, busy, stop = make(chan struct{}), make(chan struct{}), make(chan struct{})
-		done, failed      atomic.Int32
-		mu                sync.Mutex
-		failures          []error
-		wg                sync.WaitGroup
-	)
-	for i := range parallel {
-		wg.Go(func() {
-			<-start
-			for r := 0; ; r++ {
-				path := "/visit"
-				if (i+r)%2 == 1 {
-					path = "/profile"
-				}
-				if err := parallelGet(b, h.site.URL+path, loginURL); err != nil {
-					failed.Add(1)
-					mu.Lock()
-					failures = append(failures, err)
-					mu.Unlock()
-				}
-				if done.Add(1) == parallel/4 {
-					close(busy)
-				}
-				select {
-				case <-stop:
-					return
-				default:
-				}
-			}
-		})
-	}
-	close(start)
-	<-busy
-	resp, _ := b.get("/auth/login?return_to=%2Fprofile")
-	if resp.StatusCode != http.StatusFound {
-		close(stop)
-		wg.Wait()
-		t.Fatalf("login: status %d, want 302 (error %v)", resp.StatusCode, h.lastErr())
-	}
-	resp, _ = b.get(resp.Header.Get("Location")) // the provider
-	close(stop)
-	wg.Wait()
-	cb := resp.Header.Get("Location")
-	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(cb, h.site.URL+"/auth/callback") {
-		t.Fatalf("authorize: status %d, location %q", resp.StatusCode, cb)
-	}
-	for i, err := range failures {
-		if i == 5 {
-			break
-		}
-		t.Error(err)
-	}
-	if n := failed.Load(); n > 0 {
-		t.Fatalf("%d of %d parallel requests failed", n, done.Load())
-	}
-	if c := h.errCount(); c != 0 {
-		t.Fatalf("the error handler got %d errors during the parallel requests; last: %v", c, h.lastErr())
-	}
-	// The pending login survived: its callback succeeds.
-	resp, _ = b.get(cb)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/profile" {
-		t.Fatalf("callback after %d parallel requests: %d %q (error %v)", done.Load(), resp.StatusCode, resp.Header.Get("Location"), h.lastErr())
-	}
-	if b.profile() == nil {
-		t.Fatal("not logged in")
-	}
-	t.Logf("%d parallel requests from %d goroutines during the login", done.Load(), parallel)
-}
-
-// parallelGet fetches u and checks the answer: 200 "hello" from /visit, and
-// from /profile, which the browser is not logged in to, a redirect to
-// loginURL.
-func parallelGet(b *browser, u, loginURL string) error {
-	resp, err := b.Get(u)
-	if err != nil {
-		return err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return fmt.Errorf("GET %s: %v", u, err)
-	}
-	if strings.HasSuffix(u, "/visit") {
-		if resp.StatusCode != http.StatusOK || string(body) != "hello" {
-			return fmt.Errorf("GET %s: status %d %q, want 200 hello", u, resp.StatusCode, body)
-		}
-		return nil
-	}
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != loginURL {
-		return fmt.Errorf("GET %s: status %d location %q, want 303 %q", u, resp.StatusCode, resp.Header.Get("Location"), loginURL)
-	}
-	return nil
-}
 
 // TestLoad runs complete logins, many at once, against the mock provider
 // served by a child process: none may fail, and so no pending login may be
@@ -687,3 +534,327 @@ func sampleHeap(every time.Duration) (stop func() (alloc, inuse uint64)) {
 }
 
 func mebibytes(b uint64) float64 { return float64(b) / (1 << 20) }
+
+// pendingKeyPrefix starts the store key of every pending login.
+const pendingKeyPrefix = ";l"
+
+// Logins that are started and never finished must not grow memory without
+// bound: MaxStartedLogins caps how many are pending at once, each costs a
+// bounded amount of memory, and the store drops them when they expire.
+// 100 000 fresh browsers start a login against a cap of 20 000, all at one
+// instant of the harness's clock; the test then moves the clock past the
+// logins' expiry, and a store that expires records by that clock drops them
+// (memstore expires by the machine's clock, which would make the test wait
+// out the TTL and depend on how fast the logins start).
+func TestAbandonedLoginsBounded(t *testing.T) {
+	testsvc.Soak(t)
+	const (
+		starts  = 100_000
+		allowed = 20_000
+		ttl     = 30 * time.Second // the shortest PendingLoginTTL allowed
+		// MaxStartedLogins counts a login for up to a sixtieth of the TTL
+		// after its record expires (see startWindow).
+		slot = ttl / 60
+		// Bounds on the live Go heap per allowed pending login: while they
+		// are pending (measured: about 520 bytes, a 333-byte record and its
+		// 62-byte key in the store's map), and after they have expired and
+		// the store has dropped them (measured: none; what the package keeps
+		// of them, in the limits on starts, does not grow with their number).
+		maxPerPending = 2 << 10
+		maxPerExpired = 16
+	)
+	store := &clockStore{}
+	var tally errorTally
+	h := newHarness(t, options{store: store, site: func(c *vippslogin.Config) {
+		c.PendingLoginTTL = ttl
+		c.MaxStartedLogins = allowed
+		c.LoginsPerMinute = 1 << 30 // from one address: the bound in all is under test
+		// 80 000 refusals would otherwise fill the harness's log buffer
+		// and the harness's list of errors, and be measured as heap.
+		c.Logger = slog.New(slog.DiscardHandler)
+		c.ErrorHandler = tally.handle
+	}})
+	store.now = h.clock.Now
+	if err := h.auth.Ready(context.Background()); err != nil { // discovery, without starting a login
+		t.Fatal(err)
+	}
+	handler := h.site.Config.Handler // LoadAndSave and the routes, in process
+	authz := h.idp.URL()
+
+	heapBefore := liveHeap()
+	start := time.Now()
+	res := startLogins(handler, authz, starts, runtime.GOMAXPROCS(0))
+	took := time.Since(start)
+	heapPending := liveHeap()
+	if res.unexpected != "" {
+		t.Fatalf("a login answered %s", res.unexpected)
+	}
+	if res.accepted != allowed || res.refused != starts-allowed {
+		t.Fatalf("%d logins redirected to the provider and %d were refused with 503, want %d and %d",
+			res.accepted, res.refused, allowed, starts-allowed)
+	}
+	tally.check(t, starts-allowed)
+	wantRecords(t, store, allowed, "after the first round")
+	perPending := (int64(heapPending) - int64(heapBefore)) / allowed
+	t.Logf("%d abandoned logins, %d pending (MaxStartedLogins), started in %v (%.0f/s): live heap %.1f MiB before, %.1f MiB with them pending: %d bytes per pending login",
+		starts, allowed, took.Round(time.Millisecond), starts/took.Seconds(), mebibytes(heapBefore), mebibytes(heapPending), perPending)
+	if perPending >= maxPerPending {
+		t.Errorf("%d bytes of live heap per pending login, want less than %d", perPending, maxPerPending)
+	}
+
+	// At their expiry the logins are still pending, and the window of
+	// started logins is full.
+	h.clock.Advance(ttl)
+	wantRecords(t, store, allowed, "at the end of PendingLoginTTL")
+	if code, loc := startLogin(handler); !refused(code, loc) {
+		t.Fatalf("a login at the end of PendingLoginTTL: status %d %q, want 503 busy", code, loc)
+	}
+	// Half a slot later their records have expired, but the window still
+	// counts them.
+	h.clock.Advance(slot / 2)
+	wantRecords(t, store, 0, "after PendingLoginTTL")
+	if code, loc := startLogin(handler); !refused(code, loc) {
+		t.Fatalf("a login half a sixtieth of the TTL after the others expired: status %d %q, want 503 busy", code, loc)
+	}
+	tally.check(t, starts-allowed+2)
+
+	// The store drops them, as memstore's cleanup does, and gives back its
+	// map's memory, which memstore keeps: what is left is the package's.
+	store.sweep()
+	heapExpired := liveHeap()
+	perExpired := (int64(heapExpired) - int64(heapBefore)) / allowed
+	t.Logf("after they expired: live heap %.1f MiB: %d bytes per expired login", mebibytes(heapExpired), perExpired)
+	if perExpired >= maxPerExpired {
+		t.Errorf("the live heap is %.1f MiB after the pending logins expired, %.1f MiB before they started: %d bytes per expired login, want less than %d",
+			mebibytes(heapExpired), mebibytes(heapBefore), perExpired, maxPerExpired)
+	}
+
+	// A slot after their expiry, the whole window is free again: a new
+	// round of logins is accepted, up to the cap.
+	h.clock.Advance(slot / 2)
+	res = startLogins(handler, authz, allowed+1, runtime.GOMAXPROCS(0))
+	if res.unexpected != "" || res.accepted != allowed || res.refused != 1 {
+		t.Fatalf("a new round of %d logins a sixtieth of the TTL after the first expired: %d accepted, %d refused, %q; want %d and 1",
+			allowed+1, res.accepted, res.refused, res.unexpected, allowed)
+	}
+	tally.check(t, starts-allowed+3)
+	wantRecords(t, store, allowed, "after the new round")
+	t.Logf("a new round of %d logins accepted; %v in all", allowed, time.Since(start).Round(time.Millisecond))
+}
+
+// clockStore is an scs store in memory, like memstore, whose records expire
+// by a clock the test moves: Find and All leave out the records whose
+// expiry has passed, and sweep drops them, as memstore's cleanup does.
+type clockStore struct {
+	now   func() time.Time
+	mu    sync.RWMutex
+	items map[string]clockItem
+}
+
+type clockItem struct {
+	b      []byte
+	expiry time.Time
+}
+
+func (s *clockStore) Find(token string) ([]byte, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	it, ok := s.items[token]
+	if !ok || s.now().After(it.expiry) {
+		return nil, false, nil
+	}
+	return it.b, true, nil
+}
+
+func (s *clockStore) Commit(token string, b []byte, expiry time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.items == nil {
+		s.items = make(map[string]clockItem)
+	}
+	s.items[token] = clockItem{b, expiry}
+	return nil
+}
+
+func (s *clockStore) Delete(token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.items, token)
+	return nil
+}
+
+// All returns the records that have not expired (scs.IterableStore).
+func (s *clockStore) All() (map[string][]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	now := s.now()
+	all := make(map[string][]byte)
+	for token, it := range s.items {
+		if !now.After(it.expiry) {
+			all[token] = it.b
+		}
+	}
+	return all, nil
+}
+
+// sweep drops the expired records, into a new map: a Go map keeps the
+// memory of what it once held.
+func (s *clockStore) sweep() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	kept := make(map[string]clockItem)
+	for token, it := range s.items {
+		if !now.After(it.expiry) {
+			kept[token] = it
+		}
+	}
+	s.items = kept
+}
+
+// wantRecords checks that store holds pending unexpired pending logins and
+// no other records.
+func wantRecords(t *testing.T, store scs.IterableStore, pending int, when string) {
+	t.Helper()
+	if p, other := countRecords(t, store); p != pending || other != 0 {
+		t.Fatalf("%s the store holds %d pending logins and %d other records, want %d and none", when, p, other, pending)
+	}
+}
+
+// startResult counts the answers to the logins startLogins started.
+type startResult struct {
+	accepted, refused int
+	unexpected        string // the first answer that was neither
+}
+
+// startLogins starts n logins, each as a fresh browser with no cookies,
+// from the given number of goroutines, through handler in process. A login
+// is accepted when it redirects to authz, the provider, and refused when it
+// answers 503 for ErrTooManyLogins.
+func startLogins(handler http.Handler, authz string, n, goroutines int) startResult {
+	var (
+		next, accepted, nRefused atomic.Int64
+		mu                       sync.Mutex
+		unexpected               string
+		wg                       sync.WaitGroup
+	)
+	for range goroutines {
+		wg.Go(func() {
+			req := loginRequest() // handlers leave their request as it is
+			for next.Add(1) <= int64(n) {
+				switch code, loc := serveLogin(handler, req); {
+				case code == http.StatusFound && strings.HasPrefix(loc, authz):
+					accepted.Add(1)
+				case refused(code, loc):
+					nRefused.Add(1)
+				default:
+					mu.Lock()
+					if unexpected == "" {
+						unexpected = fmt.Sprintf("status %d %q", code, loc)
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return startResult{int(accepted.Load()), int(nRefused.Load()), unexpected}
+}
+
+// loginRequest is the request to start a login of a fresh browser, with no
+// cookies. It asks for JSON, which is much cheaper to answer under the race
+// detector than the HTML error page, and is the same login.
+func loginRequest() *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/auth/login?return_to=/profile", nil)
+	r.Header.Set("Accept", "application/json")
+	return r
+}
+
+// startLogin starts a login as a fresh browser and returns the status and
+// location of the answer.
+func startLogin(handler http.Handler) (int, string) {
+	return serveLogin(handler, loginRequest())
+}
+
+// serveLogin serves req, a loginRequest, and returns the status of the
+// answer and its location, or for an error the code in its JSON body.
+func serveLogin(handler http.Handler, req *http.Request) (int, string) {
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, req)
+	if w.Code >= 400 {
+		var v struct{ Error string }
+		_ = json.Unmarshal(w.Body.Bytes(), &v)
+		return w.Code, v.Error
+	}
+	return w.Code, w.Header().Get("Location")
+}
+
+// refused reports whether a login was answered as WriteError answers
+// ErrTooManyLogins.
+func refused(code int, errCode string) bool {
+	return code == http.StatusServiceUnavailable && errCode == "busy"
+}
+
+// errorTally is an error handler that counts the errors it gets instead of
+// keeping them, and answers with vippslogin.WriteError.
+type errorTally struct {
+	tooMany, other atomic.Int64
+	mu             sync.Mutex
+	first          error // the first error other than ErrTooManyLogins
+}
+
+func (e *errorTally) handle(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, vippslogin.ErrTooManyLogins) {
+		e.tooMany.Add(1)
+	} else {
+		e.other.Add(1)
+		e.mu.Lock()
+		if e.first == nil {
+			e.first = err
+		}
+		e.mu.Unlock()
+	}
+	vippslogin.WriteError(w, r, err)
+}
+
+// check checks that the handler got ErrTooManyLogins tooMany times and no
+// other error.
+func (e *errorTally) check(t *testing.T, tooMany int) {
+	t.Helper()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n := e.other.Load(); n > 0 {
+		t.Fatalf("the error handler got %d errors other than ErrTooManyLogins; first: %v", n, e.first)
+	}
+	if n := e.tooMany.Load(); n != int64(tooMany) {
+		t.Fatalf("the error handler got ErrTooManyLogins %d times, want %d", n, tooMany)
+	}
+}
+
+// countRecords counts the unexpired records in store: pending logins and
+// others (sessions).
+func countRecords(t *testing.T, store scs.IterableStore) (pending, other int) {
+	t.Helper()
+	all, err := store.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range all {
+		if strings.HasPrefix(k, pendingKeyPrefix) {
+			pending++
+		} else {
+			other++
+		}
+	}
+	return pending, other
+}
+
+// liveHeap returns the bytes of the Go heap still in use after a full
+// garbage collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
