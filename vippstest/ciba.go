@@ -329,11 +329,9 @@ func (p *Provider) serveBackchannel(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.PostForm
-	for _, name := range []string{"login_hint", "scope", "binding_message", "requested_expiry", "requested_flow", "redirect_uri", "nonce", "state"} {
-		if len(form[name]) > 1 {
-			writeCIBAError(w, http.StatusBadRequest, "invalid_request", name+" is given more than once")
-			return
-		}
+	if name := repeated(form, "login_hint", "scope", "binding_message", "requested_expiry", "requested_flow", "redirect_uri", "nonce", "state"); name != "" {
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", name+" is given more than once")
+		return
 	}
 	msisdn, ok := loginHint(form.Get("login_hint"))
 	if !ok {
@@ -511,8 +509,8 @@ func (p *Provider) serveCIBAToken(w http.ResponseWriter, r *http.Request) {
 		p.serveCIBARedirectCode(w, r)
 		return
 	}
-	if len(r.PostForm["auth_req_id"]) > 1 {
-		writeCIBAError(w, http.StatusBadRequest, "invalid_request", "auth_req_id is given more than once")
+	if name := repeated(r.PostForm, "auth_req_id"); name != "" {
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", name+" is given more than once")
 		return
 	}
 	now := p.now()
@@ -581,8 +579,8 @@ func (p *Provider) serveCIBAToken(w http.ResponseWriter, r *http.Request) {
 
 // serveCIBARedirectCode exchanges the code of a redirect login.
 func (p *Provider) serveCIBARedirectCode(w http.ResponseWriter, r *http.Request) {
-	if len(r.PostForm["code"]) > 1 {
-		writeCIBAError(w, http.StatusBadRequest, "invalid_request", "code is given more than once")
+	if name := repeated(r.PostForm, "code"); name != "" {
+		writeCIBAError(w, http.StatusBadRequest, "invalid_request", name+" is given more than once")
 		return
 	}
 	now := p.now()

@@ -184,11 +184,9 @@ func (p *Provider) serveJWKS(w http.ResponseWriter, r *http.Request) {
 // to send the user; other bad requests are sent back to the client.
 func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	for _, name := range []string{"client_id", "redirect_uri", "msn"} {
-		if len(q[name]) > 1 {
-			p.errorPage(w, r, "invalid_request", name+" is given more than once")
-			return
-		}
+	if name := repeated(q, "client_id", "redirect_uri", "msn"); name != "" {
+		p.errorPage(w, r, "invalid_request", name+" is given more than once")
+		return
 	}
 	if p.authorizeClientID(q.Get("client_id"), q.Get("msn")) != p.clientID {
 		p.errorPage(w, r, "invalid_request", "unknown client_id")
@@ -235,11 +233,9 @@ func (p *Provider) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 // checkAuthorize returns what is wrong with an authorization request whose
 // client_id and redirect_uri are good, or "".
 func checkAuthorize(q url.Values, g grant) string {
-	for _, name := range []string{"response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method",
-		"requested_flow", "app_callback_uri", "final_redirect_is_app", "acr_values"} {
-		if len(q[name]) > 1 {
-			return name + " is given more than once"
-		}
+	if name := repeated(q, "response_type", "scope", "state", "nonce", "code_challenge", "code_challenge_method",
+		"requested_flow", "app_callback_uri", "final_redirect_is_app", "acr_values"); name != "" {
+		return name + " is given more than once"
 	}
 	switch {
 	case q.Get("response_type") != "code":
@@ -639,4 +635,15 @@ func writeProblem(w http.ResponseWriter, status int, title, detail string) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// repeated returns the first of names that values holds more than once,
+// or "".
+func repeated(values url.Values, names ...string) string {
+	for _, name := range names {
+		if len(values[name]) > 1 {
+			return name
+		}
+	}
+	return ""
 }
