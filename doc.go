@@ -203,7 +203,13 @@
 //	i18n.go          the texts in Norwegian and English, and picking one
 //	metrics.go       the log records of a login, and Metrics
 //
-// Beside it: package [github.com/vippslogin/vippslogin/vippstest] is a mock
-// provider for tests and development, and internal/jose the one seam to the
-// JOSE library.
+// Beside it, in packages of their own because they do not need a Client:
+//
+//	linking/         find the site's account for a Vipps login
+//	button/          the login button's markup
+//	webhook/         Vipps' CONSENT_REVOKED webhook
+//	vippstest/       a mock provider, for tests and development
+//	internal/jose    the one seam to the JOSE library
+//	internal/untrusted  checks of text and dates from the network
+//	internal/testsvc the real services tests need, and the soak switch
 package vippslogin
