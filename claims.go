@@ -104,12 +104,59 @@ type Consent struct {
 
 type ctxKey struct{}
 
+// ctxClaims are the claims in a request's context. A request gets its own
+// copy of the session's decoded claims, which the Client shares between
+// requests, the first time it asks: a handler that never reads them pays
+// for no copy. It is the context that carries them too, so that a
+// logged-in request costs one allocation for both.
+type ctxClaims struct {
+	context.Context
+	shared *Claims // decoded from the session; never changed
+	once   sync.Once
+	own    *Claims // the request's copy
+}
+
+// Value returns cc for ctxKey, and otherwise what the parent holds.
+func (cc *ctxClaims) Value(key any) any {
+	if key == (ctxKey{}) {
+		return cc
+	}
+	return cc.Context.Value(key)
+}
+
+func (cc *ctxClaims) get() *Claims {
+	cc.once.Do(func() {
+		if cc.own == nil && cc.shared != nil {
+			cc.own = cc.shared.clone()
+		}
+	})
+	return cc.own
+}
+
 // ClaimsFromContext returns the claims that [Client.RequireLogin] or
 // [Client.LoadClaims] put in the request's context. ok is false when the
-// request is not logged in.
+// request is not logged in. The claims are the request's own: changing
+// them changes nothing for other requests.
 func ClaimsFromContext(ctx context.Context) (c *Claims, ok bool) {
-	c, ok = ctx.Value(ctxKey{}).(*Claims)
-	return c, ok && c != nil
+	cc, _ := ctx.Value(ctxKey{}).(*ctxClaims)
+	if cc == nil {
+		return nil, false
+	}
+	c = cc.get()
+	return c, c != nil
+}
+
+// sharedClaims returns the claims of ctx without copying them, for the
+// Client's own reading; it must not change them.
+func sharedClaims(ctx context.Context) *Claims {
+	cc, _ := ctx.Value(ctxKey{}).(*ctxClaims)
+	if cc == nil {
+		return nil
+	}
+	if cc.shared != nil {
+		return cc.shared
+	}
+	return cc.own
 }
 
 // ContextWithClaims returns a copy of ctx that carries c, as a logged-in
@@ -117,7 +164,9 @@ func ClaimsFromContext(ctx context.Context) (c *Claims, ok bool) {
 //
 //	r = r.WithContext(vippslogin.ContextWithClaims(r.Context(), &vippslogin.Claims{Subject: "u1"}))
 func ContextWithClaims(ctx context.Context, c *Claims) context.Context {
-	return context.WithValue(ctx, ctxKey{}, c)
+	cc := &ctxClaims{Context: ctx, own: c}
+	cc.once.Do(func() {})
+	return cc
 }
 
 // maxClaimsSize bounds the claims JSON we accept, from the provider or the
@@ -330,22 +379,33 @@ const claimsCacheSize = 4096
 
 // decode returns a private copy of the claims encoded in b.
 func (cc *claimsCache) decode(b []byte) (*Claims, error) {
+	c, err := cc.shared(b)
+	if err != nil {
+		return nil, err
+	}
+	return c.clone(), nil
+}
+
+// shared returns the claims encoded in b, decoded once for every request
+// that carries the same bytes; the caller must not change them.
+func (cc *claimsCache) shared(b []byte) (*Claims, error) {
 	cc.mu.RLock()
 	c, ok := cc.m[string(b)]
 	cc.mu.RUnlock()
-	if !ok {
-		c = new(Claims)
-		if err := c.UnmarshalJSON(b); err != nil {
-			return nil, err
-		}
-		cc.mu.Lock()
-		if cc.m == nil || len(cc.m) >= claimsCacheSize {
-			cc.m = make(map[string]*Claims)
-		}
-		cc.m[string(b)] = c
-		cc.mu.Unlock()
+	if ok {
+		return c, nil
 	}
-	return c.clone(), nil
+	c = new(Claims)
+	if err := c.UnmarshalJSON(b); err != nil {
+		return nil, err
+	}
+	cc.mu.Lock()
+	if cc.m == nil || len(cc.m) >= claimsCacheSize {
+		cc.m = make(map[string]*Claims)
+	}
+	cc.m[string(b)] = c
+	cc.mu.Unlock()
+	return c, nil
 }
 
 // clone copies c, Raw and all, so that no change to the copy reaches c.

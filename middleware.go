@@ -195,11 +195,12 @@ func (c *Client) withClaims(w http.ResponseWriter, r *http.Request, needLogin bo
 	if claims == nil {
 		return r, false
 	}
-	return r.WithContext(ContextWithClaims(r.Context(), claims)), true
+	return r.WithContext(&ctxClaims{Context: r.Context(), shared: claims}), true
 }
 
-// loadClaims returns the session's claims, or nil when it is not logged in.
-// Data that does not decode is treated as logged out.
+// loadClaims returns the session's claims, shared with other requests (see
+// ctxClaims), or nil when it is not logged in. Data that does not decode is
+// treated as logged out.
 func (c *Client) loadClaims(ctx context.Context) (*Claims, error) {
 	b, err := c.s.SessionStore.Load(ctx)
 	if err != nil {
@@ -208,7 +209,7 @@ func (c *Client) loadClaims(ctx context.Context) (*Claims, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	claims, err := c.claims.decode(b)
+	claims, err := c.claims.shared(b)
 	if err != nil || claims.Subject == "" {
 		c.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: session holds unreadable claims; treating it as logged out")
 		return nil, nil

@@ -1,6 +1,8 @@
 package vippslogin_test
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -434,11 +436,26 @@ func benchHandler(b *testing.B, h http.Handler, cookie *http.Cookie) {
 	}
 }
 
-// BenchmarkRequireLogin measures a logged-in request through the Client's
-// LoadAndSave and RequireLogin, which loads and decodes the claims.
+// BenchmarkRequireLogin measures a logged-in request through scs's
+// LoadAndSave and RequireLogin, which finds the claims in the session and
+// puts them in the context, for a handler that does not read them.
+// BenchmarkLoadAndSave is its floor.
 func BenchmarkRequireLogin(b *testing.B) {
 	h := newHarness(b)
-	benchHandler(b, h.auth.LoadAndSave(h.auth.RequireLogin(okHandler)), sessionCookie(b, h))
+	benchHandler(b, h.sessions.LoadAndSave(h.auth.RequireLogin(okHandler)), sessionCookie(b, h))
+}
+
+// BenchmarkRequireLoginReadClaims is BenchmarkRequireLogin for a handler
+// that reads the claims.
+func BenchmarkRequireLoginReadClaims(b *testing.B) {
+	h := newHarness(b)
+	read := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := vippslogin.ClaimsFromContext(r.Context()); !ok || c.Subject == "" {
+			b.Fatal("no claims")
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	benchHandler(b, h.sessions.LoadAndSave(h.auth.RequireLogin(read)), sessionCookie(b, h))
 }
 
 // BenchmarkLoadAndSave is the floor for BenchmarkRequireLogin: the same
@@ -446,4 +463,47 @@ func BenchmarkRequireLogin(b *testing.B) {
 func BenchmarkLoadAndSave(b *testing.B) {
 	h := newHarness(b)
 	benchHandler(b, h.sessions.LoadAndSave(okHandler), sessionCookie(b, h))
+}
+
+// BenchmarkClientLoadAndSave is BenchmarkLoadAndSave through the Client's
+// LoadAndSave, which keeps serving while the store is down.
+func BenchmarkClientLoadAndSave(b *testing.B) {
+	h := newHarness(b)
+	benchHandler(b, h.auth.LoadAndSave(okHandler), sessionCookie(b, h))
+}
+
+// The claims in a request's context are that request's own: a handler that
+// changes them changes nothing for the next request of the same session,
+// and a request's context still carries what was put in it before.
+func TestClaimsAreTheRequestsOwn(t *testing.T) {
+	type siteKey struct{}
+	var seen []string
+	h := newHarness(t, options{routes: func(mux *http.ServeMux, auth *vippslogin.Client) {
+		mark := func(next http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), siteKey{}, "marked")))
+			})
+		}
+		mux.Handle("/mutate", mark(auth.RequireLogin(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, ok := vippslogin.ClaimsFromContext(r.Context())
+			if !ok || r.Context().Value(siteKey{}) != "marked" {
+				t.Errorf("claims %v, site's value %v", ok, r.Context().Value(siteKey{}))
+				return
+			}
+			seen = append(seen, c.Name+"/"+fmt.Sprint(c.Raw["name"]))
+			c.Name, c.Raw["name"] = "Mallory", "Mallory"
+			again, _ := vippslogin.ClaimsFromContext(r.Context())
+			if again != c {
+				t.Error("ClaimsFromContext gave another copy within one request")
+			}
+		}))))
+	}})
+	b := h.browser()
+	b.login("/")
+	for range 2 {
+		b.get("/mutate")
+	}
+	if len(seen) != 2 || seen[0] != seen[1] || strings.Contains(seen[1], "Mallory") {
+		t.Errorf("the claims the two requests saw: %q", seen)
+	}
 }

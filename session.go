@@ -95,26 +95,35 @@ func (s scsSession) Destroy(ctx context.Context) (err error) {
 // while a session is saved is still the session manager's ErrorFunc to
 // answer: set it to [Client.SessionError].
 func (c *Client) LoadAndSave(next http.Handler) http.Handler {
+	// It is scs's own LoadAndSave, of a copy of the site's manager (the
+	// same sessions, store, cookie and context key) whose ErrorFunc tells
+	// a failed load, which it serves without the session, from a failed
+	// save, which it leaves to the site's manager's ErrorFunc. So a
+	// request costs what scs's LoadAndSave costs, and nothing more.
 	sm := c.s.Sessions
-	save := sm.LoadAndSave(next)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var token string
-		if ck, err := r.Cookie(sm.Cookie.Name); err == nil {
-			token = ck.Value
-		}
-		ctx, err := sm.Load(r.Context(), token)
-		if err == nil {
-			// scs's LoadAndSave finds the session in the context and
-			// goes on from there: it saves and sets the cookie.
-			save.ServeHTTP(w, r.WithContext(ctx))
+	own := *sm
+	own.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
+		if hasSession(sm, r.Context()) { // loaded: the save failed
+			sm.ErrorFunc(w, r, err)
 			return
 		}
-		w.Header().Add("Vary", "Cookie")
 		c.logSessionLost(r, err)
-		ctx = context.WithValue(r.Context(), sessionLostKey{}, wrapStore(err))
+		ctx := context.WithValue(r.Context(), sessionLostKey{}, wrapStore(err))
 		ctx, _ = sm.Load(ctx, "") // a new session: no store involved, no error
 		next.ServeHTTP(w, r.WithContext(ctx))
-	})
+	}
+	return own.LoadAndSave(next)
+}
+
+// hasSession reports whether ctx carries a session of sm.
+func hasSession(sm *scs.SessionManager, ctx context.Context) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	sm.Status(ctx) // panics without a session
+	return true
 }
 
 // sessionLostKey is the context key under which LoadAndSave notes that it
