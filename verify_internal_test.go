@@ -102,4 +102,3 @@ func BenchmarkVerifyIDTokenBareJWX(b *testing.B) {
 		}
 	}
 }
-
