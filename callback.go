@@ -235,7 +235,7 @@ func (c *Client) finish(ctx context.Context, meta *metadata, code string, rec *p
 		return nil, err
 	}
 	c.s.logStep(ctx, slog.LevelDebug, recCodeExchanged)
-	idClaims, err := c.verifier.check(ctx, meta, tok.IDToken, idTokenWant{nonce: rec.Nonce}, tok.AccessToken)
+	idClaims, err := c.verifier.check(ctx, meta, tok.IDToken, idTokenWant{nonce: rec.nonce()}, tok.AccessToken)
 	if err != nil {
 		return nil, err
 	}

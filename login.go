@@ -244,7 +244,7 @@ func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo str
 		return
 	}
 	verifier := oauth2.GenerateVerifier()
-	rec := &pendingLogin{Verifier: verifier, Nonce: randomString(), ReturnTo: returnTo, Created: now.Unix(), Flow: opts.Flow}
+	rec := &pendingLogin{Verifier: verifier, ReturnTo: returnTo, Created: now.Unix(), Flow: opts.Flow}
 	if opts.StepUp {
 		rec.ACR = stepUpACR
 	}
@@ -262,7 +262,7 @@ func (c *Client) startLogin(w http.ResponseWriter, r *http.Request, returnTo str
 
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	params := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", rec.Nonce)}
+	params := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("nonce", rec.nonce())}
 	for k, v := range opts.authParams() {
 		params = append(params, oauth2.SetAuthURLParam(k, v[0]))
 	}

@@ -43,7 +43,7 @@ const (
 // pendingLogin is the record of a started login.
 type pendingLogin struct {
 	Verifier string `json:"v,omitempty"` // PKCE code_verifier
-	Nonce    string `json:"n,omitempty"` // nonce sent in the request
+	Nonce    string `json:"n,omitempty"` // nonce sent, in records older than nonceOf
 	ReturnTo string `json:"r"`           // checked same-site path
 	Created  int64  `json:"c"`           // unix seconds
 	Binding  string `json:"b"`           // hash of the browser's secret
@@ -102,7 +102,7 @@ func (p *pendingLogins) lookup(ctx context.Context, r *http.Request, state strin
 	case !found:
 		return nil, loginUnknown, false, nil
 	}
-	bound := secret != "" && subtle.ConstantTimeCompare([]byte(bindingHash(secret)), []byte(rec.Binding)) == 1
+	bound := rec.sameBinding(secret)
 	switch {
 	case rec.Used:
 		return &rec, loginUsed, bound, nil
@@ -205,12 +205,40 @@ func (p *pendingLogins) get(ctx context.Context, space byte, id string, v any, t
 }
 
 // bindingHash is what a record keeps of the browser's binding secret.
-func bindingHash(secret string) string { return recordKey('b', secret) }
+//
+// It is 132 bits of a hash of the secret (a record of an older version
+// holds more of the same hash).
+func bindingHash(secret string) string { return recordKey('b', secret)[:bindingLen] }
+
+// bindingLen is the length of a bindingHash.
+const bindingLen = 24
+
+// sameBinding reports, in constant time, whether the record's binding is
+// that of secret.
+func (rec *pendingLogin) sameBinding(secret string) bool {
+	if secret == "" || len(rec.Binding) < bindingLen {
+		return false
+	}
+	h := recordKey('b', secret)
+	return subtle.ConstantTimeCompare([]byte(h[:min(len(rec.Binding), len(h))]), []byte(rec.Binding)) == 1
+}
+
+// nonce is the nonce of the login's authorization request and ID token:
+// made from the PKCE verifier, which only the record holds, so that the
+// record need not keep both. Knowing the nonce, which travels in URLs and
+// tokens, tells nothing of the verifier.
+func (rec *pendingLogin) nonce() string {
+	if rec.Nonce != "" {
+		return rec.Nonce
+	}
+	sum := sha256.Sum256([]byte("vippslogin nonce\x00" + rec.Verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
 
 // wellFormed reports whether rec is a record that start or consume wrote.
 func (rec *pendingLogin) wellFormed() bool {
 	rt, err := cleanReturnTo(rec.ReturnTo)
-	return err == nil && rt != "" && rec.Binding != "" && (rec.Used || rec.Verifier != "" && rec.Nonce != "")
+	return err == nil && rt != "" && len(rec.Binding) >= bindingLen && (rec.Used || rec.Verifier != "")
 }
 
 // A binding cookie outlives any login and is read with 20 states at most.

@@ -2,6 +2,7 @@ package vippslogin
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
@@ -107,5 +108,68 @@ func TestStartLimitsOverflow(t *testing.T) {
 	}
 	if len(l.buckets) > maxSources+1 {
 		t.Errorf("%d buckets, want at most %d", len(l.buckets), maxSources+1)
+	}
+}
+
+// A pending login's record is small: at most 256 bytes in the store, as
+// scs's codec keeps it, for an ordinary login that returns to a short
+// path. The return_to path, a flow and step-up add their own length.
+func TestRecordSize(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	for _, tc := range []struct {
+		rec  pendingLogin
+		want int
+	}{
+		{pendingLogin{ReturnTo: "/profile"}, 256},
+		{pendingLogin{ReturnTo: "/account/orders/2031-01-02?page=12&sort=a", ACR: stepUpACR, Flow: FlowAutomaticReturn}, 256 + 40 + 60},
+	} {
+		sm := scs.New()
+		p := &pendingLogins{records: newRecords(sm, func() time.Time { return now })}
+		rec := tc.rec
+		rec.Verifier, rec.Created, rec.Binding = randomString(), now.Unix(), bindingHash(randomString())
+		if err := p.put(t.Context(), spaceLogin, randomString(), &rec, now.Add(10*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		all, err := sm.Store.(scs.IterableStore).All()
+		if err != nil || len(all) != 1 {
+			t.Fatalf("%d records, %v", len(all), err)
+		}
+		for _, b := range all {
+			if len(b) > tc.want {
+				t.Errorf("the record of a login to %s takes %d bytes, want at most %d", rec.ReturnTo, len(b), tc.want)
+			}
+			t.Logf("the record of a login to %s: %d bytes", rec.ReturnTo, len(b))
+		}
+	}
+}
+
+// A record that an older version wrote (its own nonce, a longer binding,
+// and the older name of its value) is read and checked as before.
+func TestOlderRecordStillRead(t *testing.T) {
+	sm := scs.New()
+	now := time.Unix(1_800_000_000, 0)
+	recs := newRecords(sm, func() time.Time { return now })
+	p := &pendingLogins{records: recs, ttl: 10 * time.Minute, now: func() time.Time { return now }}
+	secret, state := randomString(), randomString()
+	old := pendingLogin{Verifier: randomString(), Nonce: "older-nonce", ReturnTo: "/", Created: now.Unix(),
+		Binding: recordKey('b', secret)}
+	data, _ := json.Marshal(old)
+	b, err := sm.Codec.Encode(now.Add(time.Minute), map[string]any{oldRecordValue: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sm.Store.Commit(recordKey(spaceLogin, state), b, now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	var got pendingLogin
+	if found, err := p.get(t.Context(), spaceLogin, state, &got, false); !found || err != nil {
+		t.Fatalf("found %v, %v", found, err)
+	}
+	if got.nonce() != "older-nonce" || !got.sameBinding(secret) || got.sameBinding(randomString()) {
+		t.Errorf("nonce %q, binding of its browser %v", got.nonce(), got.sameBinding(secret))
+	}
+	fresh := pendingLogin{Verifier: old.Verifier}
+	if n := fresh.nonce(); n == "" || n == fresh.Verifier || n != (&pendingLogin{Verifier: old.Verifier}).nonce() {
+		t.Errorf("the nonce made from a verifier: %q", n)
 	}
 }

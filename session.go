@@ -189,8 +189,9 @@ func newRecords(sm *scs.SessionManager, now func() time.Time) *records {
 	return &records{store: sm.Store, codec: sm.Codec, now: now, seed: maphash.MakeSeed()}
 }
 
-// recordValue is the one value of the session a record is stored as.
-const recordValue = "vippslogin.pending"
+// recordValue is the one value of the session a record is stored as;
+// oldRecordValue was its name in older versions, still read.
+const recordValue, oldRecordValue = "vl", "vippslogin.pending"
 
 // put stores data under key until expiry. Some stores (scs's Redis
 // stores) keep a record with no time left for ever: every record gets at
@@ -227,6 +228,9 @@ func (s *records) get(ctx context.Context, key string) ([]byte, error) {
 	}
 	_, values, err := s.codec.Decode(b)
 	data, ok := values[recordValue].([]byte)
+	if !ok {
+		data, ok = values[oldRecordValue].([]byte)
+	}
 	if err != nil || !ok {
 		return nil, wrapStore(errCorruptRecord)
 	}

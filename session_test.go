@@ -229,3 +229,32 @@ func TestSessionStoreOutageLogBounded(t *testing.T) {
 		t.Errorf("ten seconds later: %d records, the last %v; want 11, the last with suppressed 15", len(recs), recs[len(recs)-1])
 	}
 }
+
+// A logged-in session is small: at most 1 KiB in the store with the
+// scopes a site usually asks for, and the pending login's record is gone
+// from it.
+func TestSessionSize(t *testing.T) {
+	store := memstore.New()
+	h := newHarness(t, options{store: store, site: func(c *vippslogin.Config) {
+		c.Scopes = []string{"openid", "name", "email", "phoneNumber"}
+	}})
+	h.browser().login("/")
+	all, err := store.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := 0
+	for key, b := range all {
+		if strings.HasPrefix(key, ";") {
+			continue // the used login's record, until it expires
+		}
+		sessions++
+		if len(b) > 1<<10 {
+			t.Errorf("the session takes %d bytes, want at most 1024", len(b))
+		}
+		t.Logf("a logged-in session: %d bytes", len(b))
+	}
+	if sessions != 1 {
+		t.Errorf("%d sessions in the store, want 1", sessions)
+	}
+}
