@@ -748,3 +748,24 @@ func (d *holdDiscovery) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	return http.DefaultTransport.RoundTrip(r)
 }
+
+// Nothing is fetched twice: logins that start together on a cold Client
+// share one fetch of discovery and one of the key set, and later logins,
+// within discovery's max-age, fetch neither again.
+func TestDiscoveryAndKeysFetchedOnce(t *testing.T) {
+	h := newHarness(t, options{site: func(c *vippslogin.Config) { c.LoginsPerMinute = 1000 }})
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			b := h.browser()
+			b.login("/")
+		})
+	}
+	wg.Wait()
+	h.wantHits("10 logins at once", 1, 1)
+	for range 5 {
+		h.clock.Advance(time.Minute)
+		h.browser().login("/")
+	}
+	h.wantHits("5 more, over 5 minutes", 1, 1)
+}
