@@ -418,3 +418,24 @@ func TestWaitPhoneLoginNonceAndMSN(t *testing.T) {
 		})
 	}
 }
+
+// WaitPhoneLogin retries only a network failure or a 5xx answer. Partner
+// keys that the access token API refuses mid-wait are neither: the wait
+// ends at the first refusal, with one call to the access token API, as it
+// did before the token endpoint client was shared.
+func TestWaitPhoneLoginRefusedPartnerKeysNotRetried(t *testing.T) {
+	inBubble(t, func(t *testing.T, h *harness) {
+		pl := startPhone(t, h, vippslogin.PhoneLoginRequest{})
+		h.clock.Advance(2 * time.Minute) // a token is not discarded in its first minute
+		h.idp.ExpirePartnerTokens()
+		h.idp.SetFault(vippstest.AccessToken, vippstest.Fault{Status: http.StatusUnauthorized, Body: "{}"})
+		before := h.idp.Hits(vippstest.AccessToken)
+		_, _, err := waitPhone(t, h, pl)
+		if !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "access_token"}) {
+			t.Fatalf("WaitPhoneLogin = %v, want the access token API's refusal", err)
+		}
+		if n := h.idp.Hits(vippstest.AccessToken) - before; n != 1 {
+			t.Errorf("the access token API refused the keys and was asked %d times, want 1", n)
+		}
+	}, partnerOptions(nil), phoneAnswer(vippstest.PhoneApproved, 0))
+}
