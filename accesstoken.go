@@ -111,7 +111,7 @@ func (a *partnerAuth) token(ctx context.Context) (string, error) {
 	a.mu.Unlock()
 	tok, err := f.wait(ctx)
 	if err != nil && ctx.Err() != nil {
-		return "", partnerErr(ctx.Err(), "waiting for the access token API")
+		return "", partnerErr(upstreamErr(ctx, endpointAccessToken, ctx.Err()), "waiting for the access token API")
 	}
 	return tok, err
 }
@@ -182,7 +182,7 @@ func fetchAccessToken(ctx context.Context, hc *http.Client, p PartnerKeys, now t
 		// The API documents no error body (access-token-api/docs/swagger.yaml
 		// gives 400, 401 and 500 a description only): the status says it.
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return "", time.Time{}, partnerErr(nil, "the access token API answered %d", resp.StatusCode)
+		return "", time.Time{}, partnerErr(&ProviderError{StatusCode: resp.StatusCode}, "the access token API answered %d", resp.StatusCode)
 	}
 	tok, expires, err := readAccessToken(resp, now)
 	if err != nil {

@@ -109,7 +109,7 @@ func TestPartnerTokenRefusedAgain(t *testing.T) {
 		t.Errorf("error %v, want a *ProviderError with 401", err)
 	}
 	if errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrProviderUnavailable, Reason: "access_token"}) {
-		t.Error("the access token was had: ErrPartnerToken is wrong here")
+		t.Error("the access token was had: an access_token reason is wrong here")
 	}
 	if got := h.idp.Hits(vippstest.Token); got != 3 {
 		t.Errorf("token endpoint called %d times, want 3: one login, then a refusal and one retry", got)

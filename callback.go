@@ -92,9 +92,9 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, returnTo, http.StatusSeeOther)
 			return
 		}
-		err := map[loginStatus]error{loginUnknown: errOtherBrowser, loginExpired: ErrLoginExpired, loginUsed: errReplayed}[status]
+		err := map[loginStatus]error{loginUnknown: errOtherBrowser(), loginExpired: ErrLoginExpired, loginUsed: errReplayed()}[status]
 		if rec != nil && !bound && rec.Flow != FlowAutomaticReturn {
-			err = errOtherBrowser // the login of another browser: its fate is not this one's
+			err = errOtherBrowser() // the login of another browser: its fate is not this one's
 		}
 		fail(err)
 		return
@@ -102,7 +102,7 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		// Only a login with automatic return from the app may come back
 		// in another browser: whoever else knows the state must not use
 		// up the login of the browser that started it.
-		fail(errOtherBrowser)
+		fail(errOtherBrowser())
 		return
 	}
 	c.s.logStep(ctx, slog.LevelDebug, recCallbackReceived, slog.Bool("same_browser", bound))
@@ -115,7 +115,7 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rec, err = c.pending.consume(ctx, w, r, state); rec == nil {
-		fail(cmp.Or(err, errReplayed)) // another request took it first
+		fail(cmp.Or(err, errReplayed())) // another request took it first
 		return
 	}
 	claims, err := c.finish(ctx, meta, q.Get("code"), rec)

@@ -30,19 +30,12 @@ import (
 // The browser that started the login gets nothing from it: a browser is
 // logged in only by a callback it received itself, with the code.
 
-// errDeclined: the browser a login came back to chose not to continue.
-var errDeclined = newErr(ErrLoginCancelled, "declined", "in the browser it came back to")
-
-// errNameless: a login came back in another browser, and its claims name
-// nobody to ask about.
-var errNameless = newErr(ErrBadCallback, "nameless", "the login names nobody to confirm")
-
 // handOff keeps the verified claims of a login that came back in another
 // browser, and asks that browser to confirm it.
 func (c *Client) handOff(w http.ResponseWriter, r *http.Request, rec *pendingLogin, claims *Claims) {
 	fail := func(err error) { c.fail(w, r, c.loginErr(rec.ReturnTo, err)) }
 	if personLabel(claims) == "" {
-		fail(errNameless)
+		fail(errNameless())
 		return
 	}
 	data, err := encodeClaims(claims)
@@ -106,7 +99,7 @@ func (c *Client) confirm(w http.ResponseWriter, r *http.Request) {
 	case status == loginExpired:
 		c.fail(w, r, c.loginErr("", ErrLoginExpired))
 	case action == "cancel":
-		c.fail(w, r, c.loginErr(h.ReturnTo, errDeclined))
+		c.fail(w, r, c.loginErr(h.ReturnTo, errDeclined()))
 	default:
 		claims, err := c.claims.decode(h.Claims)
 		if err != nil {

@@ -38,12 +38,13 @@ var (
 
 	// ErrLoginCancelled means the user cancelled: the provider answered
 	// access_denied (a [*ProviderError] matches it), or the user declined
-	// to continue a login that came back in another browser.
+	// to continue a login that came back in another browser (reason
+	// "declined").
 	ErrLoginCancelled = errors.New("vippslogin: login cancelled")
 
 	// ErrLoginExpired means the login ran past Config.PendingLoginTTL, or
-	// a login from phone number was not answered in time (the provider's
-	// expired_token matches it too).
+	// a login from phone number was not answered in time (reason
+	// "phone_login"; the provider's expired_token matches it too).
 	ErrLoginExpired = errors.New("vippslogin: login expired")
 
 	// ErrInvalidIDToken means the ID token failed verification. Reasons:
@@ -66,10 +67,11 @@ var (
 	ErrBadResponse = errors.New("vippslogin: bad response from the provider")
 
 	// ErrProviderUnavailable means the provider could not be reached, or
-	// did not answer in time (reason "timeout"): discovery, the key set,
-	// an endpoint, or with partner keys the access token API (reason
-	// "access_token", which also covers keys it refuses). It clears by
-	// itself when the provider answers again.
+	// did not answer in time (reason "timeout"). Otherwise the reason
+	// names what failed: "discovery", "jwks", "token", "userinfo",
+	// "backchannel", "user_exists", or with partner keys "access_token",
+	// the access token API, which also covers keys it refuses. It clears
+	// by itself when the provider answers again.
 	ErrProviderUnavailable = errors.New("vippslogin: provider unavailable")
 
 	// ErrNotLoggedIn is given to the error handler when RequireLogin stops
@@ -83,9 +85,10 @@ var (
 
 	// ErrTooManyLogins means a login could not start: its source started
 	// more than Config.LoginsPerMinute (reason "source", 429), or
-	// Config.MaxStartedLogins logins are pending (503). A provider's 429 to
-	// a login from phone number matches it too: too many logins for the
-	// same user at once ([ProviderError].RetryAfter says when to try
+	// Config.MaxStartedLogins logins are pending (reason "pending", 503).
+	// A [*ProviderError] with status 429 from any of the provider's
+	// endpoints matches it too; to a login from phone number it means too
+	// many logins for the same user at once (RetryAfter says when to try
 	// again).
 	ErrTooManyLogins = errors.New("vippslogin: too many logins")
 
@@ -247,11 +250,19 @@ func (e *loginError) Unwrap() error { return e.err }
 var (
 	// errRefused wraps the error Config.AfterLogin returned.
 	errRefused = errors.New("vippslogin: login refused")
-
-	errOtherBrowser error = newErr(ErrBadCallback, "other_browser", "")
-	errReplayed     error = newErr(ErrBadCallback, "replayed", "")
-	errReturnTo     error = newErr(ErrInvalidRequest, "return_to", "")
 )
+
+// Errors many places return. Each call makes a new one, since a site's
+// error handler gets them and may change what errors.As gives it.
+func errOtherBrowser() error { return newErr(ErrBadCallback, "other_browser", "") }
+func errReplayed() error     { return newErr(ErrBadCallback, "replayed", "") }
+func errReturnTo() error     { return newErr(ErrInvalidRequest, "return_to", "") }
+func errDeclined() error {
+	return newErr(ErrLoginCancelled, "declined", "in the browser it came back to")
+}
+func errNameless() error {
+	return newErr(ErrBadCallback, "nameless", "the login names nobody to confirm")
+}
 
 // joinRefused wraps the error with which Config.AfterLogin refused a
 // login.
@@ -316,9 +327,10 @@ func describe(err error) problem {
 	case errors.Is(err, ErrSessionStore) && !errors.Is(err, errNoSession):
 		return problem{http.StatusServiceUnavailable, "session_unavailable", msgSessionStore, true, 2}
 	case errors.Is(err, ErrProviderUnavailable):
-		switch reasonOf(err, ErrProviderUnavailable) {
-		case "timeout":
+		if errors.Is(err, &Error{Err: ErrProviderUnavailable, Reason: "timeout"}) {
 			return problem{http.StatusGatewayTimeout, "provider_timeout", msgTimeout, true, 2}
+		}
+		switch reasonOf(err, ErrProviderUnavailable) {
 		case endpointToken, endpointUserinfo:
 			// Reached before, for the login's start: the exchange failed.
 			return problem{http.StatusBadGateway, "login_failed", msgUpstream, true, 2}
@@ -345,8 +357,6 @@ func endpointProblem(pe *ProviderError) problem {
 		return providerProblem("access_denied")
 	case pe.Is(ErrLoginExpired):
 		return problem{http.StatusBadRequest, "login_expired", msgLoginExpired, true, 0}
-	case pe.StatusCode == http.StatusTooManyRequests:
-		return problem{http.StatusTooManyRequests, "slow_down", msgSlowDown, true, 1}
 	case pe.Code == "invalid_grant":
 		return problem{http.StatusBadRequest, "login_failed", msgGrantRefused, true, 1}
 	case pe.Code == "invalid_client" || pe.Code == "unauthorized_client":

@@ -21,12 +21,9 @@ import (
 //     many sources together cannot fill the store either (503).
 
 // errSourceLimited: one source started logins faster than
-// Config.LoginsPerMinute allows.
-// errSourceLimited: one source started too many logins; errAllLimited:
-// too many are pending in all.
-var errAllLimited error = newErr(ErrTooManyLogins, "pending", "")
-
-var errSourceLimited error = newErr(ErrTooManyLogins, "source", "from this address")
+// Config.LoginsPerMinute allows; errAllLimited: too many are pending in all.
+func errSourceLimited() error { return newErr(ErrTooManyLogins, "source", "from this address") }
+func errAllLimited() error    { return newErr(ErrTooManyLogins, "pending", "") }
 
 // maxSources bounds the sources the limiter remembers. When they are all
 // busy, new sources share one bucket.
@@ -78,10 +75,10 @@ func (l *startLimits) allow(addr string, now time.Time) (retryAfter time.Duratio
 		}
 	}
 	if retryAfter > 0 {
-		return retryAfter, errSourceLimited
+		return retryAfter, errSourceLimited()
 	}
 	if !l.window.allow(now) {
-		return l.window.slot, errAllLimited
+		return l.window.slot, errAllLimited()
 	}
 	for _, b := range buckets {
 		if b != nil {

@@ -168,7 +168,7 @@ func (c *Client) StartLogin(w http.ResponseWriter, r *http.Request, opts LoginOp
 	if returnTo == "" {
 		q := r.URL.Query()
 		if len(q["return_to"]) > 1 {
-			c.fail(w, r, c.loginErr("", errReturnTo))
+			c.fail(w, r, c.loginErr("", errReturnTo()))
 			return
 		}
 		rt, err := cleanReturnTo(q.Get("return_to"))
@@ -306,16 +306,16 @@ func cleanReturnTo(s string) (string, error) {
 		return "", nil
 	}
 	if len(s) > 2048 || s[0] != '/' || strings.HasPrefix(s, "//") || strings.ContainsRune(s, '\\') {
-		return "", errReturnTo
+		return "", errReturnTo()
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x20 || s[i] == 0x7f {
-			return "", errReturnTo
+			return "", errReturnTo()
 		}
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
-		return "", errReturnTo
+		return "", errReturnTo()
 	}
 	return s, nil
 }

@@ -45,7 +45,7 @@ func TestLoginOptionsValidate(t *testing.T) {
 				t.Fatalf("Validate() = %v, want ok=%v", err, tc.ok)
 			}
 			if err != nil && !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "login_options"}) {
-				t.Errorf("error %v does not wrap ErrInvalidLoginOptions", err)
+				t.Errorf("error %v is not ErrInvalidRequest (login_options)", err)
 			}
 		})
 	}

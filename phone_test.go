@@ -122,7 +122,7 @@ func TestUserExists(t *testing.T) {
 				t.Errorf("user-exists headers: %v", hdr)
 			}
 			if _, err := h.auth.UserExists(t.Context(), "91234567"); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
-				t.Errorf("8 digits without country code: %v, want ErrInvalidPhoneLogin", err)
+				t.Errorf("8 digits without country code: %v, want ErrInvalidRequest (phone_login)", err)
 			}
 		})
 	}
@@ -178,7 +178,7 @@ func TestStartPhoneLoginValidation(t *testing.T) {
 			}
 			pl, err := h.auth.StartPhoneLogin(t.Context(), tc.r)
 			if !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) || pl != nil {
-				t.Errorf("got %v, %v; want ErrInvalidPhoneLogin", pl, err)
+				t.Errorf("got %v, %v; want ErrInvalidRequest (phone_login)", pl, err)
 			}
 		})
 	}

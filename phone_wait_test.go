@@ -35,7 +35,7 @@ func TestWaitPhoneLogin(t *testing.T) {
 			t.Errorf("token headers: %v", hdr)
 		}
 		if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
-			t.Errorf("second wait: %v, want ErrInvalidPhoneLogin", err)
+			t.Errorf("second wait: %v, want ErrInvalidRequest (phone_login)", err)
 		}
 		if _, err := h.auth.WaitPhoneLogin(t.Context(), nil); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
 			t.Errorf("nil login: %v", err)
@@ -108,7 +108,7 @@ func TestWaitPhoneLoginOutcomes(t *testing.T) {
 				t.Fatal(err)
 			}
 			if _, _, err := waitPhone(t, h, pl); !errors.Is(err, vippslogin.ErrLoginCancelled) {
-				t.Errorf("%v, want ErrPhoneLoginDenied", err)
+				t.Errorf("%v, want ErrLoginCancelled", err)
 			}
 			if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
 				t.Errorf("wait after the end: %v", err)
@@ -133,7 +133,7 @@ func TestWaitPhoneLoginOutcomes(t *testing.T) {
 				t.Fatal(err)
 			}
 			if _, _, err := waitPhone(t, h, pl); !errors.Is(err, vippslogin.ErrLoginExpired) {
-				t.Errorf("%v, want ErrPhoneLoginExpired", err)
+				t.Errorf("%v, want ErrLoginExpired", err)
 			}
 		})
 	})
@@ -145,7 +145,7 @@ func TestWaitPhoneLoginOutcomes(t *testing.T) {
 			waits, _, err := waitPhone(t, h, pl)
 			var pe *vippslogin.ProviderError
 			if !errors.Is(err, vippslogin.ErrLoginExpired) || errors.As(err, &pe) {
-				t.Errorf("%v, want our own ErrPhoneLoginExpired", err)
+				t.Errorf("%v, want our own ErrLoginExpired", err)
 			}
 			if n := h.idp.Hits(vippstest.Token); n != 13 || !time.Now().Equal(pl.ExpiresAt.Add(5*time.Second)) || len(waits) != 13 {
 				t.Errorf("%d polls, %d waits, stopped %v after ExpiresAt; want 13, 13, 5s", n, len(waits), time.Since(pl.ExpiresAt))
@@ -237,7 +237,7 @@ func TestWaitPhoneLoginOnce(t *testing.T) {
 		}()
 		synctest.Wait() // the first wait waits for its first poll
 		if _, err := h.auth.WaitPhoneLogin(t.Context(), pl); !errors.Is(err, &vippslogin.Error{Err: vippslogin.ErrInvalidRequest, Reason: "phone_login"}) {
-			t.Errorf("second concurrent wait: %v, want ErrInvalidPhoneLogin", err)
+			t.Errorf("second concurrent wait: %v, want ErrInvalidRequest (phone_login)", err)
 		}
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {

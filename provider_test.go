@@ -399,7 +399,7 @@ type faultCase struct {
 	// callback.
 	atLogin bool
 	// timeout is the site's HTTPTimeout; when set, the failing request must
-	// take at least timeout, and fail with ErrTimeout (want) long before the
+	// take at least timeout, and fail with the reason "timeout" (want) long before the
 	// fault's delay would let the provider answer.
 	timeout time.Duration
 
@@ -526,7 +526,7 @@ func runFaultCase(t *testing.T, tc faultCase) {
 		// provider works.
 		resp, _ := b.get(cb)
 		if resp.StatusCode != http.StatusBadRequest || !errors.Is(h.lastErr(), &vippslogin.Error{Err: vippslogin.ErrBadCallback, Reason: "replayed"}) {
-			t.Errorf("reload of the failed callback: %d %v, want 400 ErrLoginReplayed", resp.StatusCode, h.lastErr())
+			t.Errorf("reload of the failed callback: %d %v, want 400 ErrBadCallback (replayed)", resp.StatusCode, h.lastErr())
 		}
 		if got := b.profile(); got != nil {
 			t.Fatalf("the reloaded callback logged in as %v", got["sub"])

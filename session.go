@@ -200,6 +200,12 @@ func (s *records) put(ctx context.Context, key string, data []byte, expiry time.
 	if soonest := s.now().Add(time.Second); expiry.Before(soonest) {
 		expiry = soonest
 	}
+	// The store expires the record by the machine's clock, the one place
+	// where the package's own clock does not rule: a Config.Now behind it
+	// must not hand Redis an expiry already past.
+	if soonest := time.Now().Add(time.Second); expiry.Before(soonest) {
+		expiry = soonest
+	}
 	b, err := s.codec.Encode(expiry, map[string]any{recordValue: data})
 	if err == nil {
 		if cs, ok := s.store.(scs.CtxStore); ok {

@@ -50,11 +50,14 @@ func newTokenEndpoint(s *settings, partner *partnerAuth) *tokenEndpoint {
 	return t
 }
 
-// tokens is a successful answer of the token endpoint.
+// tokens is a successful answer of the token endpoint. Error is set in an
+// error answer sent with status 200, which some servers send and x/oauth2
+// reads as a refusal too.
 type tokens struct {
 	AccessToken string `json:"access_token"`
 	TokenType   string `json:"token_type"`
 	IDToken     string `json:"id_token"`
+	Error       string `json:"error"`
 }
 
 // redeem posts a grant to the token endpoint and returns the tokens: a
@@ -65,6 +68,12 @@ func (t *tokenEndpoint) redeem(ctx context.Context, meta *metadata, form url.Val
 		return nil, err
 	}
 	switch {
+	case tok.Error != "":
+		pe := &ProviderError{StatusCode: http.StatusOK}
+		if validErrorCode(tok.Error) {
+			pe.Code = tok.Error
+		}
+		return nil, pe
 	case tok.AccessToken == "":
 		return nil, newErr(ErrBadResponse, "token", "no access_token")
 	case !strings.EqualFold(tok.TokenType, "bearer"):
@@ -125,6 +134,12 @@ func retryable(err error) bool {
 	var pe *ProviderError
 	if errors.As(err, &pe) {
 		return pe.StatusCode >= 500
+	}
+	if e, ok := partnerFailure(err); ok {
+		// The access token API could not be reached, or refused the keys
+		// or answered badly, which trying again will not change.
+		var pf *Error
+		return errors.As(e, &pf) && pf.cause != nil && errors.Is(pf.cause, ErrProviderUnavailable)
 	}
 	return errors.Is(err, ErrProviderUnavailable)
 }

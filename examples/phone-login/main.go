@@ -124,7 +124,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 
 // run logs a user in from their phone number and prints the claims to out.
 // getenv is os.Getenv outside tests. It returns an error wrapping
-// vippslogin.ErrUserNotFound, ErrPhoneLoginDenied or ErrPhoneLoginExpired
+// vippslogin.ErrUserNotFound, ErrLoginCancelled or ErrLoginExpired
 // when the login did not happen, and ctx's error when ctx ends first.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	out := &syncWriter{w: stdout} // the simulated phone prints from the mock's goroutines

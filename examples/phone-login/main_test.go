@@ -76,7 +76,7 @@ func TestDevModeDecline(t *testing.T) {
 	t.Parallel()
 	out, err := runWith(t.Context(), nil, "-mock-answer", "decline", "-mock-delay", "0s")
 	if !errors.Is(err, vippslogin.ErrLoginCancelled) {
-		t.Fatalf("%v, want ErrPhoneLoginDenied\n%s", err, out)
+		t.Fatalf("%v, want ErrLoginCancelled\n%s", err, out)
 	}
 	wantOutput(t, out, "the user will decline", "The user declined the login.")
 	if strings.Contains(out, "Logged in") {
