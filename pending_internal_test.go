@@ -173,3 +173,33 @@ func TestOlderRecordStillRead(t *testing.T) {
 		t.Errorf("the nonce made from a verifier: %q", n)
 	}
 }
+
+// A record is read as the store holds it: what an instance remembers of
+// the records it decoded is used only while the store's bytes are the
+// same, so a record that another instance changed is read anew.
+func TestRecordsReadAsStored(t *testing.T) {
+	sm := scs.New()
+	now := time.Unix(1_800_000_000, 0)
+	a, b := newRecords(sm, func() time.Time { return now }), newRecords(sm, func() time.Time { return now })
+	key := recordKey(spaceLogin, randomString())
+	for i, tc := range []struct {
+		writer *records
+		data   string
+	}{{a, "pending"}, {b, "used"}, {a, "pending again"}} {
+		if err := tc.writer.put(t.Context(), key, []byte(tc.data), now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		for _, reader := range []*records{a, b} {
+			got, err := reader.get(t.Context(), key)
+			if err != nil || string(got) != tc.data {
+				t.Errorf("write %d: read %q, %v; want %q", i, got, err, tc.data)
+			}
+		}
+	}
+	if err := b.delete(t.Context(), key); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.get(t.Context(), key); got != nil || err != nil {
+		t.Errorf("after another instance deleted it: %q, %v", got, err)
+	}
+}

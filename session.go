@@ -1,6 +1,7 @@
 package vippslogin
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -183,6 +184,39 @@ type records struct {
 	now   func() time.Time // Config.Now
 	seed  maphash.Seed
 	locks [64]sync.Mutex
+
+	// decoded remembers what the codec made of the bytes of recent
+	// records, so that a record read again as the store holds it (at the
+	// callback, after its login started here, and once more when it is
+	// consumed) is not decoded again. The store stays the truth: a
+	// remembered record is used only when the store's bytes are the same.
+	decodedMu sync.Mutex
+	decoded   map[string]decodedRecord
+}
+
+// decodedRecord is a record's bytes in the store and its data.
+type decodedRecord struct{ stored, data []byte }
+
+// maxDecoded bounds how many decoded records are remembered.
+const maxDecoded = 256
+
+func (s *records) remember(key string, stored, data []byte) {
+	s.decodedMu.Lock()
+	defer s.decodedMu.Unlock()
+	if s.decoded == nil || len(s.decoded) >= maxDecoded {
+		s.decoded = make(map[string]decodedRecord, maxDecoded)
+	}
+	s.decoded[key] = decodedRecord{stored, data}
+}
+
+func (s *records) recall(key string, stored []byte) ([]byte, bool) {
+	s.decodedMu.Lock()
+	defer s.decodedMu.Unlock()
+	d, ok := s.decoded[key]
+	if !ok || !bytes.Equal(d.stored, stored) {
+		return nil, false
+	}
+	return d.data, true
 }
 
 func newRecords(sm *scs.SessionManager, now func() time.Time) *records {
@@ -214,6 +248,9 @@ func (s *records) put(ctx context.Context, key string, data []byte, expiry time.
 			err = s.store.Commit(key, b, expiry)
 		}
 	}
+	if err == nil {
+		s.remember(key, b, data)
+	}
 	return wrapStoreErr(err)
 }
 
@@ -232,6 +269,9 @@ func (s *records) get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil || !found {
 		return nil, wrapStoreErr(err)
 	}
+	if data, ok := s.recall(key, b); ok {
+		return data, nil
+	}
 	_, values, err := s.codec.Decode(b)
 	data, ok := values[recordValue].([]byte)
 	if !ok {
@@ -240,6 +280,7 @@ func (s *records) get(ctx context.Context, key string) ([]byte, error) {
 	if err != nil || !ok {
 		return nil, wrapStore(errCorruptRecord)
 	}
+	s.remember(key, b, data)
 	return data, nil
 }
 
@@ -257,6 +298,9 @@ func (s *records) take(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (s *records) delete(ctx context.Context, key string) error {
+	s.decodedMu.Lock()
+	delete(s.decoded, key)
+	s.decodedMu.Unlock()
 	if cs, ok := s.store.(scs.CtxStore); ok {
 		return wrapStoreErr(cs.DeleteCtx(ctx, key))
 	}
