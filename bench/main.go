@@ -53,6 +53,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/vippslogin/vippslogin/bench/internal/usage"
 )
 
 // The flavours of the site, by their -impl names.
@@ -131,7 +133,7 @@ func run(ctx context.Context, s settings) error {
 
 	rpPath := filepath.Join(bin, "rp")
 	var results [][2]result // per round: vippslogin, handwritten
-	var info usage
+	var info usage.Usage
 	for round := 1; round <= s.rounds; round++ {
 		order := []string{vl, hw}
 		if round%2 == 0 {
@@ -177,11 +179,11 @@ type result struct {
 	peakRSS              float64 // MiB
 	loginRate, reqRate   float64 // per second of wall time
 	first                bool    // (vippslogin's result only) it ran first in its round
-	info                 usage
+	info                 usage.Usage
 }
 
 // report writes the table.
-func report(w io.Writer, s settings, info usage, results [][2]result) {
+func report(w io.Writer, s settings, info usage.Usage, results [][2]result) {
 	fmt.Fprintf(w, "\nRelying-party cost: vippslogin vs hand-written go-oidc + x/oauth2 + scs\n")
 	fmt.Fprintf(w, "per run: %d logins, then %d logged-in GET /profile, %d in flight, after %d warm-up logins and %d requests\n",
 		s.logins, s.requests, s.concurrency, s.warmLogins, s.warmRequests)
@@ -402,8 +404,8 @@ func startSite(ctx context.Context, path, impl, profile string, prov *provider, 
 }
 
 // usage asks the site for its CPU time and peak RSS.
-func (s *site) usage(ctx context.Context) (usage, error) {
-	var u usage
+func (s *site) usage(ctx context.Context) (usage.Usage, error) {
+	var u usage.Usage
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/debug/usage", nil)
 	if err != nil {
 		return u, err
@@ -460,18 +462,6 @@ func (s *site) kill() {
 	<-s.exited
 }
 
-// usage is what the site's GET /debug/usage answers.
-type usage struct {
-	Impl       string `json:"impl"`
-	UserNanos  int64  `json:"user_ns"`
-	SysNanos   int64  `json:"sys_ns"`
-	MaxRSSKiB  int64  `json:"max_rss_kib"`
-	GoVersion  string `json:"go_version"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
-}
-
-func (u usage) cpu() time.Duration { return time.Duration(u.UserNanos + u.SysNanos) }
-
 // measure runs one flavour once: start, warm up, measure, stop.
 func measure(ctx context.Context, s settings, prov *provider, rpPath, impl, profile string) (result, error) {
 	st, err := startSite(ctx, rpPath, impl, profile, prov, s.concurrency)
@@ -523,8 +513,8 @@ func measure(ctx context.Context, s settings, prov *provider, rpPath, impl, prof
 		return result{}, fmt.Errorf("the site says it is %q", u2.Impl)
 	}
 	return result{
-		loginCPU:   float64((u1.cpu() - u0.cpu()).Microseconds()) / float64(s.logins),
-		requestCPU: float64((u2.cpu() - u1.cpu()).Nanoseconds()) / 1e3 / float64(s.requests),
+		loginCPU:   float64((u1.CPU() - u0.CPU()).Microseconds()) / float64(s.logins),
+		requestCPU: float64((u2.CPU() - u1.CPU()).Nanoseconds()) / 1e3 / float64(s.requests),
 		peakRSS:    float64(u2.MaxRSSKiB) / 1024,
 		loginRate:  float64(s.logins) / t1.Sub(t0).Seconds(),
 		reqRate:    float64(s.requests) / t2.Sub(t1).Seconds(),

@@ -174,17 +174,6 @@ func run() error {
 	return srv.Shutdown(ctx)
 }
 
-// usage is what GET /debug/usage answers: the process's own CPU time and
-// peak resident set size, from getrusage(RUSAGE_SELF).
-type usage struct {
-	Impl       string `json:"impl"`
-	UserNanos  int64  `json:"user_ns"`
-	SysNanos   int64  `json:"sys_ns"`
-	MaxRSSKiB  int64  `json:"max_rss_kib"`
-	GoVersion  string `json:"go_version"`
-	GOMAXPROCS int    `json:"gomaxprocs"`
-}
-
 // profile is a CPU profile being written to a file, or nothing.
 type profile struct {
 	mu   sync.Mutex

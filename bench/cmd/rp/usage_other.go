@@ -5,8 +5,10 @@ package main
 import (
 	"errors"
 	"runtime"
+
+	"github.com/vippslogin/vippslogin/bench/internal/usage"
 )
 
-func getUsage() (usage, error) {
-	return usage{}, errors.New("getrusage is not available on " + runtime.GOOS)
+func getUsage() (usage.Usage, error) {
+	return usage.Usage{}, errors.New("getrusage is not available on " + runtime.GOOS)
 }
