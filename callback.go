@@ -92,11 +92,15 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, returnTo, http.StatusSeeOther)
 			return
 		}
-		err := map[loginStatus]error{loginUnknown: errOtherBrowser(), loginExpired: ErrLoginExpired, loginUsed: errReplayed()}[status]
-		if rec != nil && !bound && rec.Flow != FlowAutomaticReturn {
-			err = errOtherBrowser() // the login of another browser: its fate is not this one's
+		switch {
+		case status == loginUnknown, rec != nil && !bound && rec.Flow != FlowAutomaticReturn:
+			// Or the login of another browser: its fate is not this one's.
+			fail(errOtherBrowser())
+		case status == loginExpired:
+			fail(ErrLoginExpired)
+		default:
+			fail(errReplayed())
 		}
-		fail(err)
 		return
 	case !bound && rec.Flow != FlowAutomaticReturn:
 		// Only a login with automatic return from the app may come back

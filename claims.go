@@ -164,9 +164,7 @@ func sharedClaims(ctx context.Context) *Claims {
 //
 //	r = r.WithContext(vippslogin.ContextWithClaims(r.Context(), &vippslogin.Claims{Subject: "u1"}))
 func ContextWithClaims(ctx context.Context, c *Claims) context.Context {
-	cc := &ctxClaims{Context: ctx, own: c}
-	cc.once.Do(func() {})
-	return cc
+	return &ctxClaims{Context: ctx, own: c}
 }
 
 // maxClaimsSize bounds the claims JSON we accept, from the provider or the

@@ -35,9 +35,9 @@ const (
 func (e Environment) issuer() string {
 	switch e {
 	case Test:
-		return "https://apitest.vipps.no/access-management-1.0/access/"
+		return "https://apitest.vipps.no" + vippsIssuerPath
 	case Production:
-		return "https://api.vipps.no/access-management-1.0/access/"
+		return "https://api.vipps.no" + vippsIssuerPath
 	}
 	return ""
 }

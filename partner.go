@@ -198,7 +198,7 @@ func (t *partnerTransport) send(r *http.Request, body io.ReadCloser, tok string)
 // partnerFailure returns the partner's token failure inside err (see
 // partnerErr), the error of a call whose access token could not be had,
 // without the url.Error that net/http puts around it.
-func partnerFailure(err error) (error, bool) {
+func partnerFailure(err error) (*Error, bool) {
 	var e *Error
 	if errors.As(err, &e) && e.Err == ErrProviderUnavailable && e.Reason == endpointAccessToken {
 		return e, true

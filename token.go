@@ -136,10 +136,9 @@ func retryable(err error) bool {
 		return pe.StatusCode >= 500
 	}
 	if e, ok := partnerFailure(err); ok {
-		// The access token API could not be reached, or refused the keys
-		// or answered badly, which trying again will not change.
-		var pf *Error
-		return errors.As(e, &pf) && pf.cause != nil && errors.Is(pf.cause, ErrProviderUnavailable)
+		// Worth it only when the access token API could not be reached:
+		// trying again does not change keys it refused or a bad answer.
+		return errors.Is(e.cause, ErrProviderUnavailable)
 	}
 	return errors.Is(err, ErrProviderUnavailable)
 }
