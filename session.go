@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+
+	"github.com/vippslogin/vippslogin/internal/gobsession"
 )
 
 // SessionStore keeps the logged-in state of the current browser session: the
@@ -100,9 +102,11 @@ func (c *Client) LoadAndSave(next http.Handler) http.Handler {
 	// same sessions, store, cookie and context key) whose ErrorFunc tells
 	// a failed load, which it serves without the session, from a failed
 	// save, which it leaves to the site's manager's ErrorFunc. So a
-	// request costs what scs's LoadAndSave costs, and nothing more.
+	// request costs what scs's LoadAndSave costs, and nothing more; with
+	// scs's default codec, less (see fasterCodec).
 	sm := c.s.Sessions
 	own := *sm
+	own.Codec = fasterCodec(sm.Codec)
 	own.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		if hasSession(sm, r.Context()) { // loaded: the save failed
 			sm.ErrorFunc(w, r, err)
@@ -220,7 +224,21 @@ func (s *records) recall(key string, stored []byte) ([]byte, bool) {
 }
 
 func newRecords(sm *scs.SessionManager, now func() time.Time) *records {
-	return &records{store: sm.Store, codec: sm.Codec, now: now, seed: maphash.MakeSeed()}
+	return &records{store: sm.Store, codec: fasterCodec(sm.Codec), now: now, seed: maphash.MakeSeed()}
+}
+
+// gobCodec decodes the sessions that Client.LoadAndSave loads, and the
+// records, of every Client of the process.
+var gobCodec = new(gobsession.Codec)
+
+// fasterCodec returns a codec that reads and writes what codec does: for
+// scs's default, scs.GobCodec, one that decodes in a tenth of its time and
+// allocations, and otherwise codec.
+func fasterCodec(codec scs.Codec) scs.Codec {
+	if _, ok := codec.(scs.GobCodec); ok {
+		return gobCodec
+	}
+	return codec
 }
 
 // recordValue is the one value of the session a record is stored as;

@@ -27,7 +27,9 @@
 //
 // With -profile DIR, one more round of each flavour runs with the site's
 // CPU profile on, written to DIR/vippslogin.pprof and DIR/handwritten.pprof
-// for go tool pprof -top; that round is not in the table.
+// for go tool pprof -top, and what is live on its heap at the end to
+// DIR/vippslogin.heap.pprof and DIR/handwritten.heap.pprof; that round is
+// not in the table.
 package main
 
 import (
@@ -159,15 +161,18 @@ func run(ctx context.Context, s settings) error {
 
 	if s.profileDir != "" {
 		for _, impl := range []string{vl, hw} {
-			path := filepath.Join(s.profileDir, impl+".pprof")
+			path := filepath.Join(s.profileDir, impl)
 			fmt.Fprintf(os.Stderr, "profiling round: %s ...\n", impl)
 			if _, err := measure(ctx, s, prov, rpPath, impl, path); err != nil {
 				return fmt.Errorf("profiling round, %s: %w", impl, err)
 			}
 		}
-		fmt.Printf("\nCPU profiles of one more run of each site (not in the table above):\n")
+		fmt.Printf("\nCPU and heap profiles of one more run of each site (not in the table above):\n")
 		for _, impl := range []string{vl, hw} {
 			fmt.Printf("  go tool pprof -top -nodecount=40 %s\n", filepath.Join(s.profileDir, impl+".pprof"))
+		}
+		for _, impl := range []string{vl, hw} {
+			fmt.Printf("  go tool pprof -top -sample_index=inuse_space %s\n", filepath.Join(s.profileDir, impl+".heap.pprof"))
 		}
 	}
 	return nil
@@ -328,12 +333,13 @@ type site struct {
 	exitErr     error
 }
 
-// startSite starts the site's flavour impl, with a CPU profile into
-// profile unless that is "", and registers its redirect URI.
+// startSite starts the site's flavour impl, with its CPU and heap profiles
+// written to profile+".pprof" and profile+".heap.pprof" unless profile is
+// "", and registers its redirect URI.
 func startSite(ctx context.Context, path, impl, profile string, prov *provider, concurrency int) (*site, error) {
 	args := []string{"-impl", impl}
 	if profile != "" {
-		args = append(args, "-cpuprofile", profile)
+		args = append(args, "-cpuprofile", profile+".pprof", "-memprofile", profile+".heap.pprof")
 	}
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(),

@@ -71,6 +71,7 @@ func run() error {
 		clientID   = flag.String("client-id", os.Getenv("VIPPS_CLIENT_ID"), "client id (default $VIPPS_CLIENT_ID)")
 		secret     = flag.String("client-secret", os.Getenv("VIPPS_CLIENT_SECRET"), "client secret (default $VIPPS_CLIENT_SECRET)")
 		cpuprofile = flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file on SIGINT, SIGTERM or GET /debug/stop")
+		memprofile = flag.String("memprofile", "", "write a heap profile to this file on SIGINT, SIGTERM or GET /debug/stop")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -80,7 +81,7 @@ func run() error {
 		return errors.New("-issuer, -client-id and -client-secret (or VIPPS_ISSUER, VIPPS_CLIENT_ID and VIPPS_CLIENT_SECRET) are required")
 	}
 
-	prof, err := startProfile(*cpuprofile)
+	prof, err := startProfile(*cpuprofile, *memprofile)
 	if err != nil {
 		return err
 	}
@@ -174,17 +175,23 @@ func run() error {
 	return srv.Shutdown(ctx)
 }
 
-// profile is a CPU profile being written to a file, or nothing.
+// profile is a CPU profile being written to a file and a heap profile to
+// write at the end, or nothing.
 type profile struct {
-	mu   sync.Mutex
-	f    *os.File
-	done bool
-	err  error
+	mu      sync.Mutex
+	f       *os.File
+	mempath string
+	done    bool
+	err     error
 }
 
-// startProfile starts a CPU profile into path; with path "" it does nothing.
-func startProfile(path string) (*profile, error) {
-	p := &profile{}
+// startProfile starts a CPU profile into path, and notes where stop is to
+// write a heap profile; with "" for either it does not write that one.
+func startProfile(path, mempath string) (*profile, error) {
+	p := &profile{mempath: mempath}
+	if mempath != "" {
+		runtime.MemProfileRate = 512 // every allocation of the run, nearly
+	}
 	if path == "" {
 		return p, nil
 	}
@@ -200,16 +207,35 @@ func startProfile(path string) (*profile, error) {
 	return p, nil
 }
 
-// stop ends the profile and closes its file; later calls return the first
-// call's result.
+// stop ends the CPU profile, closes its file and writes the heap profile;
+// later calls return the first call's result.
 func (p *profile) stop() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.f == nil || p.done {
+	if p.done {
 		return p.err
 	}
 	p.done = true
-	pprof.StopCPUProfile()
-	p.err = p.f.Close()
+	if p.f != nil {
+		pprof.StopCPUProfile()
+		p.err = p.f.Close()
+	}
+	if p.mempath != "" && p.err == nil {
+		p.err = writeHeapProfile(p.mempath)
+	}
 	return p.err
+}
+
+// writeHeapProfile writes what is live on the heap after a collection.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

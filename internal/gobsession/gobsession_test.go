@@ -1,0 +1,286 @@
+package gobsession
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"os"
+	"os/exec"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+)
+
+type account struct {
+	ID    int
+	Roles []string
+}
+
+type tagged struct {
+	Name  string
+	Extra any // an interface inside a value: its type is defined inside the session
+}
+
+type userID string
+
+func init() {
+	gob.Register(time.Time{})
+	gob.Register([]account{})
+	gob.Register(account{})
+	gob.Register(tagged{})
+	gob.Register(userID(""))
+	gob.Register(map[string]any{})
+}
+
+var deadline = time.Date(2026, 11, 29, 10, 0, 0, 123, time.UTC)
+
+// sessions are sessions of many shapes, as a site keeps them.
+func sessions() []map[string]any {
+	return []map[string]any{
+		{},
+		{"vippslogin.claims": []byte(`{"sub":"u1"}`)},
+		{"vippslogin.claims": []byte(`{"sub":"u2","name":"Kari"}`), "cart": "3 items", "n": 7, "ok": true},
+		{"at": time.Date(2025, 1, 2, 3, 4, 5, 6, time.FixedZone("CET", 3600)), "f": 1.5, "u": uint16(9)},
+		{"account": account{ID: 4, Roles: []string{"admin"}}},
+		{"user": userID("u3"), "s": "x"},
+		{"nested": map[string]any{"a": 1, "b": account{ID: 5}}},
+		{"tagged": tagged{Name: "t", Extra: account{ID: 6}}},
+		{"tagged": tagged{Name: "t", Extra: "plain"}},
+		{"vippslogin.claims": []byte(`{"sub":"u4"}`), "big": bytes.Repeat([]byte("x"), 5000)},
+	}
+}
+
+func encode(t testing.TB, values map[string]any) []byte {
+	t.Helper()
+	b, err := scs.GobCodec{}.Encode(deadline, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// same fails t unless c decodes b as scs.GobCodec does.
+func same(t testing.TB, c *Codec, b []byte) {
+	t.Helper()
+	wantDeadline, want, wantErr := scs.GobCodec{}.Decode(b)
+	gotDeadline, got, gotErr := c.Decode(b)
+	if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
+		t.Fatalf("Decode(%x): error %v, scs.GobCodec's %v", b, gotErr, wantErr)
+	}
+	if !gotDeadline.Equal(wantDeadline) || gotDeadline.Location().String() != wantDeadline.Location().String() {
+		t.Fatalf("Decode(%x): deadline %v, scs.GobCodec's %v", b, gotDeadline, wantDeadline)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Decode(%x):\n got %#v\nwant %#v", b, got, want)
+	}
+}
+
+func TestDecodesAsGobCodec(t *testing.T) {
+	var c Codec
+	// Each shape cold, then warm, then all of them interleaved twice: a
+	// decoder that read one session decodes the next one right.
+	for _, v := range sessions() {
+		same(t, &c, encode(t, v))
+		same(t, &c, encode(t, v))
+	}
+	for range 2 {
+		for _, v := range sessions() {
+			same(t, &c, encode(t, v))
+		}
+	}
+}
+
+func TestEncodesAsGobCodec(t *testing.T) {
+	var c Codec
+	for _, v := range sessions() {
+		got, err := c.Encode(deadline, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// gob writes a map in Go's order of iteration, which varies:
+		// compare the bytes of sessions with one flat value.
+		if want := encode(t, v); len(v) == 1 && plain(v) && !bytes.Equal(got, want) {
+			t.Fatalf("Encode(%v) = %x, scs.GobCodec's %x", v, got, want)
+		}
+		_, values, err := scs.GobCodec{}.Decode(got)
+		_, want, _ := scs.GobCodec{}.Decode(encode(t, v))
+		if err != nil || !reflect.DeepEqual(values, want) {
+			t.Fatalf("scs.GobCodec decodes Encode(%v) as %v, %v; want %v", v, values, err, want)
+		}
+	}
+}
+
+func TestDecoderIsReused(t *testing.T) {
+	for _, v := range []any{[]byte("x"), "s", 1, true, 1.5, time.Now()} {
+		var c Codec
+		b := encode(t, map[string]any{"vippslogin.claims": []byte(`{"sub":"u1"}`), "v": v})
+		same(t, &c, b)
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, _, err := c.Decode(b); err != nil {
+				t.Fatal(err)
+			}
+		})
+		// scs.GobCodec takes about 190 allocations for this session, and
+		// a reused decoder about 20. (With the race detector on, a
+		// sync.Pool drops a quarter of what it is given.)
+		if allocs > 100 {
+			t.Errorf("with a %T, Decode takes %v allocations: the decoder is not reused", v, allocs)
+		}
+	}
+}
+
+func TestBadBytesGetGobCodecsError(t *testing.T) {
+	var c Codec
+	good := encode(t, map[string]any{"k": "v"})
+	same(t, &c, good) // a decoder is ready for these definitions
+	defs, ok := typeDefinitions(good)
+	if !ok {
+		t.Fatal("no type definitions in a session")
+	}
+	for _, b := range [][]byte{
+		nil,
+		{},
+		{0x00},
+		{0xff},
+		good[:len(good)-1],
+		good[:len(defs)], // definitions without a session
+		append(bytes.Clone(defs), 0x03, 0x02, 0x01, 0x01), // a value of an unknown type
+		append(bytes.Clone(good), good...),                // trailing bytes: ignored, as by scs.GobCodec
+		append(bytes.Clone(defs), good[len(defs):len(defs)+4]...),
+	} {
+		same(t, &c, b)
+		same(t, &c, good) // and the next session is still read right
+	}
+}
+
+// TestNoTypesLeakBetweenSessions decodes a session that defines a type inside
+// a value, then a session that uses the type without defining it: like
+// scs.GobCodec, the Codec must refuse the second.
+func TestNoTypesLeakBetweenSessions(t *testing.T) {
+	var c Codec
+	first := encode(t, map[string]any{"tagged": tagged{Name: "t", Extra: account{ID: 6}}})
+	same(t, &c, first)
+	same(t, &c, first)
+	// The second session: the same type definitions at its head, then the
+	// value message of a session whose interface names account by the id
+	// the first session defined inside it, without the definition.
+	enc := encode(t, map[string]any{"tagged": tagged{Name: "t", Extra: "s"}})
+	same(t, &c, enc)
+	for i := 0; i < len(first); i++ {
+		b := append(bytes.Clone(first[:i]), first[i+1:]...)
+		same(t, &c, b)
+		same(t, &c, first)
+	}
+}
+
+func TestConcurrentDecodes(t *testing.T) {
+	var c Codec
+	var encoded [][]byte
+	for _, v := range sessions() {
+		encoded = append(encoded, encode(t, v))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				same(t, &c, encoded[(g+i)%len(encoded)])
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestSessionsOfAnotherProcess decodes, interleaved with this process's own,
+// sessions written by a process that numbered the same types differently,
+// as another instance of a site may.
+func TestSessionsOfAnotherProcess(t *testing.T) {
+	if os.Getenv("GOBSESSION_OTHER_PROCESS") == "1" {
+		// Encode other types first, so that gob gives the session's
+		// types other ids than in the test's process.
+		_ = gob.NewEncoder(new(bytes.Buffer)).Encode(struct{ A, B []int }{})
+		_ = gob.NewEncoder(new(bytes.Buffer)).Encode(&account{})
+		b, err := scs.GobCodec{}.Encode(deadline, map[string]any{"vippslogin.claims": []byte(`{"sub":"other"}`), "n": 2})
+		if err != nil {
+			panic(err)
+		}
+		os.Stdout.Write(b)
+		os.Exit(0)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSessionsOfAnotherProcess$")
+	cmd.Env = append(os.Environ(), "GOBSESSION_OTHER_PROCESS=1")
+	other, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := encode(t, map[string]any{"vippslogin.claims": []byte(`{"sub":"own"}`), "n": 1})
+	ownDefs, _ := typeDefinitions(own)
+	otherDefs, ok := typeDefinitions(other)
+	if !ok {
+		t.Fatalf("the other process wrote %x", other)
+	}
+	if bytes.Equal(ownDefs, otherDefs) {
+		t.Fatal("both processes numbered the types alike; the test shows nothing")
+	}
+	var c Codec
+	for range 3 {
+		same(t, &c, own)
+		same(t, &c, other)
+	}
+}
+
+func TestBoundedDefinitionSets(t *testing.T) {
+	var c Codec
+	// Sessions whose values are of different named types have different
+	// definitions at their heads.
+	var encoded [][]byte
+	for i := range maxDefs + 4 {
+		encoded = append(encoded, encode(t, map[string]any{"a": account{ID: i}, fmt.Sprint(i): make([]account, i)}))
+	}
+	encoded = append(encoded, encode(t, map[string]any{"t": tagged{}}), encode(t, map[string]any{"u": userID("x")}))
+	for _, b := range encoded {
+		same(t, &c, b)
+	}
+	if len(c.pools) > maxDefs {
+		t.Errorf("%d sets of definitions kept, want at most %d", len(c.pools), maxDefs)
+	}
+	for _, b := range encoded {
+		same(t, &c, b)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, v := range sessions() {
+		f.Add(encode(f, v))
+	}
+	var c Codec
+	for _, v := range sessions() {
+		same(f, &c, encode(f, v)) // warm
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		same(t, &c, b)
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	s := encode(b, map[string]any{"vippslogin.claims": bytes.Repeat([]byte("c"), 300)})
+	b.Run("GobCodec", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, _, err := (scs.GobCodec{}).Decode(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Codec", func(b *testing.B) {
+		b.ReportAllocs()
+		var c Codec
+		for b.Loop() {
+			if _, _, err := c.Decode(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
