@@ -86,7 +86,7 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		return // a reload of the page that asks to confirm
 	case status != loginPending:
 		c.pending.forget(w, r, state)
-		if claims, err := c.loadClaims(ctx); err == nil && claims != nil {
+		if claims, err := c.sessionClaims(ctx); err == nil && claims != nil {
 			// Another tab finished a login first, or this is a reload of a
 			// finished one: go on rather than strand the user.
 			http.Redirect(w, r, returnTo, http.StatusSeeOther)
@@ -217,6 +217,9 @@ func (c *Client) complete(w http.ResponseWriter, r *http.Request, claims *Claims
 	if err := c.s.SessionStore.Save(ctx, data); err != nil {
 		fail(wrapStore(err))
 		return
+	}
+	if sub, _ := claims.Raw["sub"].(string); sub != "" {
+		c.readable.remember(data) // the next request need not decode them
 	}
 	if f := c.s.Metrics.LoginFinished; f != nil {
 		f(ctx)

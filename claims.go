@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
+	"hash/maphash"
 	"sync"
 	"time"
 
@@ -104,16 +104,16 @@ type Consent struct {
 
 type ctxKey struct{}
 
-// ctxClaims are the claims in a request's context. A request gets its own
-// copy of the session's decoded claims, which the Client shares between
-// requests, the first time it asks: a handler that never reads them pays
-// for no copy. It is the context that carries them too, so that a
-// logged-in request costs one allocation for both.
+// ctxClaims are the claims in a request's context: the session's encoded
+// claims, decoded into the request's own copy the first time it asks, so
+// that a handler that never reads them pays for no decoding. It is the
+// context that carries them too, so that a logged-in request costs one
+// allocation for both.
 type ctxClaims struct {
 	context.Context
-	shared *Claims // decoded from the session; never changed
-	once   sync.Once
-	own    *Claims // the request's copy
+	encoded []byte // the session's claims, known to decode (readableClaims)
+	once    sync.Once
+	own     *Claims // the request's copy
 }
 
 // Value returns cc for ctxKey, and otherwise what the parent holds.
@@ -126,8 +126,8 @@ func (cc *ctxClaims) Value(key any) any {
 
 func (cc *ctxClaims) get() *Claims {
 	cc.once.Do(func() {
-		if cc.own == nil && cc.shared != nil {
-			cc.own = cc.shared.clone()
+		if cc.own == nil && cc.encoded != nil {
+			cc.own, _ = decodeClaims(cc.encoded) // nil only for claims that name nobody
 		}
 	})
 	return cc.own
@@ -144,19 +144,6 @@ func ClaimsFromContext(ctx context.Context) (c *Claims, ok bool) {
 	}
 	c = cc.get()
 	return c, c != nil
-}
-
-// sharedClaims returns the claims of ctx without copying them, for the
-// Client's own reading; it must not change them.
-func sharedClaims(ctx context.Context) *Claims {
-	cc, _ := ctx.Value(ctxKey{}).(*ctxClaims)
-	if cc == nil {
-		return nil
-	}
-	if cc.shared != nil {
-		return cc.shared
-	}
-	return cc.own
 }
 
 // ContextWithClaims returns a copy of ctx that carries c, as a logged-in
@@ -365,77 +352,66 @@ func scalar(v any) string {
 	return ""
 }
 
-// claimsCache remembers decoded claims by their encoded bytes, so that a
-// logged-in request does not decode the same JSON again. It holds at most
-// claimsCacheSize entries and starts over when full.
-type claimsCache struct {
-	mu sync.RWMutex
-	m  map[string]*Claims
-}
-
-const claimsCacheSize = 4096
-
-// decode returns a private copy of the claims encoded in b.
-func (cc *claimsCache) decode(b []byte) (*Claims, error) {
-	c, err := cc.shared(b)
-	if err != nil {
-		return nil, err
-	}
-	return c.clone(), nil
-}
-
-// shared returns the claims encoded in b, decoded once for every request
-// that carries the same bytes; the caller must not change them.
-func (cc *claimsCache) shared(b []byte) (*Claims, error) {
-	cc.mu.RLock()
-	c, ok := cc.m[string(b)]
-	cc.mu.RUnlock()
-	if ok {
-		return c, nil
-	}
-	c = new(Claims)
+// decodeClaims decodes the claims a session keeps (encodeClaims), which
+// must name somebody.
+func decodeClaims(b []byte) (*Claims, error) {
+	c := new(Claims)
 	if err := c.UnmarshalJSON(b); err != nil {
 		return nil, err
 	}
-	cc.mu.Lock()
-	if cc.m == nil || len(cc.m) >= claimsCacheSize {
-		cc.m = make(map[string]*Claims)
+	if c.Subject == "" {
+		return nil, errors.New("vippslogin: claims without a subject")
 	}
-	cc.m[string(b)] = c
-	cc.mu.Unlock()
 	return c, nil
 }
 
-// clone copies c, Raw and all, so that no change to the copy reaches c.
-func (c *Claims) clone() *Claims {
-	cp := *c
-	cp.OtherAddresses = slices.Clone(c.OtherAddresses)
-	if c.Raw != nil {
-		cp.Raw = deepCopy(c.Raw).(map[string]any)
-	}
-	if c.DelegatedConsents != nil {
-		dc := *c.DelegatedConsents
-		dc.Consents = slices.Clone(dc.Consents)
-		cp.DelegatedConsents = &dc
-	}
-	return &cp
+// readableClaims remembers which encoded claims decode: a logged-in request
+// checks its session's claims without decoding them (ctxClaims decodes
+// them if the handler asks). It knows them by a 128-bit hash with a seed of
+// its own, and holds at most maxReadableClaims hashes, starting over when
+// full.
+type readableClaims struct {
+	seeds [2]maphash.Seed
+	mu    sync.RWMutex
+	known map[[2]uint64]struct{}
 }
 
-// deepCopy copies the maps and slices of a decoded JSON value.
-func deepCopy(v any) any {
-	switch v := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(v))
-		for k, e := range v {
-			m[k] = deepCopy(e)
-		}
-		return m
-	case []any:
-		l := make([]any, len(v))
-		for i, e := range v {
-			l[i] = deepCopy(e)
-		}
-		return l
+// maxReadableClaims bounds readableClaims to about 2 MB.
+const maxReadableClaims = 1 << 16
+
+func newReadableClaims() *readableClaims {
+	return &readableClaims{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+}
+
+func (rc *readableClaims) hash(b []byte) [2]uint64 {
+	return [2]uint64{maphash.Bytes(rc.seeds[0], b), maphash.Bytes(rc.seeds[1], b)}
+}
+
+// check reports whether b decodes (decodeClaims), decoding it only the
+// first time it sees it.
+func (rc *readableClaims) check(b []byte) bool {
+	h := rc.hash(b)
+	rc.mu.RLock()
+	_, ok := rc.known[h]
+	rc.mu.RUnlock()
+	if ok {
+		return true
 	}
-	return v
+	if _, err := decodeClaims(b); err != nil {
+		return false
+	}
+	rc.add(h)
+	return true
+}
+
+// remember notes that b, which encodeClaims made, decodes.
+func (rc *readableClaims) remember(b []byte) { rc.add(rc.hash(b)) }
+
+func (rc *readableClaims) add(h [2]uint64) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.known == nil || len(rc.known) >= maxReadableClaims {
+		rc.known = make(map[[2]uint64]struct{})
+	}
+	rc.known[h] = struct{}{}
 }

@@ -2,7 +2,9 @@ package vippslogin
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -121,27 +123,31 @@ func TestClaimsMarshalRoundTrip(t *testing.T) {
 	}
 }
 
-func TestClaimsCacheReturnsCopies(t *testing.T) {
-	var cc claimsCache
-	a, err := cc.decode([]byte(vippsUserinfo))
-	if err != nil {
-		t.Fatal(err)
+func TestReadableClaims(t *testing.T) {
+	rc := newReadableClaims()
+	for _, bad := range []string{`{"sub":`, `{"name":"Kari"}`, `{"sub":""}`, `null`, `[]`, `{"sub":"u"} {}`} {
+		for range 2 { // and not remembered as readable
+			if rc.check([]byte(bad)) {
+				t.Errorf("check(%s) = true", bad)
+			}
+		}
 	}
-	a.Name = "changed"
-	a.Raw["name"] = "changed"
-	a.OtherAddresses[0].Region = "changed"
-	a.DelegatedConsents.Consents[0].Accepted = false
-	a.Raw["address"].(map[string]any)["region"] = "changed"
-	b, err := cc.decode([]byte(vippsUserinfo))
-	if err != nil {
-		t.Fatal(err)
+	good := []byte(vippsUserinfo)
+	if !rc.check(good) {
+		t.Fatal("check(userinfo) = false")
 	}
-	if b.Name != "Ada Lovelace" || b.Raw["name"] != "Ada Lovelace" || b.OtherAddresses[0].Region != "Oslo" || !b.DelegatedConsents.Consents[0].Accepted ||
-		b.Raw["address"].(map[string]any)["region"] != "Oslo" {
-		t.Errorf("a change to one decoded copy reached the next: %+v", b)
+	if allocs := testing.AllocsPerRun(100, func() { rc.check(good) }); allocs != 0 {
+		t.Errorf("checking known claims again takes %v allocations, want 0: they are decoded again", allocs)
 	}
-	if _, err := cc.decode([]byte(`{"sub":`)); err == nil {
-		t.Error("corrupt data decoded")
+	// Claims that differ by one byte are not known by the other's hash.
+	if rc.check([]byte(strings.Replace(vippsUserinfo, `"sub"`, `"suc"`, 1))) {
+		t.Error("claims without a sub checked as readable")
+	}
+	for i := range maxReadableClaims + 10 {
+		rc.remember([]byte(fmt.Sprint(i)))
+	}
+	if n := len(rc.known); n > maxReadableClaims {
+		t.Errorf("%d hashes known, want at most %d", n, maxReadableClaims)
 	}
 }
 

@@ -62,7 +62,7 @@ func (c *Client) askAgain(w http.ResponseWriter, r *http.Request) bool {
 	if err != nil || status != loginPending {
 		return false
 	}
-	claims, err := c.claims.decode(h.Claims)
+	claims, err := decodeClaims(h.Claims)
 	if err != nil {
 		return false
 	}
@@ -101,7 +101,7 @@ func (c *Client) confirm(w http.ResponseWriter, r *http.Request) {
 	case action == "cancel":
 		c.fail(w, r, c.loginErr(h.ReturnTo, errDeclined()))
 	default:
-		claims, err := c.claims.decode(h.Claims)
+		claims, err := decodeClaims(h.Claims)
 		if err != nil {
 			c.fail(w, r, c.loginErr(h.ReturnTo, wrapStore(errCorruptRecord)))
 			return

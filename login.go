@@ -198,7 +198,7 @@ func (c *Client) RequireStepUp(next http.Handler) http.Handler {
 			return
 		}
 		if in {
-			if claims := sharedClaims(r.Context()); claims != nil && claims.ACR == stepUpACR {
+			if claims, _ := ClaimsFromContext(r.Context()); claims != nil && claims.ACR == stepUpACR {
 				next.ServeHTTP(w, r)
 				return
 			}

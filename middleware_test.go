@@ -466,10 +466,19 @@ func BenchmarkLoadAndSave(b *testing.B) {
 }
 
 // BenchmarkClientLoadAndSave is BenchmarkLoadAndSave through the Client's
-// LoadAndSave, which keeps serving while the store is down.
+// LoadAndSave, which keeps serving while the store is down and decodes
+// scs's sessions faster.
 func BenchmarkClientLoadAndSave(b *testing.B) {
 	h := newHarness(b)
 	benchHandler(b, h.auth.LoadAndSave(okHandler), sessionCookie(b, h))
+}
+
+// BenchmarkClientRequireLogin is BenchmarkRequireLogin inside the Client's
+// LoadAndSave, as the package's examples mount it; its floor is
+// BenchmarkClientLoadAndSave.
+func BenchmarkClientRequireLogin(b *testing.B) {
+	h := newHarness(b)
+	benchHandler(b, h.auth.LoadAndSave(h.auth.RequireLogin(okHandler)), sessionCookie(b, h))
 }
 
 // The claims in a request's context are that request's own: a handler that
