@@ -5,6 +5,7 @@
 package jose
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -54,16 +55,60 @@ type Header struct {
 // ParseHeader returns the protected header of a compact JWS without
 // verifying anything.
 func ParseHeader(token []byte) (Header, error) {
-	msg, err := jws.Parse(token, jws.WithCompact())
+	c, err := splitCompact(token)
 	if err != nil {
-		return Header{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return Header{}, err
 	}
-	sigs := msg.Signatures()
-	if len(sigs) != 1 {
-		return Header{}, ErrMalformed
+	return c.header, nil
+}
+
+// compact is a compact JWS taken apart (RFC 7515, section 7.1).
+type compact struct {
+	header       Header
+	signingInput []byte // the encoded header and payload, with the dot between
+	payload      []byte // decoded
+	signature    []byte // decoded
+}
+
+// splitCompact takes a compact JWS apart: three parts in unpadded base64url,
+// the header a JSON object whose alg, kid and typ, when present, are
+// strings. A header with crit or b64 (RFC 7797) is refused: the token
+// would ask for a processing that this package does not do.
+func splitCompact(token []byte) (*compact, error) {
+	head, rest, ok1 := bytes.Cut(token, []byte{'.'})
+	body, sig, ok2 := bytes.Cut(rest, []byte{'.'})
+	if !ok1 || !ok2 || bytes.IndexByte(sig, '.') >= 0 {
+		return nil, fmt.Errorf("%w: not three parts", ErrMalformed)
 	}
-	h := sigs[0].ProtectedHeaders()
-	return Header{Alg: string(h.Algorithm()), Kid: h.KeyID(), Typ: h.Type()}, nil
+	enc := base64.RawURLEncoding.Strict()
+	var c compact
+	var err error
+	headerJSON, err := enc.DecodeString(string(head))
+	if err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
+	}
+	var h struct {
+		Alg  string          `json:"alg"`
+		Kid  string          `json:"kid"`
+		Typ  string          `json:"typ"`
+		Crit json.RawMessage `json:"crit"`
+		B64  json.RawMessage `json:"b64"`
+	}
+	if err := json.Unmarshal(headerJSON, &h); err != nil || headerJSON[0] != '{' {
+		return nil, fmt.Errorf("%w: header is not a JSON object with string alg, kid and typ", ErrMalformed)
+	}
+	if h.Crit != nil || h.B64 != nil {
+		return nil, fmt.Errorf("%w: header asks for crit or b64 processing", ErrMalformed)
+	}
+	c.header = Header{Alg: h.Alg, Kid: h.Kid, Typ: h.Typ}
+	if c.payload, err = enc.DecodeString(string(body)); err != nil {
+		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+	}
+	if c.signature, err = enc.DecodeString(string(sig)); err != nil {
+		return nil, fmt.Errorf("%w: signature: %v", ErrMalformed, err)
+	}
+	c.signingInput = token[:len(head)+1+len(body)]
+	return &c, nil
 }
 
 // KeySet is a remote JSON Web Key Set, fetched on first use, cached and
@@ -78,7 +123,7 @@ type KeySet struct {
 	fetch      FetchFunc
 	minRefresh time.Duration
 
-	set   atomic.Pointer[jwk.Set] // nil until a fetch has succeeded
+	set   atomic.Pointer[keys] // nil until a fetch has succeeded
 	mu    sync.Mutex              // held while the set is fetched
 	timer *time.Timer             // the next background refresh
 }
@@ -114,7 +159,7 @@ func (s *KeySet) Refresh(ctx context.Context) error {
 
 // load fetches and parses the set, and schedules the next background
 // refresh, after a failure too. The caller holds mu.
-func (s *KeySet) load(ctx context.Context) (jwk.Set, error) {
+func (s *KeySet) load(ctx context.Context) (*keys, error) {
 	body, maxAge, err := s.fetch(ctx)
 	var set jwk.Set
 	if err == nil {
@@ -131,8 +176,9 @@ func (s *KeySet) load(ctx context.Context) (jwk.Set, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.set.Store(&set)
-	return set, nil
+	k := newKeys(set)
+	s.set.Store(k)
+	return k, nil
 }
 
 // background refreshes the set on the key set's own context.
@@ -146,14 +192,14 @@ func (s *KeySet) background() {
 
 // get returns the cached set, fetching it with ctx until a fetch has
 // succeeded.
-func (s *KeySet) get(ctx context.Context) (jwk.Set, error) {
+func (s *KeySet) get(ctx context.Context) (*keys, error) {
 	if set := s.set.Load(); set != nil {
-		return *set, nil
+		return set, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if set := s.set.Load(); set != nil {
-		return *set, nil
+		return set, nil
 	}
 	return s.load(ctx)
 }
@@ -169,12 +215,17 @@ func (s *KeySet) Ready(ctx context.Context) error {
 // checked that alg is one it accepts; Verify refuses "none" and symmetric keys
 // whatever it is given. kid may be empty only when the set holds exactly one
 // signing key.
+//
+// The token is taken apart once, here, and its signing input verified with
+// jwx's verifier for alg and the key's public key as the set was parsed:
+// what jws.Verify does, without parsing the token and converting the key
+// again for each token.
 func (s *KeySet) Verify(ctx context.Context, token []byte, alg, kid string) ([]byte, error) {
 	set, err := s.get(ctx)
 	if err != nil {
 		return nil, err
 	}
-	key, err := pick(set, kid)
+	key, err := pick(set.keys, kid)
 	if err != nil {
 		return nil, err
 	}
@@ -191,18 +242,56 @@ func (s *KeySet) Verify(ctx context.Context, token []byte, alg, kid string) ([]b
 	if alg == Ed25519 {
 		// The signature is EdDSA's over the Ed25519 curve, which jwx
 		// verifies under the name EdDSA. Only an Ed25519 key may verify
-		// it; jwx checks the token's header against nothing here, and
-		// the caller has checked that it says Ed25519.
+		// it; the caller has checked that the token's header says
+		// Ed25519.
 		if !isEd25519(key) {
 			return nil, ErrKeyMismatch
 		}
 		sigAlg = jwa.EdDSA
 	}
-	payload, err := jws.Verify(token, jws.WithKey(sigAlg, key))
+	c, err := splitCompact(token)
 	if err != nil {
+		return nil, err
+	}
+	verifier, err := jws.NewVerifier(sigAlg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKeyMismatch, err)
+	}
+	if err := verifier.Verify(c.signingInput, c.signature, set.public(key)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
 	}
-	return payload, nil
+	return c.payload, nil
+}
+
+// keys is a parsed key set and the public keys of its members as Go
+// values (*rsa.PublicKey, *ecdsa.PublicKey, ed25519.PublicKey).
+type keys struct {
+	keys jwk.Set
+	raw  map[jwk.Key]any
+}
+
+func newKeys(set jwk.Set) *keys {
+	k := &keys{keys: set, raw: make(map[jwk.Key]any, set.Len())}
+	for i := 0; i < set.Len(); i++ {
+		key, _ := set.Key(i)
+		var raw any
+		if pub, err := jwk.PublicRawKeyOf(key); err == nil {
+			raw = pub
+		}
+		if raw != nil {
+			k.raw[key] = raw
+		}
+	}
+	return k
+}
+
+// public returns key's public key as a Go value, or key itself when the set
+// could not convert it (jwx's verifiers take either).
+func (k *keys) public(key jwk.Key) any {
+	if raw, ok := k.raw[key]; ok {
+		return raw
+	}
+	return key
 }
 
 // isEd25519 reports whether key is an OKP key on the Ed25519 curve.
@@ -327,7 +416,7 @@ func (k *SigningKey) signEd25519(payload []byte, h jws.Headers) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	enc := base64.RawURLEncoding
+	enc := base64.RawURLEncoding.Strict()
 	input := enc.EncodeToString(header) + "." + enc.EncodeToString(payload)
 	sig, err := k.key.Sign(rand.Reader, []byte(input), crypto.Hash(0))
 	if err != nil {

@@ -1,9 +1,12 @@
 package jose
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdh"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,12 +14,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jws"
 )
+
+func sha256Sum(b []byte) []byte {
+	sum := sha256.Sum256(b)
+	return sum[:]
+}
 
 // keyServer serves the public halves of keys as a JWKS and counts fetches.
 func keyServer(t *testing.T, keys ...*SigningKey) (*KeySet, *atomic.Int32) {
@@ -171,6 +183,91 @@ func TestParseHeader(t *testing.T) {
 	for _, bad := range []string{"", "abc", "a.b", "a.b.c.d", b64([]byte("{")) + ".e30.", "..."} {
 		if _, err := ParseHeader([]byte(bad)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("ParseHeader(%q) = %v, want ErrMalformed", bad, err)
+		}
+	}
+}
+
+// TestVerifyRefusesWhatItDoesNotProcess: a header asking for critical
+// extensions or an unencoded payload, and parts that are not strict
+// unpadded base64url, are refused even with a good signature.
+func TestVerifyRefusesWhatItDoesNotProcess(t *testing.T) {
+	k, err := NewRSAKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, _ := keyServer(t, k)
+	ctx := context.Background()
+	enc := base64.RawURLEncoding
+	signRaw := func(header string, payload string) []byte {
+		input := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+		sig, err := k.key.Sign(rand.Reader, sha256Sum([]byte(input)), crypto.SHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []byte(input + "." + enc.EncodeToString(sig))
+	}
+	good := signRaw(`{"alg":"RS256","kid":"k1"}`, `{"sub":"u"}`)
+	if p, err := set.Verify(ctx, good, "RS256", "k1"); err != nil || string(p) != `{"sub":"u"}` {
+		t.Fatalf("Verify(good) = %s, %v", p, err)
+	}
+	for name, tok := range map[string][]byte{
+		"crit":          signRaw(`{"alg":"RS256","kid":"k1","crit":["exp"],"exp":1}`, `{"sub":"u"}`),
+		"b64":           signRaw(`{"alg":"RS256","kid":"k1","b64":false,"crit":["b64"]}`, `{"sub":"u"}`),
+		"b64 alone":     signRaw(`{"alg":"RS256","kid":"k1","b64":true}`, `{"sub":"u"}`),
+		"kid number":    signRaw(`{"alg":"RS256","kid":1}`, `{"sub":"u"}`),
+		"header array":  signRaw(`["RS256"]`, `{"sub":"u"}`),
+		"header null":   signRaw(`null`, `{"sub":"u"}`),
+		"padded":        []byte(strings.Replace(string(good), ".", "=.", 1)),
+		"four parts":    append(slices.Clone(good), ".x"...),
+		"std alphabet":  []byte(strings.NewReplacer("-", "+", "_", "/").Replace(string(good))),
+		"space in part": []byte(strings.Replace(string(good), ".", " .", 1)),
+		"non-canonical": nonCanonical(good),
+	} {
+		if bytes.Equal(tok, good) {
+			continue // the change did not apply to this token
+		}
+		if _, err := set.Verify(ctx, tok, "RS256", "k1"); !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrSignature) {
+			t.Errorf("%s: Verify = %v, want ErrMalformed or ErrSignature", name, err)
+		} else if err == nil {
+			t.Errorf("%s: verified", name)
+		}
+	}
+}
+
+// nonCanonical returns tok with the unused low bits of its last base64url
+// character set: the same signature bytes to a lenient decoder.
+func nonCanonical(tok []byte) []byte {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	out := slices.Clone(tok)
+	last := strings.IndexByte(alphabet, out[len(out)-1])
+	out[len(out)-1] = alphabet[last|1]
+	return out
+}
+
+// TestVerifyNeverAcceptsWhatJWXRefuses flips every bit of signed tokens:
+// whatever Verify accepts, jws.Verify accepts too, with the same payload.
+func TestVerifyNeverAcceptsWhatJWXRefuses(t *testing.T) {
+	rsaKey, _ := NewRSAKey("r")
+	ecKey, _ := NewECKey("e")
+	edKey, _ := NewEd25519Key("d", "EdDSA")
+	set, _ := keyServer(t, rsaKey, ecKey, edKey)
+	ctx := context.Background()
+	for _, k := range []*SigningKey{rsaKey, ecKey, edKey} {
+		tok, err := k.Sign([]byte(`{"sub":"u","n":1}`), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range len(tok) * 8 {
+			bad := slices.Clone(tok)
+			bad[i/8] ^= 1 << (i % 8)
+			got, err := set.Verify(ctx, bad, k.Alg, k.Kid)
+			if err != nil {
+				continue
+			}
+			want, jerr := jws.Verify(bad, jws.WithKey(jwa.SignatureAlgorithm(k.Alg), k.key.Public()))
+			if jerr != nil || !bytes.Equal(got, want) {
+				t.Fatalf("%s: Verify accepted %q (payload %q), jws.Verify: %q, %v", k.Alg, bad, got, want, jerr)
+			}
 		}
 	}
 }
