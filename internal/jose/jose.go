@@ -124,8 +124,8 @@ type KeySet struct {
 	minRefresh time.Duration
 
 	set   atomic.Pointer[keys] // nil until a fetch has succeeded
-	mu    sync.Mutex              // held while the set is fetched
-	timer *time.Timer             // the next background refresh
+	mu    sync.Mutex           // held while the set is fetched
+	timer *time.Timer          // the next background refresh
 }
 
 // FetchFunc fetches the key set's JSON with ctx, and says how long it may be
