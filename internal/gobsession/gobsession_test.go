@@ -113,6 +113,57 @@ func TestEncodesAsGobCodec(t *testing.T) {
 	}
 }
 
+// TestEncodesSameBytes: a session of one plain value (gob writes a map of
+// several in an order that varies) comes out as scs.GobCodec writes it,
+// from a new encoder or a used one, before and after other sessions.
+func TestEncodesSameBytes(t *testing.T) {
+	var c Codec
+	one := []map[string]any{
+		{},
+		{"vippslogin.claims": []byte(`{"sub":"u1"}`)},
+		{"s": "x"}, {"i": -7}, {"u": uint64(1 << 40)}, {"b": true}, {"f": 2.5},
+		{"at": time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)},
+		{"account": account{ID: 1}}, // not plain: scs.GobCodec's own way
+		{"big": bytes.Repeat([]byte("x"), 5000)},
+	}
+	for range 3 {
+		for _, v := range one {
+			got, err := c.Encode(deadline, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := encode(t, v); !bytes.Equal(got, want) {
+				t.Fatalf("Encode(%v) =\n%x\nscs.GobCodec:\n%x", v, got, want)
+			}
+			if len(got) != cap(got) {
+				t.Errorf("Encode(%v) keeps %d bytes of capacity unused", v, cap(got)-len(got))
+			}
+		}
+	}
+}
+
+func FuzzEncode(f *testing.F) {
+	f.Add("k", "v", int64(1), []byte("b"), true)
+	var c Codec
+	f.Fuzz(func(t *testing.T, k, s string, i int64, b []byte, ok bool) {
+		for _, v := range []map[string]any{{k: s}, {k: i}, {k: b}, {k: ok}, {k: s, k + "2": i, k + "3": b}} {
+			got, err := c.Encode(deadline, v)
+			want, werr := scs.GobCodec{}.Encode(deadline, v)
+			if (err == nil) != (werr == nil) {
+				t.Fatalf("Encode(%v): error %v, scs.GobCodec's %v", v, err, werr)
+			}
+			if len(v) == 1 && !bytes.Equal(got, want) {
+				t.Fatalf("Encode(%v) = %x, scs.GobCodec's %x", v, got, want)
+			}
+			_, back, err := scs.GobCodec{}.Decode(got)
+			_, wantBack, _ := scs.GobCodec{}.Decode(want)
+			if err != nil || !reflect.DeepEqual(back, wantBack) {
+				t.Fatalf("Encode(%v) decodes as %v, %v", v, back, err)
+			}
+		}
+	})
+}
+
 func TestDecoderIsReused(t *testing.T) {
 	for _, v := range []any{[]byte("x"), "s", 1, true, 1.5, time.Now()} {
 		var c Codec
@@ -279,6 +330,27 @@ func BenchmarkDecode(b *testing.B) {
 		var c Codec
 		for b.Loop() {
 			if _, _, err := c.Decode(s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkEncode(b *testing.B) {
+	v := map[string]any{"vippslogin.claims": bytes.Repeat([]byte("c"), 300)}
+	b.Run("GobCodec", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := (scs.GobCodec{}).Encode(deadline, v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Codec", func(b *testing.B) {
+		b.ReportAllocs()
+		var c Codec
+		for b.Loop() {
+			if _, err := c.Encode(deadline, v); err != nil {
 				b.Fatal(err)
 			}
 		}

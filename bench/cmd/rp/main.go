@@ -189,9 +189,6 @@ type profile struct {
 // write a heap profile; with "" for either it does not write that one.
 func startProfile(path, mempath string) (*profile, error) {
 	p := &profile{mempath: mempath}
-	if mempath != "" {
-		runtime.MemProfileRate = 512 // every allocation of the run, nearly
-	}
 	if path == "" {
 		return p, nil
 	}
