@@ -149,7 +149,8 @@ func run(ctx context.Context, s settings) error {
 				fmt.Fprintln(os.Stderr)
 				return fmt.Errorf("round %d, %s: %w", round, impl, err)
 			}
-			fmt.Fprintf(os.Stderr, " %.0f µs/login, %.1f µs/request, %.1f MiB\n", r.loginCPU, r.requestCPU, r.peakRSS)
+			fmt.Fprintf(os.Stderr, " %.0f µs/login (%.0f system, %.0f allocations), %.1f µs/request (%.1f system, %.0f allocations), %.1f MiB\n",
+				r.loginCPU, r.loginSys, r.loginAllocs, r.requestCPU, r.requestSys, r.requestAllocs, r.peakRSS)
 			info = r.info
 			pair[slices.Index([]string{vl, hw}, impl)] = r
 		}
@@ -181,6 +182,9 @@ func run(ctx context.Context, s settings) error {
 // result is what one run of one flavour measured.
 type result struct {
 	loginCPU, requestCPU float64 // µs of the site's CPU per login, per request
+	loginSys, requestSys float64 // of which system time
+	loginAllocs          float64 // heap allocations per login
+	requestAllocs        float64 // heap allocations per request
 	peakRSS              float64 // MiB
 	loginRate, reqRate   float64 // per second of wall time
 	first                bool    // (vippslogin's result only) it ran first in its round
@@ -519,12 +523,16 @@ func measure(ctx context.Context, s settings, prov *provider, rpPath, impl, prof
 		return result{}, fmt.Errorf("the site says it is %q", u2.Impl)
 	}
 	return result{
-		loginCPU:   float64((u1.CPU() - u0.CPU()).Microseconds()) / float64(s.logins),
-		requestCPU: float64((u2.CPU() - u1.CPU()).Nanoseconds()) / 1e3 / float64(s.requests),
-		peakRSS:    float64(u2.MaxRSSKiB) / 1024,
-		loginRate:  float64(s.logins) / t1.Sub(t0).Seconds(),
-		reqRate:    float64(s.requests) / t2.Sub(t1).Seconds(),
-		info:       u2,
+		loginCPU:      float64((u1.CPU() - u0.CPU()).Microseconds()) / float64(s.logins),
+		loginSys:      float64(u1.SysNanos-u0.SysNanos) / 1e3 / float64(s.logins),
+		loginAllocs:   float64(u1.HeapAllocs-u0.HeapAllocs) / float64(s.logins),
+		requestAllocs: float64(u2.HeapAllocs-u1.HeapAllocs) / float64(s.requests),
+		requestSys:    float64(u2.SysNanos-u1.SysNanos) / 1e3 / float64(s.requests),
+		requestCPU:    float64((u2.CPU() - u1.CPU()).Nanoseconds()) / 1e3 / float64(s.requests),
+		peakRSS:       float64(u2.MaxRSSKiB) / 1024,
+		loginRate:     float64(s.logins) / t1.Sub(t0).Seconds(),
+		reqRate:       float64(s.requests) / t2.Sub(t1).Seconds(),
+		info:          u2,
 	}, nil
 }
 

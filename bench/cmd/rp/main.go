@@ -37,6 +37,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -134,6 +135,7 @@ func run() error {
 			return
 		}
 		u.Impl = *impl
+		u.HeapAllocs, u.HeapAllocBytes = heapAllocs()
 		u.GoVersion = runtime.Version()
 		u.GOMAXPROCS = runtime.GOMAXPROCS(0)
 		w.Header().Set("Content-Type", "application/json")
@@ -173,6 +175,13 @@ func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return srv.Shutdown(ctx)
+}
+
+// heapAllocs returns how many objects and bytes the process has allocated.
+func heapAllocs() (objects, bytes uint64) {
+	m := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}, {Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64(), m[1].Value.Uint64()
 }
 
 // profile is a CPU profile being written to a file and a heap profile to

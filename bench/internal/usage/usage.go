@@ -11,6 +11,10 @@ type Usage struct {
 	UserNanos  int64  `json:"user_ns"`
 	SysNanos   int64  `json:"sys_ns"`
 	MaxRSSKiB  int64  `json:"max_rss_kib"`
+	// HeapAllocs and HeapAllocBytes count the objects and bytes allocated
+	// on the heap since the process started (runtime/metrics).
+	HeapAllocs     uint64 `json:"heap_allocs"`
+	HeapAllocBytes uint64 `json:"heap_alloc_bytes"`
 	GoVersion  string `json:"go_version"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
 }
