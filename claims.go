@@ -165,20 +165,29 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 	if len(b) > maxClaimsSize {
 		return errors.New("vippslogin: claims too large")
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.UseNumber()
-	var raw map[string]any
-	if err := d.Decode(&raw); err != nil {
+	raw, err := decodeObject(b)
+	if err != nil {
 		return err
-	}
-	if raw == nil {
-		return errors.New("vippslogin: claims are not a JSON object")
-	}
-	if d.More() {
-		return errors.New("vippslogin: trailing data after claims")
 	}
 	*c = claimsFromMap(raw)
 	return nil
+}
+
+// decodeObject decodes a JSON object, with its numbers as json.Number.
+func decodeObject(b []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("vippslogin: not a JSON object")
+	}
+	if d.More() {
+		return nil, errors.New("vippslogin: trailing data after a JSON object")
+	}
+	return m, nil
 }
 
 // MarshalJSON encodes Raw when it is set, and otherwise the typed fields

@@ -370,23 +370,48 @@ func cacheMaxAge(cc string) (time.Duration, bool) {
 // decodeJSON reads a bounded JSON object from a response that says it is
 // JSON.
 func decodeJSON(resp *http.Response, v any) error {
-	if ct := resp.Header.Get("Content-Type"); ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return fmt.Errorf("content type %q is not JSON", ct)
-		}
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDocumentSize+1))
+	body, err := readJSON(resp)
 	if err != nil {
 		return err
-	}
-	if len(body) > maxDocumentSize {
-		return errors.New("response too large")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return errors.New("response is not valid JSON")
 	}
 	return nil
+}
+
+// readJSON reads the body of a response that says it is JSON, at most
+// maxDocumentSize bytes of it, into a buffer of the size it announces.
+func readJSON(resp *http.Response) ([]byte, error) {
+	if ct := resp.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return nil, fmt.Errorf("content type %q is not JSON", ct)
+		}
+	}
+	size := 512
+	if n := resp.ContentLength; n >= 0 && n < maxDocumentSize {
+		size = int(n) + 1 // room to read the end without growing
+	}
+	body := make([]byte, 0, size)
+	r := io.LimitReader(resp.Body, maxDocumentSize+1)
+	for {
+		if len(body) == cap(body) {
+			body = append(body, 0)[:len(body)]
+		}
+		n, err := r.Read(body[len(body):cap(body)])
+		body = body[:len(body)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(body) > maxDocumentSize {
+		return nil, errors.New("response too large")
+	}
+	return body, nil
 }
 
 // upstreamErr classifies a failed call to the endpoint called what: a

@@ -1,7 +1,6 @@
 package vippslogin
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -44,11 +43,11 @@ type verifier struct {
 // present, matching the access token. want.phone relaxes nonce and msn as
 // [idTokenWant] says.
 func (v *verifier) check(ctx context.Context, meta *metadata, raw string, want idTokenWant, accessToken string) (map[string]any, error) {
-	token := []byte(raw)
-	hdr, err := jose.ParseHeader(token)
+	token, err := jose.Parse([]byte(raw))
 	if err != nil {
 		return nil, idTokenErr("malformed", "")
 	}
+	hdr := token.Header
 	refreshed := false
 	if !meta.algs[hdr.Alg] {
 		// The provider may have moved to another algorithm since discovery
@@ -65,15 +64,13 @@ func (v *verifier) check(ctx context.Context, meta *metadata, raw string, want i
 		}
 		refreshed = true
 	}
-	payload, err := v.verifySignature(ctx, token, hdr, refreshed)
+	payload, err := v.verifySignature(ctx, token, refreshed)
 	if err != nil {
 		return nil, err
 	}
 
-	d := json.NewDecoder(bytes.NewReader(payload))
-	d.UseNumber()
-	var claims map[string]any
-	if err := d.Decode(&claims); err != nil || claims == nil {
+	claims, err := decodeObject(payload)
+	if err != nil {
 		return nil, idTokenErr("malformed", "claims are not a JSON object")
 	}
 
@@ -155,8 +152,9 @@ func checkNonce(claims map[string]any, want idTokenWant) error {
 // A kid the key set lacks may be a new key: then discovery (unless
 // refreshed says the caller has just fetched it) and the key set are
 // fetched anew, if allowRefetch allows, and the token tried again.
-func (v *verifier) verifySignature(ctx context.Context, token []byte, hdr jose.Header, refreshed bool) ([]byte, error) {
-	payload, err := v.tryKeys(ctx, token, hdr, false)
+func (v *verifier) verifySignature(ctx context.Context, token *jose.Token, refreshed bool) ([]byte, error) {
+	hdr := token.Header
+	payload, err := v.tryKeys(ctx, token, false)
 	if errors.Is(err, jose.ErrUnknownKey) && v.provider.allowRefetch() {
 		// The provider may have rotated its keys since the last fetch, and
 		// changed its discovery document with them (a new jwks_uri, other
@@ -166,7 +164,7 @@ func (v *verifier) verifySignature(ctx context.Context, token []byte, hdr jose.H
 				v.s.Logger.LogAttrs(ctx, levelWarn, "vippslogin: discovery refetch for a new key failed; using the cached document", attrErr(derr))
 			}
 		}
-		payload, err = v.tryKeys(ctx, token, hdr, true)
+		payload, err = v.tryKeys(ctx, token, true)
 	}
 	switch {
 	case err == nil:
@@ -186,7 +184,7 @@ func (v *verifier) verifySignature(ctx context.Context, token []byte, hdr jose.H
 // tryKeys verifies the token's signature with the current key set, fetched
 // anew first when refetch is set, within one Config.HTTPTimeout. A failure
 // to fetch the key set is returned as ErrProviderUnavailable.
-func (v *verifier) tryKeys(ctx context.Context, token []byte, hdr jose.Header, refetch bool) ([]byte, error) {
+func (v *verifier) tryKeys(ctx context.Context, token *jose.Token, refetch bool) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.s.HTTPTimeout)
 	defer cancel()
 	keys := v.provider.keySet()
@@ -195,7 +193,7 @@ func (v *verifier) tryKeys(ctx context.Context, token []byte, hdr jose.Header, r
 			return nil, upstreamErr(ctx, endpointJWKS, err)
 		}
 	}
-	payload, err := keys.Verify(ctx, token, hdr.Alg, hdr.Kid)
+	payload, err := keys.VerifyToken(ctx, token)
 	for _, known := range []error{jose.ErrUnknownKey, jose.ErrKeyMismatch, jose.ErrSignature, jose.ErrMalformed} {
 		if errors.Is(err, known) {
 			return nil, err

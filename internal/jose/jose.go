@@ -55,34 +55,33 @@ type Header struct {
 // ParseHeader returns the protected header of a compact JWS without
 // verifying anything.
 func ParseHeader(token []byte) (Header, error) {
-	c, err := splitCompact(token)
+	t, err := Parse(token)
 	if err != nil {
 		return Header{}, err
 	}
-	return c.header, nil
+	return t.Header, nil
 }
 
-// compact is a compact JWS taken apart (RFC 7515, section 7.1).
-type compact struct {
-	header       Header
+// Token is a compact JWS taken apart (RFC 7515, section 7.1), not verified.
+type Token struct {
+	Header       Header
 	signingInput []byte // the encoded header and payload, with the dot between
 	payload      []byte // decoded
 	signature    []byte // decoded
 }
 
-// splitCompact takes a compact JWS apart: three parts in unpadded base64url,
-// the header a JSON object whose alg, kid and typ, when present, are
-// strings. A header with crit or b64 (RFC 7797) is refused: the token
-// would ask for a processing that this package does not do.
-func splitCompact(token []byte) (*compact, error) {
+// Parse takes a compact JWS apart: three parts in unpadded base64url, the
+// header a JSON object whose alg, kid and typ, when present, are strings.
+// A header with crit or b64 (RFC 7797) is refused: the token would ask for
+// a processing that this package does not do.
+func Parse(token []byte) (*Token, error) {
 	head, rest, ok1 := bytes.Cut(token, []byte{'.'})
 	body, sig, ok2 := bytes.Cut(rest, []byte{'.'})
 	if !ok1 || !ok2 || bytes.IndexByte(sig, '.') >= 0 {
 		return nil, fmt.Errorf("%w: not three parts", ErrMalformed)
 	}
 	enc := base64.RawURLEncoding.Strict()
-	var c compact
-	var err error
+	var c Token
 	headerJSON, err := enc.DecodeString(string(head))
 	if err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
@@ -100,7 +99,7 @@ func splitCompact(token []byte) (*compact, error) {
 	if h.Crit != nil || h.B64 != nil {
 		return nil, fmt.Errorf("%w: header asks for crit or b64 processing", ErrMalformed)
 	}
-	c.header = Header{Alg: h.Alg, Kid: h.Kid, Typ: h.Typ}
+	c.Header = Header{Alg: h.Alg, Kid: h.Kid, Typ: h.Typ}
 	if c.payload, err = enc.DecodeString(string(body)); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
@@ -221,6 +220,18 @@ func (s *KeySet) Ready(ctx context.Context) error {
 // what jws.Verify does, without parsing the token and converting the key
 // again for each token.
 func (s *KeySet) Verify(ctx context.Context, token []byte, alg, kid string) ([]byte, error) {
+	t, err := Parse(token)
+	if err != nil {
+		return nil, err
+	}
+	t.Header.Alg, t.Header.Kid = alg, kid
+	return s.VerifyToken(ctx, t)
+}
+
+// VerifyToken is Verify for a token taken apart already, with the key its
+// header's kid names and the algorithm its header's alg names.
+func (s *KeySet) VerifyToken(ctx context.Context, t *Token) ([]byte, error) {
+	alg, kid := t.Header.Alg, t.Header.Kid
 	set, err := s.get(ctx)
 	if err != nil {
 		return nil, err
@@ -249,18 +260,14 @@ func (s *KeySet) Verify(ctx context.Context, token []byte, alg, kid string) ([]b
 		}
 		sigAlg = jwa.EdDSA
 	}
-	c, err := splitCompact(token)
-	if err != nil {
-		return nil, err
-	}
 	verifier, err := jws.NewVerifier(sigAlg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeyMismatch, err)
 	}
-	if err := verifier.Verify(c.signingInput, c.signature, set.public(key)); err != nil {
+	if err := verifier.Verify(t.signingInput, t.signature, set.public(key)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
 	}
-	return c.payload, nil
+	return t.payload, nil
 }
 
 // keys is a parsed key set and the public keys of its members as Go

@@ -166,23 +166,23 @@ func TestVerifySingleKeyWithoutKid(t *testing.T) {
 	}
 }
 
-func TestParseHeader(t *testing.T) {
+func TestParse(t *testing.T) {
 	k, err := NewRSAKey("kid-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok, _ := k.Sign([]byte(`{}`), map[string]any{"typ": "at+jwt"})
-	h, err := ParseHeader(tok)
+	parsed, err := Parse(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h != (Header{Alg: "RS256", Kid: "kid-1", Typ: "at+jwt"}) {
+	if h := parsed.Header; h != (Header{Alg: "RS256", Kid: "kid-1", Typ: "at+jwt"}) {
 		t.Errorf("header = %+v", h)
 	}
 	b64 := base64.RawURLEncoding.EncodeToString
 	for _, bad := range []string{"", "abc", "a.b", "a.b.c.d", b64([]byte("{")) + ".e30.", "..."} {
-		if _, err := ParseHeader([]byte(bad)); !errors.Is(err, ErrMalformed) {
-			t.Errorf("ParseHeader(%q) = %v, want ErrMalformed", bad, err)
+		if _, err := Parse([]byte(bad)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Parse(%q) = %v, want ErrMalformed", bad, err)
 		}
 	}
 }
