@@ -118,7 +118,7 @@ func (c *Client) callback(w http.ResponseWriter, r *http.Request) {
 		fail(err)
 		return
 	}
-	if rec, err = c.pending.consume(ctx, w, r, state); rec == nil {
+	if rec, err = c.pending.consume(ctx, w, r, state, rec); rec == nil {
 		fail(cmp.Or(err, errReplayed())) // another request took it first
 		return
 	}
@@ -140,7 +140,7 @@ func (c *Client) providerError(w http.ResponseWriter, r *http.Request, state str
 	ctx := r.Context()
 	returnTo := ""
 	if rec, status, bound, err := c.pending.lookup(ctx, r, state); err == nil && status == loginPending && bound && r.Method != http.MethodHead {
-		if _, err := c.pending.consume(ctx, w, r, state); err == nil {
+		if _, err := c.pending.consume(ctx, w, r, state, rec); err == nil {
 			returnTo = rec.ReturnTo
 			r = r.WithContext(withLogin(ctx, loginID(state), flowName(rec.Flow)))
 		}

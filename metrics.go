@@ -160,6 +160,9 @@ func (s *settings) providerCall(ctx context.Context, endpoint string, start time
 	if f := s.Metrics.ProviderCall; f != nil {
 		f(ctx, endpoint, d, err)
 	}
+	if !s.Logger.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
 	attrs := []slog.Attr{slog.String("endpoint", endpoint), slog.Duration("duration", d)}
 	if err != nil {
 		attrs = append(attrs, attrErr(err))

@@ -1,6 +1,7 @@
 package vippslogin
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -50,6 +51,8 @@ type pendingLogin struct {
 	ACR      string `json:"a,omitempty"` // the acr the ID token must carry
 	Flow     Flow   `json:"f,omitempty"` // the requested_flow
 	Used     bool   `json:"u,omitempty"` // its callback has been taken
+
+	stored []byte // the JSON it was read from
 }
 
 // handoff is a verified login that came back in another browser, waiting for it to confirm.
@@ -92,7 +95,7 @@ func (p *pendingLogins) lookup(ctx context.Context, r *http.Request, state strin
 		return nil, loginUnknown, false, nil
 	}
 	var rec pendingLogin
-	found, err := p.get(ctx, spaceLogin, state, &rec, false)
+	found, err := p.get(ctx, spaceLogin, state, &rec, false, nil)
 	secret, states := p.readBinding(r)
 	switch {
 	case err != nil:
@@ -114,14 +117,16 @@ func (p *pendingLogins) lookup(ctx context.Context, r *http.Request, state strin
 
 // consume takes the login of state for its callback, leaving a record that
 // says it is used (nil: no longer pending). One concurrent call in a process
-// gets it; across processes the provider redeems each code once.
-func (p *pendingLogins) consume(ctx context.Context, w http.ResponseWriter, r *http.Request, state string) (*pendingLogin, error) {
+// gets it; across processes the provider redeems each code once. seen, when
+// not nil, is the record as lookup read it: if the store still holds the
+// same bytes, it is not decoded again.
+func (p *pendingLogins) consume(ctx context.Context, w http.ResponseWriter, r *http.Request, state string, seen *pendingLogin) (*pendingLogin, error) {
 	mu := p.records.lock(recordKey(spaceLogin, state))
 	mu.Lock()
 	defer mu.Unlock()
 	p.forget(w, r, state)
 	var rec pendingLogin
-	if found, err := p.get(ctx, spaceLogin, state, &rec, false); err != nil || !found || rec.Used {
+	if found, err := p.get(ctx, spaceLogin, state, &rec, false, seen); err != nil || !found || rec.Used {
 		return nil, err
 	}
 	used := &pendingLogin{ReturnTo: rec.ReturnTo, Created: rec.Created, Binding: rec.Binding, Used: true, Flow: rec.Flow}
@@ -168,7 +173,7 @@ func (p *pendingLogins) handoff(ctx context.Context, w http.ResponseWriter, r *h
 		p.setCookie(w, "-confirm", "", -1)
 	}
 	var h handoff
-	switch found, err := p.get(ctx, spaceHandoff, ck.Value, &h, id != ""); {
+	switch found, err := p.get(ctx, spaceHandoff, ck.Value, &h, id != "", nil); {
 	case err != nil:
 		return nil, loginUnknown, err
 	case !found, p.now().Sub(time.Unix(h.Created, 0)) > p.ttl:
@@ -187,8 +192,9 @@ func (p *pendingLogins) put(ctx context.Context, space byte, id string, v any, e
 }
 
 // get (with take: takes) the record of id in space into v, and reports
-// whether there was one.
-func (p *pendingLogins) get(ctx context.Context, space byte, id string, v any, take bool) (bool, error) {
+// whether there was one. A login's record that holds the bytes seen was
+// read from is seen.
+func (p *pendingLogins) get(ctx context.Context, space byte, id string, v any, take bool, seen *pendingLogin) (bool, error) {
 	read := p.records.get
 	if take {
 		read = p.records.take
@@ -198,8 +204,15 @@ func (p *pendingLogins) get(ctx context.Context, space byte, id string, v any, t
 		return false, err
 	}
 	rec, isLogin := v.(*pendingLogin)
+	if isLogin && seen != nil && seen.stored != nil && bytes.Equal(seen.stored, data) {
+		*rec = *seen
+		return true, nil
+	}
 	if json.Unmarshal(data, v) != nil || isLogin && !rec.wellFormed() {
 		return false, wrapStore(errCorruptRecord)
+	}
+	if isLogin {
+		rec.stored = data
 	}
 	return true, nil
 }

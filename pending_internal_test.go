@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -162,7 +164,7 @@ func TestOlderRecordStillRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got pendingLogin
-	if found, err := p.get(t.Context(), spaceLogin, state, &got, false); !found || err != nil {
+	if found, err := p.get(t.Context(), spaceLogin, state, &got, false, nil); !found || err != nil {
 		t.Fatalf("found %v, %v", found, err)
 	}
 	if got.nonce() != "older-nonce" || !got.sameBinding(secret) || got.sameBinding(randomString()) {
@@ -201,5 +203,48 @@ func TestRecordsReadAsStored(t *testing.T) {
 	}
 	if got, err := a.get(t.Context(), key); got != nil || err != nil {
 		t.Errorf("after another instance deleted it: %q, %v", got, err)
+	}
+}
+
+// consume reads the record again under its lock: the record lookup read is
+// used only while the store holds the same bytes, so a login that another
+// instance took in between is not taken twice.
+func TestConsumeReadsTheStoreAgain(t *testing.T) {
+	sm := scs.New()
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	p := &pendingLogins{records: newRecords(sm, clock), ttl: 10 * time.Minute, now: clock, perBrowser: 3}
+	other := &pendingLogins{records: newRecords(sm, clock), ttl: 10 * time.Minute, now: clock, perBrowser: 3}
+	start := func() (*http.Request, string) {
+		w := httptest.NewRecorder()
+		state, err := p.start(t.Context(), w, httptest.NewRequest(http.MethodGet, "/auth/login", nil),
+			&pendingLogin{Verifier: randomString(), ReturnTo: "/account", Created: now.Unix()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest(http.MethodGet, "/auth/callback", nil)
+		for _, c := range w.Result().Cookies() {
+			r.AddCookie(c)
+		}
+		return r, state
+	}
+
+	r, state := start()
+	seen, status, bound, err := p.lookup(t.Context(), r, state)
+	if err != nil || status != loginPending || !bound {
+		t.Fatalf("lookup: %v, %v, %v", status, bound, err)
+	}
+	got, err := p.consume(t.Context(), httptest.NewRecorder(), r, state, seen)
+	if err != nil || got == nil || got.Verifier != seen.Verifier || got.ReturnTo != "/account" {
+		t.Fatalf("consume of an unchanged record: %+v, %v", got, err)
+	}
+
+	r, state = start()
+	seen, _, _, _ = p.lookup(t.Context(), r, state)
+	if taken, err := other.consume(t.Context(), httptest.NewRecorder(), r, state, nil); taken == nil || err != nil {
+		t.Fatalf("the other instance's consume: %v, %v", taken, err)
+	}
+	if got, err := p.consume(t.Context(), httptest.NewRecorder(), r, state, seen); got != nil || err != nil {
+		t.Errorf("a login the other instance took is taken again: %+v, %v", got, err)
 	}
 }

@@ -61,7 +61,7 @@ func (c *Client) FinishPhoneLogin(ctx context.Context, code string) (*Claims, er
 	ctx = withLogin(ctx, loginID(id), flowPhone)
 	c.s.logStep(ctx, slog.LevelDebug, recCodeExchanged)
 	var rec phoneRecord
-	found, err := c.pending.get(ctx, spacePhone, id, &rec, true)
+	found, err := c.pending.get(ctx, spacePhone, id, &rec, true, nil)
 	if err != nil {
 		return nil, err
 	}
