@@ -210,6 +210,7 @@
 //	webhook/         Vipps' CONSENT_REVOKED webhook
 //	vippstest/       a mock provider, for tests and development
 //	internal/jose    the one seam to the JOSE library
+//	internal/gobsession  scs's GobCodec, without describing the types again
 //	internal/untrusted  checks of text and dates from the network
 //	internal/testsvc the real services tests need, and the soak switch
 package vippslogin

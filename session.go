@@ -79,11 +79,13 @@ func (s scsSession) Destroy(ctx context.Context) (err error) {
 //
 //	log.Fatal(http.ListenAndServe(":8080", auth.LoadAndSave(mux)))
 //
-// While the store answers, it is exactly scs's LoadAndSave. When the
-// session of a request cannot be loaded (Redis is down, say), the request
-// is served anyway, with a new, empty session that is never saved and
-// without a session cookie, so the visitor's real session is still there
-// when the store is back:
+// While the store answers, it is scs's LoadAndSave; with scs's default
+// codec (scs.GobCodec), it reads and writes the same bytes in a fraction
+// of the time, so that a site's own SessionManager and it read each
+// other's sessions. When the session of a request cannot be loaded (Redis
+// is down, say), the request is served anyway, with a new, empty session
+// that is never saved and without a session cookie, so the visitor's real
+// session is still there when the store is back:
 //   - pages behind [Client.LoadClaims], and those that use no session, are
 //     served as to a logged-out visitor;
 //   - [Client.RequireLogin] and [Client.RequireStepUp] answer 503
