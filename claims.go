@@ -184,7 +184,7 @@ func decodeObject(b []byte) (map[string]any, error) {
 	if m == nil {
 		return nil, errors.New("vippslogin: not a JSON object")
 	}
-	if d.More() {
+	if len(bytes.TrimLeft(b[d.InputOffset():], " \t\r\n")) > 0 {
 		return nil, errors.New("vippslogin: trailing data after a JSON object")
 	}
 	return m, nil

@@ -123,6 +123,21 @@ func TestClaimsMarshalRoundTrip(t *testing.T) {
 	}
 }
 
+// Only whitespace may follow the object: a userinfo answer or ID token
+// with anything after it is refused, as json.Unmarshal refuses it.
+func TestDecodeObjectRefusesTrailingData(t *testing.T) {
+	for _, b := range []string{`{"sub":"u"}}`, `{"sub":"u"}]`, `{"sub":"u"} {"sub":"v"}`, `{"sub":"u"}}x{"sub":"v"}`, `{"sub":"u"} x`} {
+		if m, err := decodeObject([]byte(b)); err == nil {
+			t.Errorf("decodeObject(%q) = %v", b, m)
+		}
+	}
+	for _, b := range []string{`{"sub":"u"}`, " {\"sub\":\"u\"} \n\t", `{"sub":"u","n":1.5}`} {
+		if m, err := decodeObject([]byte(b)); err != nil || m["sub"] != "u" {
+			t.Errorf("decodeObject(%q) = %v, %v", b, m, err)
+		}
+	}
+}
+
 func TestReadableClaims(t *testing.T) {
 	rc := newReadableClaims()
 	for _, bad := range []string{`{"sub":`, `{"name":"Kari"}`, `{"sub":""}`, `null`, `[]`, `{"sub":"u"} {}`} {

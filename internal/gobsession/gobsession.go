@@ -68,7 +68,7 @@ func (c *Codec) Encode(deadline time.Time, values map[string]any) ([]byte, error
 		if !ok {
 			return b, nil // not kept: it cannot tell its definitions
 		}
-		e.defs = defs
+		e.defs, _ = exact(defs, nil) // not the caller's bytes, which it may change
 		c.encoders.Put(e)
 		return b, nil
 	}
@@ -105,14 +105,16 @@ type encoder struct {
 // the same type definitions before when there is one.
 func (c *Codec) Decode(b []byte) (time.Time, map[string]any, error) {
 	defs, ok := typeDefinitions(b)
-	if !ok {
+	if !ok || !definesNothing(b[len(defs):]) {
 		return scs.GobCodec{}.Decode(b)
 	}
-	pool := c.pool(defs)
-	if pool == nil {
-		return scs.GobCodec{}.Decode(b)
+	c.mu.RLock()
+	pool := c.pools[string(defs)]
+	c.mu.RUnlock()
+	var d *decoder
+	if pool != nil {
+		d, _ = pool.Get().(*decoder)
 	}
-	d, _ := pool.Get().(*decoder)
 	if d == nil {
 		d = newDecoder()
 		d.r.b = b // the definitions, then the session: it learns them
@@ -130,26 +132,27 @@ func (c *Codec) Decode(b []byte) (time.Time, map[string]any, error) {
 	}
 	d.r.b = nil
 	if plain(aux.Values) {
-		// A value of another type may have taught the decoder types
-		// defined inside the session (an interface inside the value),
-		// which a decoder of the next session must not know.
-		pool.Put(d)
+		// A value of another type may hold interface values, whose
+		// types may be defined inside the session: a decoder that read
+		// such a session may know types the next session does not
+		// define, and is not used again.
+		if pool == nil {
+			pool = c.pool(defs)
+		}
+		if pool != nil {
+			pool.Put(d)
+		}
 	}
 	return aux.Deadline, aux.Values, nil
 }
 
-// pool returns the decoders that have read defs, or nil when the Codec keeps
-// decoders for maxDefs other sets already.
+// pool returns the decoders that have read defs, made now if need be, or
+// nil when the Codec keeps decoders for maxDefs other sets already. Only a
+// session that decoded makes a set.
 func (c *Codec) pool(defs []byte) *sync.Pool {
-	c.mu.RLock()
-	p := c.pools[string(defs)]
-	c.mu.RUnlock()
-	if p != nil {
-		return p
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p = c.pools[string(defs)]; p != nil {
+	if p := c.pools[string(defs)]; p != nil {
 		return p
 	}
 	if len(c.pools) >= maxDefs {
@@ -158,7 +161,7 @@ func (c *Codec) pool(defs []byte) *sync.Pool {
 	if c.pools == nil {
 		c.pools = make(map[string]*sync.Pool)
 	}
-	p = new(sync.Pool)
+	p := new(sync.Pool)
 	c.pools[string(defs)] = p
 	return p
 }
@@ -237,6 +240,104 @@ func typeDefinitions(b []byte) (defs []byte, ok bool) {
 		i += w + int(n)
 	}
 	return nil, false
+}
+
+// definesNothing reports whether the gob message at the head of b, the
+// value of a session (struct{Deadline time.Time; Values
+// map[string]any}), defines no types inside it: each value in Values
+// names its type by a non-negative id, without the definitions gob puts
+// between the name and the id of an interface value's type. A decoder
+// that reads only such messages, of plain values (see plain), learns no
+// types from them. It is false for anything it does not follow.
+//
+// Gob writes a struct as pairs of a field-number delta and the field,
+// ended by a delta of 0; the Deadline (a GobEncoder) as a byte count and
+// bytes; a map as a count and keys and values; a string as a byte count
+// and bytes; and an interface value as the length and name of its type,
+// then (for a non-nil one) the type's id, perhaps after definitions (each
+// a negative id), then a byte count and the value.
+func definesNothing(b []byte) bool {
+	n, w := gobUint(b)
+	if w == 0 || n > uint64(len(b)-w) {
+		return false
+	}
+	m := &gobReader{b: b[w : w+int(n)]}
+	if id, ok := m.int(); !ok || id < 0 {
+		return false
+	}
+	for field := -1; ; {
+		delta, ok := m.uint()
+		switch {
+		case !ok:
+			return false
+		case delta == 0:
+			return len(m.b) == 0
+		case delta > 2:
+			return false
+		}
+		field += int(delta)
+		switch field {
+		case 0: // Deadline
+			if !m.skipCounted() {
+				return false
+			}
+		case 1: // Values
+			count, ok := m.uint()
+			if !ok || count > uint64(len(m.b)) {
+				return false
+			}
+			for range count {
+				if !m.skipCounted() { // the key
+					return false
+				}
+				name, ok := m.uint()
+				if !ok || name > uint64(len(m.b)) {
+					return false
+				}
+				m.b = m.b[name:]
+				if name == 0 {
+					continue // a nil interface value
+				}
+				if id, ok := m.int(); !ok || id < 0 {
+					return false
+				}
+				if !m.skipCounted() {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+}
+
+// gobReader reads the integers and counted bytes of a gob message.
+type gobReader struct{ b []byte }
+
+func (r *gobReader) uint() (uint64, bool) {
+	x, w := gobUint(r.b)
+	r.b = r.b[w:]
+	return x, w > 0
+}
+
+// int reads a signed integer: gob sends it as an unsigned one whose low bit
+// says whether to complement the rest.
+func (r *gobReader) int() (int64, bool) {
+	u, ok := r.uint()
+	if u&1 != 0 {
+		return ^int64(u >> 1), ok
+	}
+	return int64(u >> 1), ok
+}
+
+// skipCounted skips a byte count and that many bytes.
+func (r *gobReader) skipCounted() bool {
+	n, ok := r.uint()
+	if !ok || n > uint64(len(r.b)) {
+		return false
+	}
+	r.b = r.b[n:]
+	return true
 }
 
 // gobUint reads an unsigned integer as gob encodes it: below 128, one byte;

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -355,4 +356,112 @@ func BenchmarkEncode(b *testing.B) {
 			}
 		}
 	})
+}
+
+// gobMsg frames c as one gob message.
+func gobMsg(c []byte) []byte {
+	var n []byte
+	if len(c) < 0x80 {
+		n = []byte{byte(len(c))}
+	} else {
+		n = []byte{0xfe, byte(len(c) >> 8), byte(len(c))} // two bytes, negated count first
+	}
+	return append(n, c...)
+}
+
+// messages splits a gob stream into the contents of its messages.
+func messages(t *testing.T, b []byte) [][]byte {
+	var out [][]byte
+	for len(b) > 0 {
+		n, w := gobUint(b)
+		if w == 0 || n > uint64(len(b)-w) {
+			t.Fatalf("not a gob stream: %x", b)
+		}
+		out = append(out, b[w:w+int(n)])
+		b = b[w+int(n):]
+	}
+	return out
+}
+
+// inlined is a type whose definition the crafted sessions below carry.
+type inlined struct{ N int }
+
+func init() { gob.Register(inlined{}) }
+
+// TestNoTypesLearnedFromInlineDefinitions: a session whose plain value
+// carries type definitions between its type's name and id (which gob
+// accepts, and no encoder writes) must not teach a kept decoder types that
+// the next session then uses without defining them. Both sessions start
+// with the same definitions as every session of plain values.
+func TestNoTypesLearnedFromInlineDefinitions(t *testing.T) {
+	plainS := encode(t, map[string]any{"k": "s"})
+	defs, _ := typeDefinitions(plainS)
+	// gob writes the session of an inlined as the common definitions,
+	// then a message that ends with inlined's definition right after its
+	// name, then a message with inlined's id and value.
+	withT := encode(t, map[string]any{"a": inlined{N: 6}})
+	msgs := messages(t, withT[len(defs):])
+	name := []byte("gobsession.inlined")
+	end := bytes.Index(msgs[0], name) + len(name)
+	if !bytes.HasPrefix(withT, defs) || len(msgs) != 2 || end < len(name) {
+		t.Fatalf("gob wrote the session of an inlined otherwise: %q", msgs)
+	}
+	definition := msgs[0][end:]
+	// A: {"k": "s"}, with inlined's definition (and a count) inside it.
+	value := messages(t, plainS[len(defs):])[0]
+	at := bytes.Index(value, []byte("\x06string")) + 7
+	sessA := slices.Concat(defs, gobMsg(slices.Concat(value[:at], definition, []byte{0}, value[at:])))
+	// B: the session of an inlined, without its definition.
+	sessB := slices.Concat(defs, gobMsg(slices.Concat(msgs[0][:end], msgs[1])))
+
+	if _, v, err := (scs.GobCodec{}).Decode(sessA); err != nil || v["k"] != "s" {
+		t.Fatalf("scs.GobCodec does not read the crafted session: %v, %v", v, err)
+	}
+	if _, v, err := (scs.GobCodec{}).Decode(sessB); err == nil {
+		t.Fatalf("scs.GobCodec reads a session that uses a type it does not define: %v", v)
+	}
+	var c Codec
+	for range 3 {
+		same(t, &c, plainS) // a kept decoder
+		same(t, &c, sessA)
+		same(t, &c, sessB)
+	}
+}
+
+// TestFailedDecodesKeepNoDecoders: sessions that do not decode, with type
+// definitions of their own, do not use up the sets of definitions the Codec
+// keeps decoders for.
+func TestFailedDecodesKeepNoDecoders(t *testing.T) {
+	var c Codec
+	for i := range 2 * maxDefs {
+		same(t, &c, []byte{0x02, 0x01, byte(i), 0x02, 0x00, 0x00})
+	}
+	if len(c.pools) != 0 {
+		t.Errorf("%d sets of definitions kept for sessions that did not decode", len(c.pools))
+	}
+	good := encode(t, map[string]any{"k": "v"})
+	same(t, &c, good)
+	if len(c.pools) != 1 {
+		t.Errorf("%d sets of definitions kept after a good session, want 1", len(c.pools))
+	}
+}
+
+// TestEncodeKeepsNoCallerBytes: a store that changes the bytes it was
+// given in place (encrypting them, say) changes nothing that later
+// sessions are written with.
+func TestEncodeKeepsNoCallerBytes(t *testing.T) {
+	var c Codec
+	v := map[string]any{"k": "v"}
+	for range 3 {
+		b, err := c.Encode(deadline, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := encode(t, v); !bytes.Equal(b, want) {
+			t.Fatalf("Encode = %x, scs.GobCodec's %x", b, want)
+		}
+		for i := range b {
+			b[i] ^= 0x55
+		}
+	}
 }

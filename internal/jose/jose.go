@@ -86,20 +86,26 @@ func Parse(token []byte) (*Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
-	var h struct {
-		Alg  string          `json:"alg"`
-		Kid  string          `json:"kid"`
-		Typ  string          `json:"typ"`
-		Crit json.RawMessage `json:"crit"`
-		B64  json.RawMessage `json:"b64"`
+	// Member names are matched exactly (encoding/json would match "ALG"
+	// and "Alg" too); a name given twice counts as its last value.
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(headerJSON, &members); err != nil || members == nil {
+		return nil, fmt.Errorf("%w: header is not a JSON object", ErrMalformed)
 	}
-	if err := json.Unmarshal(headerJSON, &h); err != nil || headerJSON[0] != '{' {
-		return nil, fmt.Errorf("%w: header is not a JSON object with string alg, kid and typ", ErrMalformed)
+	if _, ok := members["crit"]; ok {
+		return nil, fmt.Errorf("%w: header asks for crit processing", ErrMalformed)
 	}
-	if h.Crit != nil || h.B64 != nil {
-		return nil, fmt.Errorf("%w: header asks for crit or b64 processing", ErrMalformed)
+	if _, ok := members["b64"]; ok {
+		return nil, fmt.Errorf("%w: header asks for b64 processing", ErrMalformed)
 	}
-	c.Header = Header{Alg: h.Alg, Kid: h.Kid, Typ: h.Typ}
+	for _, m := range [...]struct {
+		name string
+		dst  *string
+	}{{"alg", &c.Header.Alg}, {"kid", &c.Header.Kid}, {"typ", &c.Header.Typ}} {
+		if v, ok := members[m.name]; ok && json.Unmarshal(v, m.dst) != nil {
+			return nil, fmt.Errorf("%w: header's %s is not a string", ErrMalformed, m.name)
+		}
+	}
 	if c.payload, err = enc.DecodeString(string(body)); err != nil {
 		return nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
@@ -264,11 +270,15 @@ func (s *KeySet) VerifyToken(ctx context.Context, t *Token) ([]byte, error) {
 		}
 		sigAlg = jwa.EdDSA
 	}
+	pub := set.public(key)
+	if _, bad := pub.(unusable); bad {
+		return nil, ErrKeyMismatch
+	}
 	verifier, err := jws.NewVerifier(sigAlg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrKeyMismatch, err)
 	}
-	if err := verifier.Verify(t.signingInput, t.signature, set.public(key)); err != nil {
+	if err := verifier.Verify(t.signingInput, t.signature, pub); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSignature, err)
 	}
 	return t.payload, nil
@@ -281,28 +291,30 @@ type keys struct {
 	raw  map[jwk.Key]any
 }
 
+// unusable stands for a key of the set that does not convert to a sound
+// public key: an Ed25519 key of the wrong length, say, which would make
+// the verifier panic.
+type unusable struct{}
+
 func newKeys(set jwk.Set) *keys {
 	k := &keys{keys: set, raw: make(map[jwk.Key]any, set.Len())}
 	for i := 0; i < set.Len(); i++ {
 		key, _ := set.Key(i)
-		var raw any
-		if pub, err := jwk.PublicRawKeyOf(key); err == nil {
-			raw = pub
+		pub, err := jwk.PublicRawKeyOf(key)
+		if ed, ok := pub.(ed25519.PublicKey); err != nil || ok && len(ed) != ed25519.PublicKeySize {
+			pub = unusable{}
 		}
-		if raw != nil {
-			k.raw[key] = raw
-		}
+		k.raw[key] = pub
 	}
 	return k
 }
 
-// public returns key's public key as a Go value, or key itself when the set
-// could not convert it (jwx's verifiers take either).
+// public returns key's public key as a Go value, or unusable.
 func (k *keys) public(key jwk.Key) any {
 	if raw, ok := k.raw[key]; ok {
 		return raw
 	}
-	return key
+	return unusable{}
 }
 
 // isEd25519 reports whether key is an OKP key on the Ed25519 curve.

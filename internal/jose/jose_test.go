@@ -234,6 +234,77 @@ func TestVerifyRefusesWhatItDoesNotProcess(t *testing.T) {
 	}
 }
 
+// The header's member names are matched exactly, as RFC 7515 has them: a
+// member "Alg" or "KID" is not alg or kid.
+func TestParseMatchesNamesExactly(t *testing.T) {
+	enc := base64.RawURLEncoding
+	for header, want := range map[string]Header{
+		`{"alg":"RS256","kid":"k1","Alg":"PS256","KID":"k2"}`: {Alg: "RS256", Kid: "k1"},
+		`{"ALG":"RS256","Kid":"k1"}`:                          {},
+		`{"alg":"RS256","alg":"ES256"}`:                       {Alg: "ES256"}, // the last one
+		`{"alg":"RS256","typ":"JWT","x5c":5}`:                 {Alg: "RS256", Typ: "JWT"},
+	} {
+		tok, err := Parse([]byte(enc.EncodeToString([]byte(header)) + ".e30.AAAA"))
+		if err != nil || tok.Header != want {
+			t.Errorf("Parse(%s) header = %+v, %v; want %+v", header, tok, err, want)
+		}
+	}
+	for _, header := range []string{`{"alg":1}`, `{"kid":["a"]}`, `{"typ":{}}`, `{"crit":[]}`, `{"b64":true}`, `[]`, `null`, `"x"`, `{"alg":"RS256"} x`} {
+		if _, err := Parse([]byte(enc.EncodeToString([]byte(header)) + ".e30.AAAA")); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Parse(%s) = %v, want ErrMalformed", header, err)
+		}
+	}
+}
+
+// A key that does not make a sound public key (an Ed25519 key of 31 bytes)
+// verifies nothing, and does not make the verifier panic.
+func TestVerifyUnusableKey(t *testing.T) {
+	enc := base64.RawURLEncoding
+	body, _ := json.Marshal(map[string]any{"keys": []any{map[string]string{"kty": "OKP", "crv": "Ed25519", "kid": "d",
+		"x": enc.EncodeToString(make([]byte, 31))}}})
+	set, _ := jwksServer(t, body)
+	tok := enc.EncodeToString([]byte(`{"alg":"EdDSA","kid":"d"}`)) + ".e30." + enc.EncodeToString(make([]byte, 64))
+	for _, alg := range []string{"EdDSA", Ed25519} {
+		if _, err := set.Verify(context.Background(), []byte(tok), alg, "d"); !errors.Is(err, ErrKeyMismatch) {
+			t.Errorf("%s: Verify with a 31-byte key = %v, want ErrKeyMismatch", alg, err)
+		}
+	}
+}
+
+// FuzzParse: Parse never panics, signs what the token's first two parts
+// say, and never lets crit or b64 through.
+func FuzzParse(f *testing.F) {
+	enc := base64.RawURLEncoding
+	for _, h := range []string{`{"alg":"RS256","kid":"k"}`, `{"alg":"EdDSA","crit":["b64"],"b64":false}`, `{"ALG":"x"}`} {
+		f.Add([]byte(enc.EncodeToString([]byte(h)) + ".eyJzdWIiOiJ1In0.c2ln"))
+	}
+	f.Add([]byte("..."))
+	f.Fuzz(func(t *testing.T, token []byte) {
+		tok, err := Parse(token)
+		if err != nil {
+			return
+		}
+		if !bytes.HasPrefix(token, tok.signingInput) || bytes.Count(tok.signingInput, []byte{'.'}) != 1 {
+			t.Fatalf("signing input %q of %q", tok.signingInput, token)
+		}
+		head, _, _ := bytes.Cut(token, []byte{'.'})
+		header, _ := enc.DecodeString(string(head))
+		var m map[string]any
+		if json.Unmarshal(header, &m) != nil {
+			t.Fatalf("accepted a header that is not JSON: %q", header)
+		}
+		if _, ok := m["crit"]; ok {
+			t.Fatalf("accepted crit: %q", header)
+		}
+		if _, ok := m["b64"]; ok {
+			t.Fatalf("accepted b64: %q", header)
+		}
+		if alg, _ := m["alg"].(string); alg != tok.Header.Alg {
+			t.Fatalf("alg %q, the header says %q", tok.Header.Alg, alg)
+		}
+	})
+}
+
 // nonCanonical returns tok with the unused low bits of its last base64url
 // character set: the same signature bytes to a lenient decoder.
 func nonCanonical(tok []byte) []byte {
