@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strings"
-	"time"
 )
 
 // How the Client calls the provider: the headers Vipps asks for on every
@@ -76,15 +75,16 @@ func (s *settings) systemHeaders() error {
 }
 
 // newHTTPClient returns a copy of base (or of a zero client) that sends
-// headers with every request, ends each after timeout unless base has a
-// time-out of its own, and follows no redirect to another origin.
-func newHTTPClient(base *http.Client, timeout time.Duration, headers http.Header) *http.Client {
+// headers with every request and follows no redirect to another origin.
+//
+// It sets no Timeout: every call to the provider has a context that ends
+// after Config.HTTPTimeout. A Client.Timeout would end it too, but over a
+// transport that net/http does not know, such as headerTransport, it costs
+// two goroutines and a timer per call.
+func newHTTPClient(base *http.Client, headers http.Header) *http.Client {
 	hc := http.Client{}
 	if base != nil {
 		hc = *base
-	}
-	if hc.Timeout == 0 {
-		hc.Timeout = timeout // bounds the key set's background refresh too
 	}
 	hc.Transport = &headerTransport{base: hc.Transport, headers: headers}
 	hc.CheckRedirect = sameOrigin(hc.CheckRedirect)

@@ -408,6 +408,6 @@ func (cfg Config) validate() (*settings, error) {
 		s.ErrorHandler = WriteError
 	}
 
-	s.HTTPClient = newHTTPClient(cfg.HTTPClient, s.HTTPTimeout, s.headers)
+	s.HTTPClient = newHTTPClient(cfg.HTTPClient, s.headers)
 	return s, nil
 }
