@@ -149,8 +149,8 @@ func run(ctx context.Context, s settings) error {
 				fmt.Fprintln(os.Stderr)
 				return fmt.Errorf("round %d, %s: %w", round, impl, err)
 			}
-			fmt.Fprintf(os.Stderr, " %.0f µs/login (%.0f system, %.0f allocations, %.1f kB), %.1f µs/request (%.1f system, %.0f allocations), %.1f MiB\n",
-				r.loginCPU, r.loginSys, r.loginAllocs, r.loginAllocKB, r.requestCPU, r.requestSys, r.requestAllocs, r.peakRSS)
+			fmt.Fprintf(os.Stderr, " %.0f µs/login (%.0f system, %.0f allocations, %.1f kB, %.1f context switches), %.1f µs/request (%.1f system, %.0f allocations), %.1f MiB\n",
+				r.loginCPU, r.loginSys, r.loginAllocs, r.loginAllocKB, r.loginSwitches, r.requestCPU, r.requestSys, r.requestAllocs, r.peakRSS)
 			info = r.info
 			pair[slices.Index([]string{vl, hw}, impl)] = r
 		}
@@ -185,6 +185,7 @@ type result struct {
 	loginSys, requestSys float64 // of which system time
 	loginAllocs          float64 // heap allocations per login
 	loginAllocKB         float64 // KB allocated on the heap per login
+	loginSwitches        float64 // context switches per login
 	requestAllocs        float64 // heap allocations per request
 	peakRSS              float64 // MiB
 	loginRate, reqRate   float64 // per second of wall time
@@ -528,6 +529,7 @@ func measure(ctx context.Context, s settings, prov *provider, rpPath, impl, prof
 		loginSys:      float64(u1.SysNanos-u0.SysNanos) / 1e3 / float64(s.logins),
 		loginAllocs:   float64(u1.HeapAllocs-u0.HeapAllocs) / float64(s.logins),
 		loginAllocKB:  float64(u1.HeapAllocBytes-u0.HeapAllocBytes) / 1e3 / float64(s.logins),
+		loginSwitches: float64(u1.VoluntarySwitches+u1.InvoluntarySwitches-u0.VoluntarySwitches-u0.InvoluntarySwitches) / float64(s.logins),
 		requestAllocs: float64(u2.HeapAllocs-u1.HeapAllocs) / float64(s.requests),
 		requestSys:    float64(u2.SysNanos-u1.SysNanos) / 1e3 / float64(s.requests),
 		requestCPU:    float64((u2.CPU() - u1.CPU()).Nanoseconds()) / 1e3 / float64(s.requests),

@@ -22,5 +22,8 @@ func getUsage() (usage.Usage, error) {
 		UserNanos: ru.Utime.Nano(),
 		SysNanos:  ru.Stime.Nano(),
 		MaxRSSKiB: maxRSS,
+
+		VoluntarySwitches:   int64(ru.Nvcsw),
+		InvoluntarySwitches: int64(ru.Nivcsw),
 	}, nil
 }

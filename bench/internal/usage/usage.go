@@ -15,8 +15,12 @@ type Usage struct {
 	// on the heap since the process started (runtime/metrics).
 	HeapAllocs     uint64 `json:"heap_allocs"`
 	HeapAllocBytes uint64 `json:"heap_alloc_bytes"`
-	GoVersion      string `json:"go_version"`
-	GOMAXPROCS     int    `json:"gomaxprocs"`
+	// VoluntarySwitches and InvoluntarySwitches count the process's
+	// context switches (getrusage's nvcsw and nivcsw).
+	VoluntarySwitches   int64  `json:"nvcsw"`
+	InvoluntarySwitches int64  `json:"nivcsw"`
+	GoVersion           string `json:"go_version"`
+	GOMAXPROCS          int    `json:"gomaxprocs"`
 }
 
 // CPU is the user and system time together.
