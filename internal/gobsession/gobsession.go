@@ -4,19 +4,20 @@
 // reads the type definitions at the head of the session's bytes and compiles
 // a decoder for them: nine tenths of the work, and the same for every
 // session, since every session of a process describes the same types. Codec
-// keeps decoders that have read a given set of type definitions, and hands
-// them only the rest of the bytes of a session that starts with the same
-// definitions, byte for byte. It encodes the same way round: an encoder
-// that has sent the definitions once writes only the session, after a copy
-// of the definitions it sent.
+// keeps decoders that have read the definitions this process writes, and
+// hands them only the rest of a session that starts with the same
+// definitions, byte for byte, and whose values are of types that need no
+// definition of their own. It encodes the same way round: an encoder that
+// has sent the definitions once writes only the session, after a copy of
+// the definitions it sent.
 //
 // What it decodes is what scs.GobCodec decodes, and what it encodes is what
 // scs.GobCodec encodes, byte for byte: both read each other's sessions, and
-// a site's own SessionManager reads what a Codec wrote. Anything out of the
-// ordinary goes to scs.GobCodec as it is: bytes that do not parse as gob
-// messages, a decoding error (so that the error is scs.GobCodec's), a
-// session holding values of types that gob defines inside the session, and
-// more distinct type-definition sets than a process of one site has.
+// a site's own SessionManager reads what a Codec wrote. Anything else goes
+// to scs.GobCodec as it is: bytes that do not parse as such a session, a
+// decoding error (so that the error is scs.GobCodec's), a session written
+// by a process that numbered the types otherwise, and a session holding a
+// value of a type that gob defines inside the session.
 package gobsession
 
 import (
@@ -32,16 +33,9 @@ import (
 // Codec is an scs.Codec that encodes and decodes as scs.GobCodec does. Its
 // zero value is ready to use, and it is safe for concurrent use.
 type Codec struct {
-	mu    sync.RWMutex
-	pools map[string]*sync.Pool // of *decoder, by the type definitions they have read
-
+	decoders sync.Pool // of *decoder, which have read ownSession's definitions
 	encoders sync.Pool // of *encoder
 }
-
-// maxDefs bounds how many sets of type definitions a Codec keeps decoders
-// for. A site's sessions have one or a few: the scs session itself, and the
-// named types the site keeps in sessions.
-const maxDefs = 16
 
 // Encode writes what scs.GobCodec writes. For a session whose values are all
 // of types that gob knows without a definition (see plain), it uses an
@@ -102,19 +96,14 @@ type encoder struct {
 }
 
 // Decode decodes what scs.GobCodec encoded, with a decoder that has read
-// the same type definitions before when there is one.
+// the session's type definitions before when it may.
 func (c *Codec) Decode(b []byte) (time.Time, map[string]any, error) {
+	own := ownSession()
 	defs, ok := typeDefinitions(b)
-	if !ok || !definesNothing(b[len(defs):]) {
+	if !ok || !bytes.Equal(defs, own.defs) || !own.simple(b[len(defs):]) {
 		return scs.GobCodec{}.Decode(b)
 	}
-	c.mu.RLock()
-	pool := c.pools[string(defs)]
-	c.mu.RUnlock()
-	var d *decoder
-	if pool != nil {
-		d, _ = pool.Get().(*decoder)
-	}
+	d, _ := c.decoders.Get().(*decoder)
 	if d == nil {
 		d = newDecoder()
 		d.r.b = b // the definitions, then the session: it learns them
@@ -131,43 +120,14 @@ func (c *Codec) Decode(b []byte) (time.Time, map[string]any, error) {
 		return scs.GobCodec{}.Decode(b)
 	}
 	d.r.b = nil
-	if plain(aux.Values) {
-		// A value of another type may hold interface values, whose
-		// types may be defined inside the session: a decoder that read
-		// such a session may know types the next session does not
-		// define, and is not used again.
-		if pool == nil {
-			pool = c.pool(defs)
-		}
-		if pool != nil {
-			pool.Put(d)
-		}
+	if plain(aux.Values) { // as simple promised; a decoder that read anything else is not used again
+		c.decoders.Put(d)
 	}
 	return aux.Deadline, aux.Values, nil
 }
 
-// pool returns the decoders that have read defs, made now if need be, or
-// nil when the Codec keeps decoders for maxDefs other sets already. Only a
-// session that decoded makes a set.
-func (c *Codec) pool(defs []byte) *sync.Pool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if p := c.pools[string(defs)]; p != nil {
-		return p
-	}
-	if len(c.pools) >= maxDefs {
-		return nil
-	}
-	if c.pools == nil {
-		c.pools = make(map[string]*sync.Pool)
-	}
-	p := new(sync.Pool)
-	c.pools[string(defs)] = p
-	return p
-}
-
-// plain reports whether every value is of a type that holds no interface
-// values, so that decoding it defined no types inside the session.
+// plain reports whether every value is of a basic type or time.Time: what
+// Encode writes with a kept encoder, and what a kept decoder may have read.
 func plain(values map[string]any) bool {
 	for _, v := range values {
 		switch v.(type) {
@@ -242,21 +202,83 @@ func typeDefinitions(b []byte) (defs []byte, ok bool) {
 	return nil, false
 }
 
-// definesNothing reports whether the gob message at the head of b, the
-// value of a session (struct{Deadline time.Time; Values
-// map[string]any}), defines no types inside it: each value in Values
-// names its type by a non-negative id, without the definitions gob puts
-// between the name and the id of an interface value's type. A decoder
-// that reads only such messages, of plain values (see plain), learns no
-// types from them. It is false for anything it does not follow.
+// session is what this process writes at the head of every session: the
+// type definitions of scs's session (the struct, time.Time and the map),
+// and the id it gives time.Time. gob numbers types in the order a process
+// first meets them, so another process may write other definitions.
+type session struct {
+	defs   []byte
+	timeID int64
+}
+
+// ownSession returns the session shape of this process, from a session it
+// encodes for the purpose.
+var ownSession = sync.OnceValue(func() session {
+	b, err := scs.GobCodec{}.Encode(time.Time{}, map[string]any{"t": time.Time{}})
+	defs, ok := typeDefinitions(b)
+	var own session
+	if err != nil || !ok {
+		return own // defs nil: no session matches, all go to scs.GobCodec
+	}
+	own.timeID = -1
+	if elements(b[len(defs):], func(name []byte, id int64, _ []byte) bool {
+		if string(name) == "time.Time" {
+			own.timeID = id
+		}
+		return true
+	}) && own.timeID >= 0 {
+		own.defs = defs
+	}
+	return own
+})
+
+// Type ids that gob gives its basic types, the same in every process.
+const (
+	idBool, idInt, idUint, idFloat, idBytes, idString, idComplex = 1, 2, 3, 4, 5, 6, 7
+)
+
+// simple reports whether b starts with the value message of a session whose
+// values are all of gob's basic types or time.Time, each exactly as gob
+// writes it. A decoder that reads such a message learns no types from it:
+// no value carries a definition, and no value hides anything behind its
+// byte count, which gob reads past without looking at.
+func (s session) simple(b []byte) bool {
+	return elements(b, func(_ []byte, id int64, value []byte) bool {
+		// A value of a type other than a struct is written as a 0
+		// (the field delta of a singleton), then the value.
+		if len(value) == 0 || value[0] != 0 {
+			return false
+		}
+		r := &gobReader{b: value[1:]}
+		switch id {
+		case idBool, idInt, idUint, idFloat:
+			_, ok := r.uint()
+			return ok && len(r.b) == 0
+		case idComplex:
+			_, ok1 := r.uint()
+			_, ok2 := r.uint()
+			return ok1 && ok2 && len(r.b) == 0
+		case idBytes, idString, s.timeID: // time.Time: the bytes of its GobEncode
+			return r.skipCounted() && len(r.b) == 0
+		}
+		return false
+	})
+}
+
+// elements walks the value message at the head of b, a session
+// (struct{Deadline time.Time; Values map[string]any}), and calls visit with
+// the type name, type id and counted bytes of each value that is not nil.
+// It reports false when visit does, and when b is not such a message or a
+// value's type is defined inside it.
 //
 // Gob writes a struct as pairs of a field-number delta and the field,
-// ended by a delta of 0; the Deadline (a GobEncoder) as a byte count and
-// bytes; a map as a count and keys and values; a string as a byte count
-// and bytes; and an interface value as the length and name of its type,
-// then (for a non-nil one) the type's id, perhaps after definitions (each
-// a negative id), then a byte count and the value.
-func definesNothing(b []byte) bool {
+// ended by a delta of 0, leaving out zero fields; the Deadline (a
+// GobEncoder) as a byte count and bytes; a map as a count and keys and
+// values; a string as a byte count and bytes; and an interface value as
+// the length and name of its type, then (for a non-nil one) perhaps
+// definitions (each a negative id), the type's id, a byte count and the
+// value.
+func elements(b []byte, visit func(name []byte, id int64, value []byte) bool) bool {
 	n, w := gobUint(b)
 	if w == 0 || n > uint64(len(b)-w) {
 		return false
@@ -290,18 +312,19 @@ func definesNothing(b []byte) bool {
 				if !m.skipCounted() { // the key
 					return false
 				}
-				name, ok := m.uint()
-				if !ok || name > uint64(len(m.b)) {
+				name, ok := m.counted()
+				if !ok {
 					return false
 				}
-				m.b = m.b[name:]
-				if name == 0 {
+				if len(name) == 0 {
 					continue // a nil interface value
 				}
-				if id, ok := m.int(); !ok || id < 0 {
+				id, ok := m.int()
+				if !ok || id < 0 {
 					return false
 				}
-				if !m.skipCounted() {
+				value, ok := m.counted()
+				if !ok || !visit(name, id, value) {
 					return false
 				}
 			}
@@ -330,14 +353,21 @@ func (r *gobReader) int() (int64, bool) {
 	return int64(u >> 1), ok
 }
 
-// skipCounted skips a byte count and that many bytes.
-func (r *gobReader) skipCounted() bool {
+// counted reads a byte count and returns that many bytes.
+func (r *gobReader) counted() ([]byte, bool) {
 	n, ok := r.uint()
 	if !ok || n > uint64(len(r.b)) {
-		return false
+		return nil, false
 	}
+	b := r.b[:n]
 	r.b = r.b[n:]
-	return true
+	return b, true
+}
+
+// skipCounted skips a byte count and that many bytes.
+func (r *gobReader) skipCounted() bool {
+	_, ok := r.counted()
+	return ok
 }
 
 // gobUint reads an unsigned integer as gob encodes it: below 128, one byte;
