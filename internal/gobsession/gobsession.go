@@ -212,22 +212,25 @@ type session struct {
 }
 
 // ownSession returns the session shape of this process, from a session it
-// encodes for the purpose.
+// encodes for the purpose. time.Time's id is read from its definition (a
+// GobEncoder type named "Time"), which the Deadline brings: a time.Time in
+// Values would need gob.Register, which the probe does not do.
 var ownSession = sync.OnceValue(func() session {
-	b, err := scs.GobCodec{}.Encode(time.Time{}, map[string]any{"t": time.Time{}})
+	b, err := scs.GobCodec{}.Encode(time.Time{}, map[string]any{"s": ""})
 	defs, ok := typeDefinitions(b)
-	var own session
 	if err != nil || !ok {
-		return own // defs nil: no session matches, all go to scs.GobCodec
+		return session{} // defs nil: no session matches, all go to scs.GobCodec
 	}
-	own.timeID = -1
-	if elements(b[len(defs):], func(name []byte, id int64, _ []byte) bool {
-		if string(name) == "time.Time" {
-			own.timeID = id
+	own := session{defs: defs, timeID: -1}
+	for r := (gobReader{b: defs}); len(r.b) > 0; {
+		msg, _ := r.counted()
+		m := gobReader{b: msg}
+		id, _ := m.int()
+		// gob's wireType: field 5, GobEncoderT; its CommonType's
+		// field 1, the name.
+		if bytes.HasPrefix(m.b, []byte("\x05\x01\x01\x04Time")) {
+			own.timeID = -id
 		}
-		return true
-	}) && own.timeID >= 0 {
-		own.defs = defs
 	}
 	return own
 })
