@@ -185,19 +185,19 @@ func (r *reader) ReadByte() (byte, error) {
 // that many bytes, which start with a signed type id: a negative id defines
 // the type -id, a positive one is a value of that type.
 func typeDefinitions(b []byte) (defs []byte, ok bool) {
-	for i := 0; i < len(b); {
-		n, w := gobUint(b[i:])
-		if w == 0 || n == 0 || n > uint64(len(b)-i-w) {
+	for r := (gobReader{b: b}); len(r.b) > 0; {
+		start := len(b) - len(r.b)
+		msg, ok := r.counted()
+		if !ok || len(msg) == 0 {
 			return nil, false
 		}
-		id, w2 := gobUint(b[i+w:])
-		if w2 == 0 {
+		id, ok := (&gobReader{b: msg}).int()
+		if !ok {
 			return nil, false
 		}
-		if id&1 == 0 { // a non-negative id: a value
-			return b[:i], true
+		if id >= 0 { // a value
+			return b[:start], true
 		}
-		i += w + int(n)
 	}
 	return nil, false
 }
@@ -282,11 +282,11 @@ func (s session) simple(b []byte) bool {
 // definitions (each a negative id), the type's id, a byte count and the
 // value.
 func elements(b []byte, visit func(name []byte, id int64, value []byte) bool) bool {
-	n, w := gobUint(b)
-	if w == 0 || n > uint64(len(b)-w) {
+	msg, ok := (&gobReader{b: b}).counted()
+	if !ok {
 		return false
 	}
-	m := &gobReader{b: b[w : w+int(n)]}
+	m := &gobReader{b: msg}
 	if id, ok := m.int(); !ok || id < 0 {
 		return false
 	}

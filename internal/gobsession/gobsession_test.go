@@ -351,13 +351,12 @@ func gobMsg(c []byte) []byte {
 // messages splits a gob stream into the contents of its messages.
 func messages(t *testing.T, b []byte) [][]byte {
 	var out [][]byte
-	for len(b) > 0 {
-		n, w := gobUint(b)
-		if w == 0 || n > uint64(len(b)-w) {
+	for r := (gobReader{b: b}); len(r.b) > 0; {
+		msg, ok := r.counted()
+		if !ok {
 			t.Fatalf("not a gob stream: %x", b)
 		}
-		out = append(out, b[w:w+int(n)])
-		b = b[w+int(n):]
+		out = append(out, msg)
 	}
 	return out
 }
