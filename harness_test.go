@@ -225,13 +225,8 @@ func (h *harness) newClient(base string, httpClient *http.Client, opts []options
 		Now:          h.clock.Now,
 		HTTPClient:   httpClient,
 		Logger:       slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			h.mu.Lock()
-			h.errs = append(h.errs, err)
-			h.mu.Unlock()
-			vippslogin.WriteError(w, r, err)
-		},
-		System: vippslogin.SystemInfo{Name: "testshop", Version: "1.2.3"},
+		ErrorHandler: h.errorHandler,
+		System:       vippslogin.SystemInfo{Name: "testshop", Version: "1.2.3"},
 	}
 	for _, o := range opts {
 		if o.site != nil {
@@ -335,6 +330,15 @@ func (h *harness) lastErr() error {
 		return nil
 	}
 	return h.errs[len(h.errs)-1]
+}
+
+// errorHandler is the sites' Config.ErrorHandler: it notes err for
+// lastErr and answers as the package does.
+func (h *harness) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	h.mu.Lock()
+	h.errs = append(h.errs, err)
+	h.mu.Unlock()
+	vippslogin.WriteError(w, r, err)
 }
 
 // browser is a cookie-keeping client that does not follow redirects.

@@ -154,14 +154,7 @@ func TestFinishPhoneLoginRefused(t *testing.T) {
 				}
 				return
 			}
-			if status < 400 {
-				t.Fatalf("status %d, want a refusal", status)
-			}
-			for _, want := range tc.want {
-				if !errors.Is(site.lastErr(), want) {
-					t.Errorf("error %v, want %v", site.lastErr(), want)
-				}
-			}
+			site.wantRefused(t, status, tc.want)
 		})
 	}
 }
@@ -265,14 +258,7 @@ func TestFinishPhoneLoginDocumentedIDToken(t *testing.T) {
 				}
 				return
 			}
-			if status < 400 {
-				t.Fatalf("status %d, want a refusal", status)
-			}
-			for _, want := range tc.want {
-				if !errors.Is(site.lastErr(), want) {
-					t.Errorf("error %v, want %v", site.lastErr(), want)
-				}
-			}
+			site.wantRefused(t, status, tc.want)
 		})
 	}
 }

@@ -314,6 +314,20 @@ func (s *phoneSite) lastErr() error {
 	return s.errs[len(s.errs)-1]
 }
 
+// wantRefused fails t unless the site refused the request (status) with an
+// error that is each of want.
+func (s *phoneSite) wantRefused(t *testing.T, status int, want []error) {
+	t.Helper()
+	if status < 400 {
+		t.Fatalf("status %d, want a refusal", status)
+	}
+	for _, w := range want {
+		if !errors.Is(s.lastErr(), w) {
+			t.Errorf("error %v, want %v", s.lastErr(), w)
+		}
+	}
+}
+
 // open opens the link as the phone's browser would, and returns the status
 // and body.
 func (s *phoneSite) open(t *testing.T, link string) (int, string) {

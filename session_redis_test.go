@@ -437,15 +437,7 @@ func TestRedisOutageUnderLoggedInBrowser(t *testing.T) {
 
 	srv.Start()
 	waitReconnected(t, client)
-	if c := b.profile(); c == nil || c["sub"] != sub {
-		t.Fatalf("after Redis restarted: profile %v, want logged in as %s", c, sub)
-	}
-	if resp, body := b.get("/public"); resp.StatusCode != http.StatusOK || body != "hello "+sub {
-		t.Errorf("public page after Redis restarted: %d %q", resp.StatusCode, body)
-	}
-	if got := b.cookie("session"); got != token {
-		t.Errorf("session cookie %q after Redis restarted, want the same session %q", got, token)
-	}
+	wantSessionBack(t, b, sub, token, "after Redis restarted")
 }
 
 // Abandoned logins expire in Redis too: every pending login is a key with
@@ -472,13 +464,7 @@ func TestAbandonedLoginsExpireInRedis(t *testing.T) {
 	}
 	start := time.Now()
 	res := startLogins(h.site.Config.Handler, h.idp.URL(), starts, 8)
-	if res.unexpected != "" {
-		t.Fatalf("a login answered %s", res.unexpected)
-	}
-	if res.accepted != allowed || res.refused != starts-allowed {
-		t.Fatalf("%d logins redirected to the provider and %d were refused with 503, want %d and %d",
-			res.accepted, res.refused, allowed, starts-allowed)
-	}
+	res.want(t, allowed, starts)
 	tally.check(t, starts-allowed)
 
 	var pending, other []string

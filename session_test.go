@@ -195,14 +195,21 @@ func TestSessionStoreOutage(t *testing.T) {
 	}
 
 	store.down.Store(false)
+	wantSessionBack(t, b, sub, token, "after the store is back")
+}
+
+// wantSessionBack fails t unless b is logged in as sub again, in the
+// session of token, as it was before the store went away.
+func wantSessionBack(t *testing.T, b *browser, sub, token, when string) {
+	t.Helper()
 	if c := b.profile(); c == nil || c["sub"] != sub {
-		t.Fatalf("after the store is back: profile %v, want logged in as %s", c, sub)
+		t.Fatalf("%s: profile %v, want logged in as %s", when, c, sub)
 	}
 	if resp, body := b.get("/public"); resp.StatusCode != http.StatusOK || body != "hello "+sub {
-		t.Errorf("public page after the store is back: %d %q", resp.StatusCode, body)
+		t.Errorf("public page %s: %d %q", when, resp.StatusCode, body)
 	}
 	if got := b.cookie("session"); got != token {
-		t.Errorf("session cookie %q after the store is back, want the same session %q", got, token)
+		t.Errorf("session cookie %q %s, want the same session %q", got, when, token)
 	}
 }
 

@@ -403,13 +403,8 @@ func newLoadSite(t *testing.T) (*harness, *loadProvider) {
 		Sessions:     h.sessions,
 		Scopes:       []string{"openid", "name", "email", "phoneNumber", "address", "birthDate"},
 		Logger:       slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			h.mu.Lock()
-			h.errs = append(h.errs, err)
-			h.mu.Unlock()
-			vippslogin.WriteError(w, r, err)
-		},
-		System: vippslogin.SystemInfo{Name: "testshop", Version: "1.2.3"},
+		ErrorHandler: h.errorHandler,
+		System:       vippslogin.SystemInfo{Name: "testshop", Version: "1.2.3"},
 		// Every load login comes from this machine's one address.
 		LoginsPerMinute: 1 << 30,
 	})
@@ -586,13 +581,7 @@ func TestAbandonedLoginsBounded(t *testing.T) {
 	res := startLogins(handler, authz, starts, runtime.GOMAXPROCS(0))
 	took := time.Since(start)
 	heapPending := liveHeap()
-	if res.unexpected != "" {
-		t.Fatalf("a login answered %s", res.unexpected)
-	}
-	if res.accepted != allowed || res.refused != starts-allowed {
-		t.Fatalf("%d logins redirected to the provider and %d were refused with 503, want %d and %d",
-			res.accepted, res.refused, allowed, starts-allowed)
-	}
+	res.want(t, allowed, starts)
 	tally.check(t, starts-allowed)
 	wantRecords(t, store, allowed, "after the first round")
 	perPending := (int64(heapPending) - int64(heapBefore)) / allowed
@@ -725,6 +714,19 @@ func wantRecords(t *testing.T, store scs.IterableStore, pending int, when string
 type startResult struct {
 	accepted, refused int
 	unexpected        string // the first answer that was neither
+}
+
+// want fails t unless allowed of n logins were accepted and the rest
+// refused, and nothing else answered.
+func (res startResult) want(t *testing.T, allowed, n int) {
+	t.Helper()
+	if res.unexpected != "" {
+		t.Fatalf("a login answered %s", res.unexpected)
+	}
+	if res.accepted != allowed || res.refused != n-allowed {
+		t.Fatalf("%d logins redirected to the provider and %d were refused with 503, want %d and %d",
+			res.accepted, res.refused, allowed, n-allowed)
+	}
 }
 
 // startLogins starts n logins, each as a fresh browser with no cookies,
