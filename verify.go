@@ -182,16 +182,11 @@ func (v *verifier) verifySignature(ctx context.Context, token *jose.Token, refre
 }
 
 // tryKeys verifies the token's signature with the current key set, fetched
-// anew first when refetch is set, within one Config.HTTPTimeout. A failure
-// to fetch the key set is returned as ErrProviderUnavailable.
+// anew first when refetch is set; a fetch (fetchKeys) ends after
+// Config.HTTPTimeout. A failure to fetch the key set is returned as
+// ErrProviderUnavailable.
 func (v *verifier) tryKeys(ctx context.Context, token *jose.Token, refetch bool) ([]byte, error) {
 	keys := v.provider.keySet()
-	if refetch || !keys.Fetched() {
-		// Only a fetch needs the time-out (and a timer).
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, v.s.HTTPTimeout)
-		defer cancel()
-	}
 	if refetch {
 		if err := keys.Refresh(ctx); err != nil {
 			return nil, upstreamErr(ctx, endpointJWKS, err)

@@ -209,10 +209,6 @@ func (s *KeySet) get(ctx context.Context) (*keys, error) {
 	return s.load(ctx)
 }
 
-// Fetched reports whether a fetch of the key set has succeeded, so that
-// Verify fetches nothing (unless the set is refreshed).
-func (s *KeySet) Fetched() bool { return s.set.Load() != nil }
-
 // Ready fetches the key set if no fetch has succeeded yet.
 func (s *KeySet) Ready(ctx context.Context) error {
 	_, err := s.get(ctx)
